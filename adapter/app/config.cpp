@@ -1,0 +1,280 @@
+#include "app/config.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+#include "hl7v2/charset.h"
+
+namespace adapter::app {
+namespace {
+
+using rapidjson::Value;
+
+// Walks the document, collecting every error with its JSON pointer.
+class Reader {
+ public:
+  explicit Reader(std::vector<Error>& errors) : errors_(errors) {}
+
+  void error(const std::string& where, std::string message) {
+    errors_.push_back(make_error(Errc::bad_config, std::move(message), where.empty() ? "/" : where));
+  }
+
+  // Checks that `obj` is an object and has only `known` keys.
+  bool object(const Value& obj, const std::string& where, std::initializer_list<std::string_view> known) {
+    if (!obj.IsObject()) {
+      error(where, "must be an object");
+      return false;
+    }
+    for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
+      const std::string_view key(it->name.GetString(), it->name.GetStringLength());
+      bool found = false;
+      for (std::string_view k : known) found = found || k == key;
+      if (!found) error(where + "/" + std::string(key), "unknown key");
+    }
+    return true;
+  }
+
+  // String with ${ENV} substituted.
+  void string(const Value& obj, const char* key, const std::string& where, std::string& out) {
+    const auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd()) return;
+    const std::string at = where + "/" + key;
+    if (!it->value.IsString()) return error(at, "must be a string");
+    out = substitute(std::string(it->value.GetString(), it->value.GetStringLength()), at);
+  }
+
+  void boolean(const Value& obj, const char* key, const std::string& where, bool& out) {
+    const auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd()) return;
+    if (!it->value.IsBool()) return error(where + "/" + key, "must be true or false");
+    out = it->value.GetBool();
+  }
+
+  template <class Int>
+  void integer(const Value& obj, const char* key, const std::string& where, Int& out,
+               std::int64_t min, std::int64_t max) {
+    const auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd()) return;
+    const std::string at = where + "/" + key;
+    if (!it->value.IsInt64() || it->value.GetInt64() < min || it->value.GetInt64() > max) {
+      return error(at, "must be an integer in " + std::to_string(min) + ".." + std::to_string(max));
+    }
+    out = static_cast<Int>(it->value.GetInt64());
+  }
+
+  void seconds(const Value& obj, const char* key, const std::string& where,
+               std::chrono::seconds& out, std::int64_t min, std::int64_t max) {
+    std::int64_t s = out.count();
+    integer(obj, key, where, s, min, max);
+    out = std::chrono::seconds(s);
+  }
+
+  // A file that must exist and be readable now, so a typo fails at startup, not at first use.
+  void readable_file(const std::string& path, const std::string& where) {
+    if (path.empty()) return error(where, "must name a file");
+    if (::access(path.c_str(), R_OK) != 0) error(where, "cannot read file '" + path + "'");
+  }
+
+ private:
+  std::string substitute(const std::string& text, const std::string& where) {
+    std::string out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      const std::size_t open = text.find("${", pos);
+      if (open == std::string::npos) break;
+      const std::size_t close = text.find('}', open + 2);
+      if (close == std::string::npos) break;
+      out.append(text, pos, open - pos);
+      const std::string var = text.substr(open + 2, close - open - 2);
+      const char* value = std::getenv(var.c_str());
+      if (value == nullptr) {
+        error(where, "environment variable " + var + " is not set");
+      } else {
+        out += value;
+      }
+      pos = close + 1;
+    }
+    out.append(text, pos, std::string::npos);
+    return out;
+  }
+
+  std::vector<Error>& errors_;
+};
+
+void read_tls(Reader& r, const Value& v, const std::string& where, TlsConfig& tls) {
+  if (!r.object(v, where, {"certificate_file", "private_key_file", "client_ca_file",
+                           "require_client_certificate", "handshake_timeout_seconds"})) {
+    return;
+  }
+  r.string(v, "certificate_file", where, tls.certificate_file);
+  r.string(v, "private_key_file", where, tls.private_key_file);
+  r.string(v, "client_ca_file", where, tls.client_ca_file);
+  r.boolean(v, "require_client_certificate", where, tls.require_client_certificate);
+  r.seconds(v, "handshake_timeout_seconds", where, tls.handshake_timeout, 1, 600);
+  r.readable_file(tls.certificate_file, where + "/certificate_file");
+  r.readable_file(tls.private_key_file, where + "/private_key_file");
+  if (!tls.client_ca_file.empty()) r.readable_file(tls.client_ca_file, where + "/client_ca_file");
+}
+
+void read_mllp(Reader& r, const Value& v, const std::string& where, MllpListenerConfig& l) {
+  if (!r.object(v, where, {"name", "bind", "port", "max_frame_bytes", "idle_timeout_seconds",
+                           "max_connections", "accept_message_types", "default_charset", "tls"})) {
+    return;
+  }
+  r.string(v, "name", where, l.name);
+  if (l.name.empty()) r.error(where + "/name", "must not be empty");
+  r.string(v, "bind", where, l.bind);
+  r.integer(v, "port", where, l.port, 0, 65535);
+  r.integer(v, "max_frame_bytes", where, l.max_frame_bytes, 1024, 1024LL * 1024 * 1024);
+  r.seconds(v, "idle_timeout_seconds", where, l.idle_timeout, 1, 86400);
+  r.integer(v, "max_connections", where, l.max_connections, 1, 100000);
+  if (auto it = v.FindMember("accept_message_types"); it != v.MemberEnd()) {
+    const std::string at = where + "/accept_message_types";
+    if (!it->value.IsArray()) {
+      r.error(at, "must be an array of \"CODE^TRIGGER\" strings");
+    } else {
+      for (rapidjson::SizeType i = 0; i < it->value.Size(); ++i) {
+        const Value& t = it->value[i];
+        const std::string s = t.IsString() ? t.GetString() : "";
+        const auto caret = s.find('^');
+        if (caret == std::string::npos || caret == 0 || caret + 1 == s.size()) {
+          r.error(at + "/" + std::to_string(i), "must look like \"ORU^R01\"");
+        } else {
+          l.accept_message_types.push_back(s);
+        }
+      }
+    }
+  }
+  std::string charset;
+  r.string(v, "default_charset", where, charset);
+  if (!charset.empty()) {
+    if (auto cs = hl7v2::charset_from_name(charset)) {
+      l.default_charset = *cs;
+    } else {
+      r.error(where + "/default_charset", "unknown character set '" + charset +
+                                              "' (use \"UNICODE UTF-8\", \"ASCII\" or \"8859/1\")");
+    }
+  }
+  if (auto it = v.FindMember("tls"); it != v.MemberEnd() && !it->value.IsNull()) {
+    read_tls(r, it->value, where + "/tls", l.tls.emplace());
+  }
+}
+
+std::string line_and_column(std::string_view text, std::size_t offset) {
+  std::size_t line = 1;
+  std::size_t col = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(col);
+}
+
+}  // namespace
+
+std::string ConfigErrors::to_string() const {
+  std::string out;
+  for (const Error& e : errors) out += source + ": " + e.where + ": " + e.message + "\n";
+  return out;
+}
+
+Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_view source) {
+  ConfigErrors errs;
+  errs.source = std::string(source);
+  rapidjson::Document doc;
+  constexpr unsigned kFlags = rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag |
+                              rapidjson::kParseStopWhenDoneFlag;
+  doc.Parse<kFlags>(json.data(), json.size());
+  if (doc.HasParseError()) {
+    errs.errors.push_back(make_error(Errc::bad_config, rapidjson::GetParseError_En(doc.GetParseError()),
+                                     line_and_column(json, doc.GetErrorOffset())));
+    return errs;
+  }
+  Config c;
+  Reader r(errs.errors);
+  if (r.object(doc, "", {"instance", "io_threads", "store", "listeners", "admin", "log"})) {
+    r.string(doc, "instance", "", c.instance);
+    r.integer(doc, "io_threads", "", c.io_threads, 1, 64);
+    if (auto it = doc.FindMember("store"); it != doc.MemberEnd()) {
+      if (r.object(it->value, "/store", {"kind", "path", "max_batch"})) {
+        r.string(it->value, "kind", "/store", c.store.kind);
+        if (c.store.kind != "sqlite") r.error("/store/kind", "must be \"sqlite\"");
+        r.string(it->value, "path", "/store", c.store.path);
+        if (c.store.path.empty()) r.error("/store/path", "must not be empty");
+        r.integer(it->value, "max_batch", "/store", c.store.max_batch, 1, 100000);
+      }
+    }
+    if (auto it = doc.FindMember("listeners"); it != doc.MemberEnd()) {
+      if (r.object(it->value, "/listeners", {"mllp"})) {
+        if (auto m = it->value.FindMember("mllp"); m != it->value.MemberEnd()) {
+          if (!m->value.IsArray()) {
+            r.error("/listeners/mllp", "must be an array of listeners");
+          } else {
+            for (rapidjson::SizeType i = 0; i < m->value.Size(); ++i) {
+              read_mllp(r, m->value[i], "/listeners/mllp/" + std::to_string(i), c.mllp.emplace_back());
+            }
+          }
+        }
+      }
+    }
+    if (auto it = doc.FindMember("admin"); it != doc.MemberEnd()) {
+      if (r.object(it->value, "/admin", {"enabled", "bind", "port"})) {
+        r.boolean(it->value, "enabled", "/admin", c.admin.enabled);
+        r.string(it->value, "bind", "/admin", c.admin.bind);
+        r.integer(it->value, "port", "/admin", c.admin.port, 0, 65535);
+      }
+    }
+    if (auto it = doc.FindMember("log"); it != doc.MemberEnd()) {
+      if (r.object(it->value, "/log", {"level", "include_phi"})) {
+        std::string level;
+        r.string(it->value, "level", "/log", level);
+        if (!level.empty() && !log::parse_level(level, c.log.level)) {
+          r.error("/log/level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
+        }
+        r.boolean(it->value, "include_phi", "/log", c.log.include_phi);
+      }
+    }
+  }
+
+  // Conflicts between listeners.
+  std::set<std::string> names;
+  std::set<std::pair<std::string, int>> ports;
+  for (std::size_t i = 0; i < c.mllp.size(); ++i) {
+    const auto& l = c.mllp[i];
+    const std::string at = "/listeners/mllp/" + std::to_string(i);
+    if (!names.insert(l.name).second) r.error(at + "/name", "duplicate listener name '" + l.name + "'");
+    if (l.port != 0 && !ports.insert({l.bind, l.port}).second) {
+      r.error(at + "/port", "port " + std::to_string(l.port) + " is already used by another listener");
+    }
+  }
+  if (c.admin.enabled && c.admin.port != 0 && ports.count({c.admin.bind, c.admin.port}) > 0) {
+    r.error("/admin/port", "port " + std::to_string(c.admin.port) + " is already used by a listener");
+  }
+  if (!errs.errors.empty()) return errs;
+  return c;
+}
+
+Result<Config, ConfigErrors> load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ConfigErrors errs;
+    errs.source = path;
+    errs.errors.push_back(make_error(Errc::bad_config, "cannot open the configuration file", "/"));
+    return errs;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+}  // namespace adapter::app

@@ -1,0 +1,80 @@
+// Typed configuration, loaded once at startup from one JSON file (comments allowed) or from the
+// default compiled into the binary (config/adapterd.json). Loading is strict: unknown keys,
+// wrong types, out-of-range values, missing files and conflicting listeners are all reported,
+// each with its JSON pointer, before anything opens.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/log.h"
+#include "common/result.h"
+#include "hl7v2/types.h"
+
+namespace adapter::app {
+
+struct TlsConfig {
+  std::string certificate_file;   // PEM chain, server certificate first
+  std::string private_key_file;   // PEM
+  std::string client_ca_file;     // empty: no client certificates asked for
+  bool require_client_certificate = true;  // only meaningful with client_ca_file
+  std::chrono::seconds handshake_timeout{10};
+};
+
+struct MllpListenerConfig {
+  std::string name = "mllp";
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 2575;
+  std::size_t max_frame_bytes = 16 * 1024 * 1024;
+  std::chrono::seconds idle_timeout{300};
+  std::size_t max_connections = 256;
+  std::vector<std::string> accept_message_types;  // "ORU^R01"; empty accepts all
+  hl7v2::Charset default_charset = hl7v2::Charset::utf8;
+  std::optional<TlsConfig> tls;
+};
+
+struct StoreConfig {
+  std::string kind = "sqlite";
+  std::string path = "./var/adapterd.db";
+  std::size_t max_batch = 512;
+};
+
+struct AdminConfig {
+  bool enabled = true;
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 9575;
+};
+
+struct LogConfig {
+  log::Level level = log::Level::info;
+  bool include_phi = false;
+};
+
+struct Config {
+  std::string instance = "adapterd";
+  int io_threads = 2;
+  StoreConfig store;
+  std::vector<MllpListenerConfig> mllp;
+  AdminConfig admin;
+  LogConfig log;
+};
+
+// Every problem found, each with its location (JSON pointer, or line:column for syntax).
+struct ConfigErrors {
+  std::vector<Error> errors;
+  std::string to_string() const;  // one line per error: "<source>: <where>: <message>"
+  std::string source;
+};
+
+// `source` names the text in messages (a file path, or "<embedded default>").
+Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_view source);
+Result<Config, ConfigErrors> load_config_file(const std::string& path);
+
+// The text of config/adapterd.json as compiled into this binary.
+std::string_view embedded_default_config();
+
+}  // namespace adapter::app

@@ -1,0 +1,51 @@
+// Counters per MLLP listener, declared once as an X-macro so the struct and the Prometheus text
+// cannot drift apart. Every path that drops, rejects or times something out bumps one of these.
+//
+// Thread-safe: plain relaxed atomics, read at any time by the metrics endpoint.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace adapter::app {
+
+//        name                      help
+#define ADAPTER_MLLP_COUNTERS(X)                                                                     \
+  X(connections_accepted, "TCP connections accepted")                                             \
+  X(connections_refused, "connections closed at once because max_connections were open")        \
+  X(frames_received, "complete MLLP frames received")                                             \
+  X(bytes_outside_frames, "bytes received outside any MLLP frame, discarded")                     \
+  X(frames_oversize, "frames over max_frame_bytes: answered with an error, connection closed")   \
+  X(frames_truncated, "partial frames: cut off by a new start block or by the connection closing")\
+  X(frames_without_cr, "frames whose end block was not followed by a carriage return")            \
+  X(idle_timeouts, "connections closed after idle_timeout_seconds without data")                 \
+  X(tls_handshake_failures, "TLS handshakes that failed or timed out")                           \
+  X(read_errors, "connections ended by a socket error")                                          \
+  X(messages_accepted, "messages stored and positively acknowledged (AA/CA)")                    \
+  X(messages_duplicate, "resent messages answered from the stored original, not stored again")   \
+  X(messages_rejected, "messages stored as rejected and answered AR/CR (cannot be parsed)")      \
+  X(messages_refused, "messages stored as rejected and answered AE/CE (type, duplicate conflict)")\
+  X(store_failures, "messages that could not be committed: answered AE/CE, never AA")            \
+  X(acks_sent, "acknowledgments written")                                                        \
+  X(acks_suppressed, "acknowledgments not sent because MSH-15 (NE/ER/SU) said so")
+
+struct MllpStats {
+#define ADAPTER_DECLARE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
+  ADAPTER_MLLP_COUNTERS(ADAPTER_DECLARE_COUNTER)
+#undef ADAPTER_DECLARE_COUNTER
+  std::atomic<std::int64_t> connections_active{0};
+};
+
+inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
+  counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+// Appends the counters in the Prometheus text format, labelled with the listener name:
+//   adapterd_mllp_frames_received_total{listener="lab"} 42
+// `with_help` adds the # HELP / # TYPE lines (once per family when several listeners print).
+void append_prometheus(std::string& out, std::string_view listener, const MllpStats& stats,
+                       bool with_help);
+
+}  // namespace adapter::app

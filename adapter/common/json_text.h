@@ -1,0 +1,13 @@
+// Appending JSON string literals without a JSON library (logs, small replies).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace adapter {
+
+// Appends `text` as a quoted JSON string; control characters and invalid UTF-8 bytes are escaped
+// (invalid bytes as \u00XX of their Latin-1 reading) so the output is always valid JSON.
+void append_json_string(std::string& out, std::string_view text);
+
+}  // namespace adapter

@@ -1,0 +1,26 @@
+// UTF-8 validation and Latin-1 conversion (character sets of HL7 v2 MSH-18).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace adapter {
+
+// Length of the valid UTF-8 sequence starting at text[i], or 0 if the bytes there are not valid
+// UTF-8 (overlong forms, surrogates and code points above U+10FFFF are invalid).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i);
+
+// Offset of the first byte that is not valid UTF-8, or npos when the whole text is valid.
+std::size_t find_invalid_utf8(std::string_view text);
+
+// True when every byte is below 0x80 (fast path: no conversion or validation needed).
+bool is_ascii(std::string_view text);
+
+// Appends `text` read as ISO 8859-1 (each byte is the code point) as UTF-8.
+void append_latin1_as_utf8(std::string& out, std::string_view text);
+
+// Appends the UTF-8 encoding of code point `cp` (must be a valid scalar value).
+void append_utf8(std::string& out, char32_t cp);
+
+}  // namespace adapter

@@ -1,0 +1,495 @@
+#include "hl7v2/message.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "common/utf8.h"
+#include "hl7v2/charset.h"
+#include "hl7v2/escape.h"
+
+namespace adapter::hl7v2 {
+
+// ---------------------------------------------------------------------------------------------
+// Value
+
+std::string Value::text() const {
+  std::string out;
+  append_text(out);
+  return out;
+}
+
+void Value::append_text(std::string& out) const {
+  if (level_ == Level::literal || d_ == nullptr) {
+    out += raw_;
+  } else {
+    append_decoded(out, raw_, *d_, cs_);
+  }
+}
+
+bool Value::needs_decoding() const {
+  return level_ != Level::literal && d_ != nullptr && hl7v2::needs_decoding(raw_, *d_);
+}
+
+Value Value::split(char sep, Level child, std::size_t n) const {
+  if (n == 0 || raw_.empty()) return Value({}, child, d_, cs_);
+  if (sep == '\0') return n == 1 ? Value(raw_, child, d_, cs_) : Value({}, child, d_, cs_);
+  std::size_t begin = 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    const void* hit = std::memchr(raw_.data() + begin, sep, raw_.size() - begin);
+    if (hit == nullptr) return Value({}, child, d_, cs_);
+    begin = static_cast<std::size_t>(static_cast<const char*>(hit) - raw_.data()) + 1;
+  }
+  const void* hit = std::memchr(raw_.data() + begin, sep, raw_.size() - begin);
+  const std::size_t end =
+      hit == nullptr ? raw_.size() : static_cast<std::size_t>(static_cast<const char*>(hit) - raw_.data());
+  return Value(raw_.substr(begin, end - begin), child, d_, cs_);
+}
+
+std::size_t Value::count(char sep) const {
+  if (raw_.empty()) return 0;
+  if (sep == '\0') return 1;
+  return 1 + static_cast<std::size_t>(std::count(raw_.begin(), raw_.end(), sep));
+}
+
+Value Value::as_repetition() const {
+  if (level_ != Level::field || d_ == nullptr) return *this;
+  return split(d_->repetition, Level::repetition, 1);
+}
+
+Value Value::as_component() const {
+  if (d_ == nullptr) return *this;
+  if (level_ == Level::field || level_ == Level::repetition) {
+    return as_repetition().split(d_->component, Level::component, 1);
+  }
+  return *this;
+}
+
+Value Value::repetition(std::size_t n) const {
+  if (level_ == Level::field && d_ != nullptr) return split(d_->repetition, Level::repetition, n);
+  return n == 1 ? *this : Value({}, level_, d_, cs_);
+}
+
+Value Value::component(std::size_t n) const {
+  if (d_ != nullptr && (level_ == Level::field || level_ == Level::repetition)) {
+    return as_repetition().split(d_->component, Level::component, n);
+  }
+  return n == 1 ? *this : Value({}, level_, d_, cs_);
+}
+
+Value Value::subcomponent(std::size_t n) const {
+  if (d_ != nullptr && level_ != Level::subcomponent && level_ != Level::literal) {
+    return as_component().split(d_->subcomponent, Level::subcomponent, n);
+  }
+  return n == 1 ? *this : Value({}, level_, d_, cs_);
+}
+
+std::size_t Value::repetition_count() const {
+  if (level_ == Level::field && d_ != nullptr) return count(d_->repetition);
+  return raw_.empty() ? 0 : 1;
+}
+
+std::size_t Value::component_count() const {
+  if (d_ != nullptr && (level_ == Level::field || level_ == Level::repetition)) {
+    return as_repetition().count(d_->component);
+  }
+  return raw_.empty() ? 0 : 1;
+}
+
+std::size_t Value::subcomponent_count() const {
+  if (d_ != nullptr && level_ != Level::subcomponent && level_ != Level::literal) {
+    return as_component().count(d_->subcomponent);
+  }
+  return raw_.empty() ? 0 : 1;
+}
+
+Value::Range Value::repetitions() const {
+  if (level_ == Level::field && d_ != nullptr) return Range(*this, d_->repetition, Level::repetition);
+  return Range(*this, '\0', level_);
+}
+
+Value::Range Value::components() const {
+  if (d_ != nullptr && (level_ == Level::field || level_ == Level::repetition)) {
+    return Range(as_repetition(), d_->component, Level::component);
+  }
+  return Range(*this, '\0', level_);
+}
+
+Value::Range Value::subcomponents() const {
+  if (d_ != nullptr && level_ != Level::subcomponent && level_ != Level::literal) {
+    return Range(as_component(), d_->subcomponent, Level::subcomponent);
+  }
+  return Range(*this, '\0', level_);
+}
+
+Value::Range::iterator::iterator(const Range* range, std::size_t pos, bool end)
+    : range_(range), pos_(pos), end_(end) {
+  if (!end_) load();
+}
+
+void Value::Range::iterator::load() {
+  const std::string_view raw = range_->parent_.raw_;
+  const void* hit = range_->sep_ == '\0'
+                        ? nullptr
+                        : std::memchr(raw.data() + pos_, range_->sep_, raw.size() - pos_);
+  const std::size_t end =
+      hit == nullptr ? raw.size() : static_cast<std::size_t>(static_cast<const char*>(hit) - raw.data());
+  current_ = Value(raw.substr(pos_, end - pos_), range_->child_, range_->parent_.d_,
+                   range_->parent_.cs_);
+  next_ = hit == nullptr ? std::string_view::npos : end + 1;
+}
+
+Value::Range::iterator& Value::Range::iterator::operator++() {
+  if (next_ == std::string_view::npos) {
+    end_ = true;
+  } else {
+    pos_ = next_;
+    load();
+  }
+  return *this;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment
+
+std::string_view Segment::id() const {
+  const auto& s = m_->segments_[index_];
+  return std::string_view(m_->text_).substr(s.begin, 3);
+}
+
+std::uint32_t Segment::occurrence() const {
+  const std::string_view my_id = id();
+  std::uint32_t n = 1;
+  for (std::size_t i = 0; i < index_; ++i) {
+    if (m_->segment(i).id() == my_id) ++n;
+  }
+  return n;
+}
+
+std::string_view Segment::raw() const {
+  const auto& s = m_->segments_[index_];
+  return std::string_view(m_->text_).substr(s.begin, s.end - s.begin);
+}
+
+std::size_t Segment::field_count() const {
+  const auto& s = m_->segments_[index_];
+  return is_header_segment(id()) ? s.piece_count : s.piece_count - 1;
+}
+
+Value Segment::field(std::size_t n) const {
+  const auto& s = m_->segments_[index_];
+  const Delimiters* d = &m_->d_;
+  std::size_t piece = n;
+  if (is_header_segment(id())) {
+    if (n == 1) {
+      return Value(std::string_view(m_->text_).substr(s.begin + 3, 1), Value::Level::literal, d, m_->cs_);
+    }
+    if (n == 2) {
+      return s.piece_count > 1 ? Value(m_->piece(s, 1), Value::Level::literal, d, m_->cs_)
+                               : Value({}, Value::Level::literal, d, m_->cs_);
+    }
+    piece = n - 1;
+  }
+  if (n == 0 || piece >= s.piece_count) return Value({}, Value::Level::field, d, m_->cs_);
+  return Value(m_->piece(s, piece), Value::Level::field, d, m_->cs_);
+}
+
+Location Segment::location(std::uint32_t field) const {
+  Location loc;
+  loc.segment = std::string(id());
+  loc.segment_index = static_cast<std::uint32_t>(index_ + 1);
+  loc.occurrence = occurrence();
+  loc.field = field;
+  return loc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message
+
+namespace {
+
+ParseError error_at(Errc code, std::string message, Location loc = {}) {
+  return ParseError{code, std::move(message), std::move(loc)};
+}
+
+Location msh_field(std::uint32_t field) {
+  Location loc;
+  loc.segment = "MSH";
+  loc.segment_index = 1;
+  loc.occurrence = 1;
+  loc.field = field;
+  return loc;
+}
+
+bool is_segment_separator(char c) { return c == '\r' || c == '\n'; }
+
+bool valid_segment_id(std::string_view seg, char field_sep) {
+  if (seg.size() < 3) return false;
+  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!upper(seg[0]) || !(upper(seg[1]) || digit(seg[1])) || !(upper(seg[2]) || digit(seg[2]))) {
+    return false;
+  }
+  return seg.size() == 3 || seg[3] == field_sep;
+}
+
+// Reads MSH-1 and MSH-2 into `d`.
+std::optional<ParseError> read_delimiters(std::string_view text, Delimiters& d) {
+  if (text.size() < 4 || is_segment_separator(text[3])) {
+    return error_at(Errc::bad_delimiters, "MSH-1 (the field separator) is missing", msh_field(1));
+  }
+  const char fs = text[3];
+  auto bad_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' ||
+           c == '\r' || c == '\n' || c == '\0';
+  };
+  if (bad_char(fs)) {
+    return error_at(Errc::bad_delimiters, "MSH-1 is not a usable field separator", msh_field(1));
+  }
+  std::size_t end = 4;
+  while (end < text.size() && text[end] != fs && !is_segment_separator(text[end])) ++end;
+  const std::string_view enc = text.substr(4, end - 4);
+  if (enc.size() < 2 || enc.size() > 5) {
+    return error_at(Errc::bad_delimiters,
+                    "MSH-2 must hold 4 encoding characters (5 with a truncation character), found " +
+                        std::to_string(enc.size()),
+                    msh_field(2));
+  }
+  char chars[6] = {fs, '\0', '\0', '\0', '\0', '\0'};
+  for (std::size_t i = 0; i < enc.size(); ++i) {
+    const char c = enc[i];
+    if (bad_char(c)) {
+      return error_at(Errc::bad_delimiters, "MSH-2 holds a letter, digit or space", msh_field(2));
+    }
+    for (std::size_t j = 0; j <= i; ++j) {
+      if (chars[j] == c) {
+        return error_at(Errc::bad_delimiters,
+                        std::string("MSH-2 declares '") + c +
+                            "' twice: field, component, repetition, escape and subcomponent "
+                            "characters must all differ",
+                        msh_field(2));
+      }
+    }
+    chars[i + 1] = c;
+  }
+  d.field = fs;
+  d.component = chars[1];
+  d.repetition = chars[2];
+  d.escape = chars[3];
+  d.subcomponent = chars[4];
+  d.truncation = chars[5];
+  return std::nullopt;
+}
+
+// MSH-18, first repetition, read straight from the MSH text before the full index exists.
+std::string_view raw_msh18(std::string_view text, const Delimiters& d) {
+  std::size_t end = 0;
+  while (end < text.size() && !is_segment_separator(text[end])) ++end;
+  const std::string_view msh = text.substr(0, end);
+  // Pieces split on the field separator: piece 0 = "MSH", piece 1 = MSH-2, piece k = MSH-(k+1).
+  std::size_t pos = 0;
+  for (int piece = 0; piece < 17; ++piece) {
+    pos = msh.find(d.field, pos);
+    if (pos == std::string_view::npos) return {};
+    ++pos;
+  }
+  std::size_t stop = msh.find(d.field, pos);
+  std::string_view value = msh.substr(pos, stop == std::string_view::npos ? msh.size() - pos : stop - pos);
+  value = value.substr(0, value.find(d.repetition));
+  return value;
+}
+
+}  // namespace
+
+Result<Message, ParseError> Message::parse(std::string_view bytes, const ParseOptions& options) {
+  return parse_owned(std::string(bytes), options);
+}
+
+Result<Message, ParseError> Message::parse(std::string&& bytes, const ParseOptions& options) {
+  return parse_owned(std::move(bytes), options);
+}
+
+Result<Message, ParseError> Message::parse_owned(std::string text, const ParseOptions& options) {
+  // A UTF-8 byte-order mark and blank lines before MSH are transport noise.
+  std::size_t skip = 0;
+  if (text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) skip = 3;
+  while (skip < text.size() && is_segment_separator(text[skip])) ++skip;
+  if (skip > 0) text.erase(0, skip);
+
+  if (text.size() > std::numeric_limits<std::uint32_t>::max() - 2) {
+    return error_at(Errc::not_hl7, "message larger than 4 GiB");
+  }
+  const std::string_view head = std::string_view(text).substr(0, 3);
+  if (head == "FHS" || head == "BHS") {
+    Location loc;
+    loc.segment = std::string(head);
+    loc.segment_index = 1;
+    return error_at(Errc::bad_batch, "this is a batch (" + std::string(head) +
+                                         "), not a single message: split it into messages first", loc);
+  }
+  if (head != "MSH") {
+    Location loc;
+    loc.segment_index = 1;
+    return error_at(Errc::not_hl7, text.empty() ? "the message is empty"
+                                                : "the message does not start with an MSH segment",
+                    loc);
+  }
+
+  Message m;
+  if (auto err = read_delimiters(text, m.d_)) return std::move(*err);
+
+  // Character set: convert to UTF-8 before indexing. Every supported set is ASCII-compatible, so
+  // delimiters keep their bytes and offsets found later refer to the converted text.
+  const std::string_view cs_name = raw_msh18(text, m.d_);
+  if (cs_name.empty()) {
+    m.cs_ = options.default_charset;
+  } else if (auto cs = charset_from_name(cs_name)) {
+    m.cs_ = *cs;
+  } else {
+    return error_at(Errc::unsupported_charset,
+                    "character set '" + std::string(cs_name) +
+                        "' is not supported (supported: ASCII, 8859/1, UNICODE UTF-8)",
+                    msh_field(18));
+  }
+  const bool ascii_only = is_ascii(text);
+  if (m.cs_ == Charset::latin1 && !ascii_only) {
+    std::string converted;
+    append_latin1_as_utf8(converted, text);
+    text = std::move(converted);
+  }
+  m.text_ = std::move(text);
+
+  // Index segments and the pieces between field separators, in one pass of memchr scans.
+  const std::string_view t = m.text_;
+  const char fs = m.d_.field;
+  const std::size_t n = t.size();
+  std::size_t next_cr = 0;
+  std::size_t next_lf = 0;
+  auto find_from = [&](char c, std::size_t from) {
+    const void* hit = std::memchr(t.data() + from, c, n - from);
+    return hit == nullptr ? n : static_cast<std::size_t>(static_cast<const char*>(hit) - t.data());
+  };
+  m.segments_.reserve(n / 64 + 4);
+  m.piece_begins_.reserve(n / 6 + 8);
+  std::size_t pos = 0;
+  while (pos < n) {
+    if (is_segment_separator(t[pos])) {
+      ++pos;
+      continue;
+    }
+    // t[pos] is not a separator, so a cached position <= pos is stale (or not yet computed).
+    if (next_cr <= pos) next_cr = find_from('\r', pos);
+    if (next_lf <= pos) next_lf = find_from('\n', pos);
+    const std::size_t end = std::min(next_cr, next_lf);
+    const std::string_view seg = t.substr(pos, end - pos);
+    const auto seg_number = static_cast<std::uint32_t>(m.segments_.size() + 1);
+    if (!valid_segment_id(seg, fs)) {
+      Location loc;
+      loc.segment_index = seg_number;
+      return error_at(Errc::bad_segment,
+                      "segment does not start with a segment ID (three capital letters or digits "
+                      "followed by the field separator)",
+                      loc);
+    }
+    const std::string_view id = seg.substr(0, 3);
+    if (seg_number > 1) {
+      if (id == "MSH" || id == "FHS" || id == "BHS" || id == "BTS" || id == "FTS") {
+        Location loc;
+        loc.segment = std::string(id);
+        loc.segment_index = seg_number;
+        return error_at(Errc::bad_batch,
+                        id == "MSH" ? "a second MSH starts another message: split the batch first"
+                                    : "batch segment " + std::string(id) + " inside a message",
+                        loc);
+      }
+    }
+    SegmentIndex si{static_cast<std::uint32_t>(pos), static_cast<std::uint32_t>(end),
+                    static_cast<std::uint32_t>(m.piece_begins_.size()), 0};
+    std::size_t piece = pos;
+    for (;;) {
+      m.piece_begins_.push_back(static_cast<std::uint32_t>(piece));
+      ++si.piece_count;
+      const void* hit = std::memchr(t.data() + piece, fs, end - piece);
+      if (hit == nullptr) break;
+      piece = static_cast<std::size_t>(static_cast<const char*>(hit) - t.data()) + 1;
+    }
+    m.piece_begins_.push_back(static_cast<std::uint32_t>(end + 1));  // sentinel
+    m.segments_.push_back(si);
+    pos = end;
+  }
+
+  // Declared ASCII or UTF-8 (or nothing, read as UTF-8): the bytes must be valid UTF-8. ASCII
+  // feeds that carry UTF-8 are accepted, since UTF-8 is a superset and nothing is lost.
+  if (!ascii_only && m.cs_ != Charset::latin1) {
+    const std::size_t bad = find_invalid_utf8(t);
+    if (bad != std::string_view::npos) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(t[bad]));
+      return error_at(Errc::bad_encoding,
+                      std::string("byte ") + hex + " is not valid UTF-8 (character set " +
+                          std::string(hl7_name(m.cs_)) +
+                          (cs_name.empty() ? ", the listener default" : ", from MSH-18") +
+                          "); a sender using ISO 8859-1 should declare 8859/1 in MSH-18",
+                      m.locate(bad));
+    }
+  }
+  return m;
+}
+
+std::string_view Message::piece(const SegmentIndex& s, std::size_t k) const {
+  const std::uint32_t b = piece_begins_[s.first_piece + k];
+  const std::uint32_t e = piece_begins_[s.first_piece + k + 1] - 1;
+  return std::string_view(text_).substr(b, e - b);
+}
+
+Location Message::locate(std::size_t offset) const {
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
+                             [](std::size_t off, const SegmentIndex& s) { return off < s.begin; });
+  if (it == segments_.begin()) return {};
+  const std::size_t index = static_cast<std::size_t>(it - segments_.begin()) - 1;
+  const SegmentIndex& s = segments_[index];
+  std::uint32_t piece = 0;
+  for (std::uint32_t k = 1; k < s.piece_count; ++k) {
+    if (piece_begins_[s.first_piece + k] <= offset) piece = k;
+  }
+  const Segment seg = segment(index);
+  const std::uint32_t field = is_header_segment(seg.id()) && piece > 0 ? piece + 1 : piece;
+  return seg.location(field);
+}
+
+std::optional<Segment> Message::find(std::string_view id, std::size_t occurrence) const {
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < segments_.size(); ++i) {
+    if (std::string_view(text_).substr(segments_[i].begin, 3) == id && ++seen == occurrence) {
+      return Segment(this, i);
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t Message::count(std::string_view id) const {
+  std::size_t seen = 0;
+  for (const auto& s : segments_) {
+    if (std::string_view(text_).substr(s.begin, 3) == id) ++seen;
+  }
+  return seen;
+}
+
+Value Message::get(const Path& path) const {
+  const auto seg = find(path.segment_id(), path.occurrence == 0 ? 1 : path.occurrence);
+  if (!seg) return Value({}, Value::Level::field, &d_, cs_);
+  if (path.field == 0) return Value(seg->raw(), Value::Level::literal, &d_, cs_);
+  Value v = seg->field(path.field);
+  if (path.repetition > 0) v = v.repetition(path.repetition);
+  if (path.component > 0) v = v.component(path.component);
+  if (path.subcomponent > 0) v = v.subcomponent(path.subcomponent);
+  return v;
+}
+
+Result<Value> Message::get(std::string_view path) const {
+  auto p = parse_path(path);
+  if (!p) return p.error();
+  return get(*p);
+}
+
+}  // namespace adapter::hl7v2

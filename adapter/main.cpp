@@ -1,0 +1,173 @@
+// adapterd: the genomics integration adapter daemon and its command-line tools.
+//
+//   adapterd serve [--config FILE]   run the daemon (embedded default configuration without FILE)
+//   adapterd check [--config FILE]   validate a configuration and exit 0 (valid) or 1
+//   adapterd errors                  print the error table (ACK code, HL7 0357, HTTP status)
+//   adapterd version
+//
+// This is the only file where concrete types meet: the SQLite store, the Asio listeners and the
+// intake that joins them.
+#include <utility>  // before Asio: GCC 12 + Boost needs std::exchange declared
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <sys/stat.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "app/config.h"
+#include "app/intake.h"
+#include "app/stats.h"
+#include "common/log.h"
+#include "net/admin_http.h"
+#include "net/mllp_listener.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace {
+
+using namespace adapter;
+
+constexpr const char* kVersion = "0.1.0";
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: adapterd serve [--config FILE]\n"
+               "       adapterd check [--config FILE]\n"
+               "       adapterd errors\n"
+               "       adapterd version\n");
+  return 2;
+}
+
+Result<app::Config, app::ConfigErrors> load(const std::vector<std::string>& args) {
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--config") return app::load_config_file(args[i + 1]);
+  }
+  return app::parse_config(app::embedded_default_config(), "<embedded default>");
+}
+
+// One MLLP listener with everything it owns.
+struct Feed {
+  app::MllpStats stats;
+  std::unique_ptr<app::Intake> intake;
+  std::unique_ptr<net::MllpListener> listener;
+  std::string name;
+};
+
+int serve(const app::Config& config) {
+  log::configure({config.log.level, config.log.include_phi, 2});
+  std::signal(SIGPIPE, SIG_IGN);
+  ::umask(027);  // the store holds patient data: no world-readable files
+
+  store::SqliteStoreOptions store_options;
+  store_options.path = config.store.path;
+  store_options.max_batch = config.store.max_batch;
+  auto store = store::SqliteStore::open(store_options);
+  if (!store) {
+    log::error("adapterd.store_open_failed", {{"path", config.store.path}, {"error", store.error().message}});
+    return 1;
+  }
+
+  boost::asio::io_context ioc(config.io_threads);
+  std::vector<std::unique_ptr<Feed>> feeds;
+  for (const auto& lc : config.mllp) {
+    auto feed = std::make_unique<Feed>();
+    feed->name = lc.name;
+    feed->intake = std::make_unique<app::Intake>(
+        app::ListenerPolicy{lc.name, lc.accept_message_types, lc.default_charset, config.instance},
+        **store, feed->stats);
+    auto listener = net::MllpListener::start(ioc, lc, *feed->intake, feed->stats);
+    if (!listener) {
+      log::error("listener.start_failed", {{"listener", lc.name}, {"error", listener.error().message}});
+      return 1;
+    }
+    feed->listener = std::move(*listener);
+    log::info("listener.started", {{"listener", lc.name}, {"protocol", "mllp"}, {"bind", lc.bind},
+                                   {"port", static_cast<unsigned>(feed->listener->port())},
+                                   {"tls", lc.tls.has_value()},
+                                   {"mutual_tls", lc.tls && !lc.tls->client_ca_file.empty()}});
+    feeds.push_back(std::move(feed));
+  }
+
+  std::unique_ptr<net::AdminHttp> admin;
+  if (config.admin.enabled) {
+    auto started = net::AdminHttp::start(ioc, config.admin, [&feeds] {
+      std::string out;
+      bool first = true;
+      for (const auto& f : feeds) {
+        app::append_prometheus(out, f->name, f->stats, first);
+        first = false;
+      }
+      return out;
+    });
+    if (!started) {
+      log::error("admin.start_failed", {{"error", started.error().message}});
+      return 1;
+    }
+    admin = std::move(*started);
+    log::info("admin.started", {{"bind", config.admin.bind}, {"port", static_cast<unsigned>(admin->port())}});
+  }
+
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log::info("adapterd.stopping", {{"signal", signo}});
+    for (auto& f : feeds) f->listener->stop();
+    if (admin) admin->stop();
+    ioc.stop();
+  });
+
+  log::info("adapterd.ready", {{"version", kVersion}, {"io_threads", config.io_threads}});
+  std::vector<std::thread> threads;
+  for (int i = 1; i < config.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  // Commit whatever is still queued: those messages are durable even if their ACK never left.
+  (*store)->close();
+  log::info("adapterd.stopped");
+  return 0;
+}
+
+int print_errors() {
+  std::size_t n = 0;
+  const ErrcInfo* rows = errc_table(n);
+  std::printf("%-22s %-4s %-5s %-5s %-6s %s\n", "code", "ack", "0357", "http", "retry", "meaning");
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& r = rows[i];
+    std::printf("%-22.*s %-4.*s %-5.*s %-5d %-6s %.*s\n", static_cast<int>(r.name.size()), r.name.data(),
+                static_cast<int>(r.ack_code.size()), r.ack_code.data(), static_cast<int>(r.hl7_0357.size()),
+                r.hl7_0357.data(), r.http_status, r.retryable ? "yes" : "no",
+                static_cast<int>(r.meaning.size()), r.meaning.data());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "version" || command == "--version") {
+    std::printf("adapterd %s\n", kVersion);
+    return 0;
+  }
+  if (command == "errors") return print_errors();
+  if (command != "serve" && command != "check") return usage();
+
+  auto config = load(args);
+  if (!config) {
+    std::fputs(config.error().to_string().c_str(), stderr);
+    return 1;
+  }
+  if (command == "check") {
+    std::printf("configuration OK\n");
+    return 0;
+  }
+  return serve(*config);
+}

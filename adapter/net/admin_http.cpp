@@ -1,0 +1,153 @@
+#include "net/admin_http.h"
+
+#include <utility>  // before Asio: GCC 12 + Boost needs std::exchange declared
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+
+#include "common/log.h"
+
+namespace adapter::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kReadTimeout = std::chrono::seconds(10);
+constexpr std::uint64_t kMaxRequestBytes = 16 * 1024;
+
+class AdminSession : public std::enable_shared_from_this<AdminSession> {
+ public:
+  AdminSession(tcp::socket socket, std::shared_ptr<AdminHttp::MetricsFn> metrics)
+      : stream_(std::move(socket)), metrics_(std::move(metrics)) {}
+
+  void start() { do_read(); }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(kMaxRequestBytes));
+    parser_->body_limit(kMaxRequestBytes);
+    stream_.expires_after(kReadTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&AdminSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return do_close();
+    const auto& req = parser_->get();
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(req.version());
+    res->keep_alive(req.keep_alive());
+    res->set(http::field::server, "adapterd");
+    if (req.method() != http::verb::get) {
+      res->result(http::status::method_not_allowed);
+      res->set(http::field::content_type, "text/plain");
+      res->body() = "only GET\n";
+    } else if (req.target() == "/metrics") {
+      res->result(http::status::ok);
+      res->set(http::field::content_type, "text/plain; version=0.0.4");
+      res->body() = (*metrics_)();
+    } else if (req.target() == "/healthz") {
+      res->result(http::status::ok);
+      res->set(http::field::content_type, "text/plain");
+      res->body() = "ok\n";
+    } else {
+      res->result(http::status::not_found);
+      res->set(http::field::content_type, "text/plain");
+      res->body() = "endpoints: GET /metrics, GET /healthz\n";
+    }
+    res->prepare_payload();
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code e, std::size_t) {
+      if (e || !res->keep_alive()) return self->do_close();
+      self->do_read();
+    });
+  }
+
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<AdminHttp::MetricsFn> metrics_;
+};
+
+}  // namespace
+
+class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
+ public:
+  Impl(asio::io_context& ioc, MetricsFn metrics)
+      : ioc_(ioc), acceptor_(asio::make_strand(ioc)), metrics_(std::make_shared<MetricsFn>(std::move(metrics))) {}
+
+  Status open(const app::AdminConfig& config) {
+    beast::error_code ec;
+    const auto address = asio::ip::make_address(config.bind, ec);
+    if (ec) return make_error(Errc::bad_config, "invalid admin bind address '" + config.bind + "'");
+    const tcp::endpoint ep(address, config.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return make_error(Errc::io_error, "cannot listen on " + config.bind + ":" +
+                                            std::to_string(config.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    return {};
+  }
+
+  void do_accept() {
+    acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](
+                                                        beast::error_code ec, tcp::socket s) {
+      if (self->stopped_) return;
+      if (!ec) std::make_shared<AdminSession>(std::move(s), self->metrics_)->start();
+      self->do_accept();
+    });
+  }
+
+  void stop() {
+    asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      self->stopped_ = true;
+      beast::error_code ec;
+      self->acceptor_.close(ec);
+    });
+  }
+
+  std::uint16_t port_ = 0;
+
+ private:
+  asio::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<MetricsFn> metrics_;
+  bool stopped_ = false;
+};
+
+AdminHttp::AdminHttp(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminHttp::~AdminHttp() { stop(); }
+
+Result<std::unique_ptr<AdminHttp>> AdminHttp::start(asio::io_context& ioc, const app::AdminConfig& config,
+                                                    MetricsFn metrics) {
+  auto impl = std::make_shared<Impl>(ioc, std::move(metrics));
+  if (auto st = impl->open(config); !st) return st.error();
+  impl->do_accept();
+  return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(impl)));
+}
+
+std::uint16_t AdminHttp::port() const { return impl_->port_; }
+
+void AdminHttp::stop() {
+  if (impl_) impl_->stop();
+}
+
+}  // namespace adapter::net

@@ -1,0 +1,43 @@
+// The MLLP listener: accepts TCP (optionally TLS) connections and runs one session per
+// connection. A session frames bytes (mllp::FrameDecoder), hands each frame to the Intake, and
+// writes back the acknowledgment it receives once the message is durable, in frame order.
+//
+// Every read has a size cap (max_frame_bytes) and a deadline (idle_timeout); a TLS handshake
+// has its own deadline. Sessions run on a strand each; the listener object is used from the
+// thread that owns it (start/stop).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "app/config.h"
+#include "app/intake.h"
+#include "app/stats.h"
+#include "common/result.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace adapter::net {
+
+class MllpListener {
+ public:
+  // Binds and starts accepting; a port in use or a bad TLS setup is an error value.
+  // `intake` and `stats` must outlive the listener.
+  static Result<std::unique_ptr<MllpListener>> start(boost::asio::io_context& ioc,
+                                                     const app::MllpListenerConfig& config,
+                                                     app::Intake& intake, app::MllpStats& stats);
+  ~MllpListener();
+
+  std::uint16_t port() const;  // the bound port (useful with port 0)
+  void stop();                 // stops accepting; open sessions finish their current exchange
+
+  class Impl;
+
+ private:
+  explicit MllpListener(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace adapter::net

@@ -1,0 +1,95 @@
+// The durable inbox: every message the adapter receives is appended here, and committed to stable
+// storage, before any acknowledgment is sent. This header is the seam between the daemon and a
+// storage engine (SQLite today, PostgreSQL later); it names no database.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace adapter::store {
+
+enum class MessageState {
+  received,  // accepted and durable; waiting for mapping (a later issue)
+  rejected,  // kept for inspection and replay, but not processed: parse error, refused type, ...
+};
+std::string_view to_string(MessageState state);
+
+// One received message as the listener saw it.
+struct InboundMessage {
+  std::string raw;                   // the bytes exactly as received (the MLLP frame's payload)
+  std::int64_t received_at_us = 0;   // receipt time, microseconds since the Unix epoch
+  std::string listener;              // configured listener name
+  std::string peer;                  // remote "address:port"
+  std::string sender_application;    // MSH-3 as sent (may be empty)
+  std::string sender_facility;       // MSH-4 as sent (may be empty)
+  std::string control_id;            // MSH-10; empty when the message has none or cannot be parsed
+  std::string message_type;          // MSH-9 as sent, e.g. "ORU^R01^ORU_R01"
+  std::string content_sha256;        // hex hash telling a resend from a reuse of the control ID
+  MessageState state = MessageState::received;
+  std::string error;                 // why a rejected message was rejected ("OBX[4]-5: ...")
+  std::string ack_code;              // the acknowledgment code the adapter answers with
+};
+
+enum class Disposition {
+  stored,     // a new row
+  duplicate,  // same (MSH-3, MSH-4, MSH-10) and same content as an accepted message: not stored
+              // again (the original's duplicate counter goes up); answer as for the original
+  conflict,   // same key as an accepted message but different content: stored as rejected
+};
+std::string_view to_string(Disposition disposition);
+
+struct AppendOutcome {
+  Disposition disposition = Disposition::stored;
+  std::int64_t id = 0;           // the new row, or for a duplicate the original's row
+  std::int64_t original_id = 0;  // for duplicate and conflict: the accepted message with the key
+};
+
+// A stored message, as read back (admin, tests, replay).
+struct StoredMessage {
+  std::int64_t id = 0;
+  InboundMessage message;
+  std::int64_t duplicate_count = 0;  // resends answered from this row
+};
+
+struct MessageQuery {
+  std::optional<MessageState> state;
+  std::optional<std::string> control_id;
+  std::int64_t after_id = 0;  // paging: rows with id > after_id
+  std::size_t limit = 100;
+};
+
+class InboxStore {
+ public:
+  virtual ~InboxStore() = default;
+
+  // Called once the batch is durable (or failed). Runs on a thread of the store's own: the
+  // callee must not block and should post its work to its own executor.
+  using AppendCallback = std::function<void(Result<std::vector<AppendOutcome>>)>;
+
+  // Appends the messages atomically (all or none), with duplicate detection on
+  // (sender_application, sender_facility, control_id) among messages that are not rejected.
+  // Rejected messages and messages with an empty control ID are never duplicates. Concurrent
+  // callers share commits (group commit); each callback still follows its own durable commit.
+  virtual void append(std::vector<InboundMessage> messages, AppendCallback done) = 0;
+
+  virtual Result<std::optional<StoredMessage>> get(std::int64_t id) = 0;
+  virtual Result<std::vector<StoredMessage>> find(const MessageQuery& query) = 0;
+  virtual Result<std::int64_t> count(std::optional<MessageState> state) = 0;
+
+  // Waits for every pending append to complete and stops accepting new ones (they fail with
+  // store_unavailable). Idempotent.
+  virtual void close() = 0;
+};
+
+// Blocking convenience over append(), for tools and tests (never on an I/O thread).
+Result<std::vector<AppendOutcome>> append_and_wait(InboxStore& store,
+                                                   std::vector<InboundMessage> messages);
+
+}  // namespace adapter::store

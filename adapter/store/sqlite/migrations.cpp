@@ -1,0 +1,160 @@
+#include "store/sqlite/migrations.h"
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+
+namespace adapter::store {
+namespace {
+
+// Append-only: a released migration is never edited, a change is a new number. Column order puts
+// `raw` last so that reading or updating the small columns of a large message does not walk the
+// blob's overflow pages. STRICT makes SQLite refuse a value of the wrong type (text in `raw`).
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  received_at_us INTEGER NOT NULL,
+  listener TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  sender_application TEXT NOT NULL,
+  sender_facility TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  message_type TEXT NOT NULL,
+  content_sha256 TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('received', 'rejected')),
+  error TEXT NOT NULL DEFAULT '',
+  ack_code TEXT NOT NULL DEFAULT '',
+  duplicate_count INTEGER NOT NULL DEFAULT 0,
+  last_duplicate_at_us INTEGER,
+  raw BLOB NOT NULL
+) STRICT;
+
+-- At most one accepted message per (MSH-3, MSH-4, MSH-10). The writer looks the key up before
+-- inserting, so this index is both its lookup path and a backstop against a dedup bug.
+CREATE UNIQUE INDEX messages_accepted_key
+  ON messages (sender_application, sender_facility, control_id)
+  WHERE state <> 'rejected' AND control_id <> '';
+
+CREATE INDEX messages_state_id ON messages (state, id);
+)sql"},
+};
+
+constexpr bool versions_are_contiguous() {
+  int expected = 1;
+  for (const Migration& m : kMigrations) {
+    if (m.version != expected++) return false;
+  }
+  return true;
+}
+static_assert(versions_are_contiguous(), "kMigrations must be numbered 1, 2, 3, ... in order");
+
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+Error sqlite_failure(sqlite3* db, std::string_view what) {
+  return make_error(Errc::store_unavailable, std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+// Runs one statement that yields a single integer (a PRAGMA or a count).
+Result<int> query_int(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) {
+    StmtPtr guard(raw);
+    return sqlite_failure(db, sql);
+  }
+  StmtPtr stmt(raw);
+  if (sqlite3_step(stmt.get()) != SQLITE_ROW) return sqlite_failure(db, sql);
+  return sqlite3_column_int(stmt.get(), 0);
+}
+
+Status exec(sqlite3* db, const std::string& sql, std::string_view what) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message) == SQLITE_OK) return {};
+  // sqlite3_exec reports through `message` (errmsg may already describe a later statement).
+  std::string text = message != nullptr ? message : sqlite3_errmsg(db);
+  sqlite3_free(message);
+  return make_error(Errc::store_unavailable, std::string(what) + ": " + text);
+}
+
+// Leaves no transaction behind after a failed step; its own failure changes nothing for the
+// caller, who reports the original error.
+void rollback_if_open(sqlite3* db) {
+  if (sqlite3_get_autocommit(db) == 0) {
+    (void)sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+Status apply(sqlite3* db, const Migration& migration) {
+  const std::string what = "schema migration " + std::to_string(migration.version);
+  // IMMEDIATE takes the write lock now, so the version read below cannot go stale before COMMIT.
+  if (Status s = exec(db, "BEGIN IMMEDIATE", what); !s) return s;
+  Result<int> current = query_int(db, "PRAGMA user_version");
+  if (!current) {
+    rollback_if_open(db);
+    return std::move(current).error();
+  }
+  if (*current >= migration.version) {  // another process applied it first
+    return exec(db, "COMMIT", what);
+  }
+  Status s = exec(db, std::string(migration.sql), what);
+  if (s) {
+    s = exec(db,
+             "PRAGMA application_id = " + std::to_string(kApplicationId) +
+                 "; PRAGMA user_version = " + std::to_string(migration.version),
+             what);
+  }
+  if (s) s = exec(db, "COMMIT", what);
+  if (!s) rollback_if_open(db);
+  return s;
+}
+
+}  // namespace
+
+std::span<const Migration> schema_migrations() {
+  return kMigrations;
+}
+
+int latest_schema_version() {
+  return kMigrations[std::size(kMigrations) - 1].version;
+}
+
+Result<int> read_schema_version(sqlite3* db) {
+  return query_int(db, "PRAGMA user_version");
+}
+
+Status migrate(sqlite3* db, std::span<const Migration> migrations) {
+  const int known = migrations.empty() ? 0 : migrations.back().version;
+  Result<int> app_id = query_int(db, "PRAGMA application_id");
+  if (!app_id) return std::move(app_id).error();
+  if (*app_id != 0 && *app_id != kApplicationId) {
+    return make_error(Errc::bad_config, "the database is not an adapterd inbox (application_id " +
+                                            std::to_string(*app_id) + ")");
+  }
+  Result<int> version = read_schema_version(db);
+  if (!version) return std::move(version).error();
+  if (*version > known) {
+    return make_error(Errc::bad_config, "database schema version " + std::to_string(*version) +
+                                            " is newer than this adapterd supports (" +
+                                            std::to_string(known) + ")");
+  }
+  if (*version == 0 && *app_id == 0) {
+    // Version 0 is a new, empty file. Tables without a version are someone else's database.
+    Result<int> objects = query_int(db, "SELECT count(*) FROM sqlite_master");
+    if (!objects) return std::move(objects).error();
+    if (*objects != 0) {
+      return make_error(Errc::bad_config,
+                        "the database already holds tables but no adapterd schema version");
+    }
+  }
+  for (const Migration& migration : migrations) {
+    if (migration.version <= *version) continue;
+    if (Status s = apply(db, migration); !s) return s;
+  }
+  return {};
+}
+
+}  // namespace adapter::store

@@ -1,0 +1,851 @@
+// SqliteStore: durability, duplicate detection, group commit, failure handling and crash safety.
+// Databases live in a fresh mkdtemp directory under /tmp, removed at the end of each test.
+#include "store/sqlite/sqlite_store.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "common/sha256.h"
+#include "store/sqlite/migrations.h"
+
+namespace {
+
+using adapter::Errc;
+using adapter::Result;
+using namespace adapter::store;
+using namespace std::chrono_literals;
+using AppendResult = Result<std::vector<AppendOutcome>>;
+
+// A fresh directory under /tmp, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/sqlite-store-test-XXXXXX";
+    const char* made = ::mkdtemp(pattern);
+    REQUIRE(made != nullptr);
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+InboundMessage make_message(const std::string& control_id, const std::string& raw,
+                            const std::string& app = "LAB", const std::string& facility = "HOSP") {
+  InboundMessage m;
+  m.raw = raw;
+  m.received_at_us = 1'700'000'000'000'000;
+  m.listener = "lab";
+  m.peer = "127.0.0.1:40000";
+  m.sender_application = app;
+  m.sender_facility = facility;
+  m.control_id = control_id;
+  m.message_type = "ORU^R01^ORU_R01";
+  m.content_sha256 = adapter::sha256_hex(raw);
+  m.ack_code = "AA";
+  return m;
+}
+
+std::string hl7(const std::string& control_id, const std::string& body = "OBX|1|ST|||x") {
+  return "MSH|^~\\&|LAB|HOSP|ADAPTER|EHR|20260101||ORU^R01^ORU_R01|" + control_id + "|P|2.5.1\r" +
+         body + "\r";
+}
+
+std::unique_ptr<SqliteStore> open_store(const std::string& path, SqliteStoreOptions options = {}) {
+  options.path = path;
+  auto store = SqliteStore::open(options);
+  if (!store) FAIL("open failed: " << store.error().to_string());
+  return std::move(*store);
+}
+
+AppendOutcome append_one(InboxStore& store, InboundMessage message) {
+  std::vector<InboundMessage> messages;
+  messages.push_back(std::move(message));
+  AppendResult r = append_and_wait(store, std::move(messages));
+  if (!r) FAIL("append failed: " << r.error().to_string());
+  REQUIRE(r->size() == 1);
+  return r->front();
+}
+
+std::future<AppendResult> append_async(InboxStore& store, std::vector<InboundMessage> messages) {
+  auto promise = std::make_shared<std::promise<AppendResult>>();
+  std::future<AppendResult> future = promise->get_future();
+  store.append(std::move(messages),
+               [promise](AppendResult result) { promise->set_value(std::move(result)); });
+  return future;
+}
+
+AppendResult await(std::future<AppendResult>& future) {
+  REQUIRE(future.wait_for(20s) == std::future_status::ready);
+  return future.get();
+}
+
+std::int64_t count_all(SqliteStore& store) {
+  auto n = store.count(std::nullopt);
+  REQUIRE(n.ok());
+  return *n;
+}
+
+std::vector<StoredMessage> find_control_id(SqliteStore& store, const std::string& control_id) {
+  MessageQuery query;
+  query.control_id = control_id;
+  auto rows = store.find(query);
+  REQUIRE(rows.ok());
+  return std::move(*rows);
+}
+
+// A plain second connection to the same file, for what the store API does not offer.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_busy_timeout(db_, 5000) == SQLITE_OK);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    const std::string text = error != nullptr ? error : "";
+    sqlite3_free(error);
+    if (rc != SQLITE_OK) FAIL(sql << ": " << text);
+  }
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* p = sqlite3_column_text(stmt, 0);
+      if (p != nullptr) out = reinterpret_cast<const char*>(p);
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+  sqlite3* get() const { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+// Holds the write lock from a second connection so that the writer thread stalls in
+// BEGIN IMMEDIATE: appends made meanwhile queue up and, once released, form exactly one batch.
+class BatchGate {
+ public:
+  explicit BatchGate(SqliteStore& store) : store_(store), db_(store.path()) {
+    db_.exec("BEGIN IMMEDIATE");
+    const std::uint64_t before = store_.stats().batches;
+    // The plug: the writer takes it alone and blocks on the lock with it.
+    plug_ = append_async(store_, {make_message("", "plug")});
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (store_.stats().batches == before) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(1ms);
+    }
+    batches_before_release_ = store_.stats().batches;
+  }
+
+  // Lets the writer go; returns after the plug's own batch has committed.
+  void release() {
+    db_.exec("COMMIT");
+    AppendResult plug = await(plug_);
+    REQUIRE(plug.ok());
+  }
+  std::uint64_t batches_before_release() const { return batches_before_release_; }
+
+ private:
+  SqliteStore& store_;
+  RawDb db_;
+  std::future<AppendResult> plug_;
+  std::uint64_t batches_before_release_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("round trip keeps every field and the exact raw bytes", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::string raw = hl7("C1");
+  // NUL, the MLLP framing bytes, CR LF and bytes that are not UTF-8.
+  constexpr char kAwkward[] = "\0\x0b\x1c\r\n\xff\xfe end";
+  raw.append(kAwkward, sizeof kAwkward - 1);
+  REQUIRE(raw.find('\0') != std::string::npos);
+  InboundMessage in = make_message("C1", raw, "APP\x01", "FAC");
+  in.received_at_us = 1'234'567'890'123'456;
+  in.listener = "genomics";
+  in.peer = "[::1]:5555";
+  in.message_type = "ORU^R01";
+  in.error = "";
+  in.ack_code = "CA";
+
+  const AppendOutcome out = append_one(*store, in);
+  CHECK(out.disposition == Disposition::stored);
+  CHECK(out.id > 0);
+  CHECK(out.original_id == 0);
+
+  auto got = store->get(out.id);
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  const StoredMessage& row = **got;
+  CHECK(row.id == out.id);
+  CHECK(row.duplicate_count == 0);
+  CHECK(row.message.raw == raw);
+  CHECK(row.message.raw.size() == raw.size());
+  CHECK(row.message.received_at_us == in.received_at_us);
+  CHECK(row.message.listener == in.listener);
+  CHECK(row.message.peer == in.peer);
+  CHECK(row.message.sender_application == in.sender_application);
+  CHECK(row.message.sender_facility == in.sender_facility);
+  CHECK(row.message.control_id == in.control_id);
+  CHECK(row.message.message_type == in.message_type);
+  CHECK(row.message.content_sha256 == in.content_sha256);
+  CHECK(row.message.state == MessageState::received);
+  CHECK(row.message.error == in.error);
+  CHECK(row.message.ack_code == in.ack_code);
+
+  // A rejected message keeps its error, and an empty raw payload stays an empty blob.
+  InboundMessage rejected = make_message("", "");
+  rejected.state = MessageState::rejected;
+  rejected.error = "MSH-9: message type refused";
+  rejected.ack_code = "AR";
+  const AppendOutcome rej = append_one(*store, rejected);
+  auto got_rej = store->get(rej.id);
+  REQUIRE(got_rej.ok());
+  REQUIRE(got_rej->has_value());
+  CHECK((*got_rej)->message.state == MessageState::rejected);
+  CHECK((*got_rej)->message.error == rejected.error);
+  CHECK((*got_rej)->message.ack_code == "AR");
+  CHECK((*got_rej)->message.raw.empty());
+
+  // raw is a BLOB column, not text.
+  RawDb db(dir.file("inbox.db"));
+  CHECK(db.text("SELECT typeof(raw) FROM messages WHERE id = " + std::to_string(out.id)) == "blob");
+  CHECK(db.text("PRAGMA journal_mode") == "wal");
+
+  auto missing = store->get(out.id + 1000);
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing->has_value());
+}
+
+TEST_CASE("a resend with the same content is a duplicate of the original", "[store][dedup]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  const std::string raw = hl7("C1");
+  const AppendOutcome first = append_one(*store, make_message("C1", raw));
+  REQUIRE(first.disposition == Disposition::stored);
+
+  InboundMessage resend = make_message("C1", raw);
+  resend.received_at_us += 5'000'000;
+  const AppendOutcome second = append_one(*store, resend);
+  CHECK(second.disposition == Disposition::duplicate);
+  CHECK(second.id == first.id);
+  CHECK(second.original_id == first.id);
+  CHECK(append_one(*store, resend).disposition == Disposition::duplicate);
+
+  CHECK(count_all(*store) == 1);
+  auto row = store->get(first.id);
+  REQUIRE(row.ok());
+  REQUIRE(row->has_value());
+  CHECK((*row)->duplicate_count == 2);
+  RawDb db(dir.file("inbox.db"));
+  CHECK(db.text("SELECT last_duplicate_at_us FROM messages WHERE id = " +
+                std::to_string(first.id)) == std::to_string(resend.received_at_us));
+
+  // The key is (MSH-3, MSH-4, MSH-10): another sender may reuse the control ID.
+  CHECK(append_one(*store, make_message("C1", raw, "OTHERLAB")).disposition == Disposition::stored);
+  CHECK(append_one(*store, make_message("C1", raw, "LAB", "OTHERFAC")).disposition ==
+        Disposition::stored);
+  CHECK(count_all(*store) == 3);
+}
+
+TEST_CASE("the same control ID with other content is stored as a rejected conflict",
+          "[store][dedup]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  const AppendOutcome first = append_one(*store, make_message("C9", hl7("C9", "OBX|1|ST|||a")));
+  const AppendOutcome second = append_one(*store, make_message("C9", hl7("C9", "OBX|1|ST|||b")));
+  CHECK(second.disposition == Disposition::conflict);
+  CHECK(second.original_id == first.id);
+  CHECK(second.id != first.id);
+  CHECK(count_all(*store) == 2);
+  CHECK(*store->count(MessageState::rejected) == 1);
+
+  auto row = store->get(second.id);
+  REQUIRE(row.ok());
+  REQUIRE(row->has_value());
+  const InboundMessage& m = (*row)->message;
+  CHECK(m.state == MessageState::rejected);
+  CHECK(m.ack_code == "AE");
+  CHECK(m.error == "control ID C9 from LAB|HOSP was already accepted as message " +
+                       std::to_string(first.id) + " with different content");
+  CHECK(m.raw == hl7("C9", "OBX|1|ST|||b"));
+
+  // The original stays the accepted one: a resend of it is still a duplicate of it.
+  const AppendOutcome third = append_one(*store, make_message("C9", hl7("C9", "OBX|1|ST|||a")));
+  CHECK(third.disposition == Disposition::duplicate);
+  CHECK(third.id == first.id);
+}
+
+TEST_CASE("rejected messages and empty control IDs never dedupe", "[store][dedup]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  const std::string raw = hl7("");
+  CHECK(append_one(*store, make_message("", raw)).disposition == Disposition::stored);
+  CHECK(append_one(*store, make_message("", raw)).disposition == Disposition::stored);
+
+  InboundMessage rejected = make_message("R1", hl7("R1"));
+  rejected.state = MessageState::rejected;
+  rejected.error = "PID-3: missing";
+  rejected.ack_code = "AR";
+  CHECK(append_one(*store, rejected).disposition == Disposition::stored);
+  CHECK(append_one(*store, rejected).disposition == Disposition::stored);
+  // A rejected row does not claim the key: the corrected message is accepted normally.
+  const AppendOutcome accepted = append_one(*store, make_message("R1", hl7("R1")));
+  CHECK(accepted.disposition == Disposition::stored);
+  CHECK(append_one(*store, rejected).disposition == Disposition::stored);
+  CHECK(count_all(*store) == 6);
+  CHECK(*store->count(MessageState::received) == 3);
+}
+
+TEST_CASE("a duplicate inside one request is detected", "[store][dedup]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::vector<InboundMessage> messages = {
+      make_message("D1", hl7("D1")), make_message("D1", hl7("D1")),
+      make_message("D1", hl7("D1", "OBX|1|ST|||other")), make_message("D2", hl7("D2"))};
+  AppendResult r = append_and_wait(*store, messages);
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 4);
+  CHECK((*r)[0].disposition == Disposition::stored);
+  CHECK((*r)[1].disposition == Disposition::duplicate);
+  CHECK((*r)[1].original_id == (*r)[0].id);
+  CHECK((*r)[2].disposition == Disposition::conflict);
+  CHECK((*r)[2].original_id == (*r)[0].id);
+  CHECK((*r)[3].disposition == Disposition::stored);
+  CHECK(count_all(*store) == 3);
+  CHECK((*store->get((*r)[0].id))->duplicate_count == 1);
+}
+
+TEST_CASE("requests in one batch see each other for duplicate detection", "[store][dedup]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  BatchGate gate(*store);
+  std::vector<std::future<AppendResult>> futures;
+  futures.push_back(append_async(*store, {make_message("B1", hl7("B1"))}));
+  futures.push_back(append_async(*store, {make_message("B1", hl7("B1"))}));
+  futures.push_back(append_async(*store, {make_message("B1", hl7("B1", "OBX|changed"))}));
+  CHECK(store->stats().queued == 3);
+  gate.release();
+  std::vector<AppendResult> results;
+  for (auto& f : futures) results.push_back(await(f));
+  for (auto& r : results) REQUIRE(r.ok());
+  // Exactly one more transaction: the three requests were one batch.
+  CHECK(store->stats().batches == gate.batches_before_release() + 1);
+  const std::int64_t original = results[0]->front().id;
+  CHECK(results[0]->front().disposition == Disposition::stored);
+  CHECK(results[1]->front().disposition == Disposition::duplicate);
+  CHECK(results[1]->front().id == original);
+  CHECK(results[2]->front().disposition == Disposition::conflict);
+  CHECK(results[2]->front().original_id == original);
+}
+
+TEST_CASE("a request is atomic and its failure does not affect the rest of the batch", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  RawDb side(dir.file("inbox.db"));
+  // Any insert with control ID FAIL aborts, standing in for an unexpected constraint violation.
+  side.exec(
+      "CREATE TRIGGER test_fail BEFORE INSERT ON messages WHEN NEW.control_id = 'FAIL' "
+      "BEGIN SELECT RAISE(ABORT, 'test failure'); END");
+
+  BatchGate gate(*store);
+  auto before = append_async(*store, {make_message("A1", hl7("A1"))});
+  auto failing = append_async(*store, {make_message("A2", hl7("A2")), make_message("A3", hl7("A3")),
+                                       make_message("FAIL", hl7("FAIL"))});
+  auto after = append_async(*store, {make_message("A4", hl7("A4"))});
+  gate.release();
+
+  AppendResult r_before = await(before);
+  AppendResult r_failing = await(failing);
+  AppendResult r_after = await(after);
+  CHECK(store->stats().batches == gate.batches_before_release() + 1);
+  REQUIRE(r_before.ok());
+  REQUIRE(r_after.ok());
+  REQUIRE_FALSE(r_failing.ok());
+  CHECK(r_failing.error().code == Errc::internal);
+  CHECK_THAT(r_failing.error().message, Catch::Contains("test failure"));
+
+  // Nothing of the failed request remains; the neighbours committed.
+  CHECK(find_control_id(*store, "A1").size() == 1);
+  CHECK(find_control_id(*store, "A2").empty());
+  CHECK(find_control_id(*store, "A3").empty());
+  CHECK(find_control_id(*store, "A4").size() == 1);
+  CHECK(count_all(*store) == 3);  // the plug, A1, A4
+  // A2 was rolled back, so sending it again stores it rather than calling it a duplicate.
+  CHECK(append_one(*store, make_message("A2", hl7("A2"))).disposition == Disposition::stored);
+}
+
+TEST_CASE("group commit shares commits among concurrent callers", "[store][group]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 200;
+  std::atomic<int> successes{0};
+  std::atomic<int> failures{0};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "G" + std::to_string(t) + "-" + std::to_string(i);
+        AppendResult r = append_and_wait(*store, {make_message(id, hl7(id))});
+        if (r.ok() && r->size() == 1 && r->front().disposition == Disposition::stored) {
+          successes.fetch_add(1);
+        } else {
+          failures.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const SqliteStoreStats stats = store->stats();
+  WARN("group commit: " << stats.requests << " appends in " << stats.commits << " commits, "
+                        << static_cast<double>(stats.requests) / seconds << " appends/s");
+  CHECK(failures.load() == 0);
+  CHECK(successes.load() == kThreads * kPerThread);
+  CHECK(count_all(*store) == kThreads * kPerThread);
+  CHECK(stats.requests == kThreads * kPerThread);
+  CHECK(stats.messages == kThreads * kPerThread);
+  CHECK(stats.failed_batches == 0);
+  // One commit per append would be 3200; sharing must cut that at least by half.
+  CHECK(stats.commits <= kThreads * kPerThread / 2);
+}
+
+TEST_CASE("max_batch bounds the messages of one commit", "[store][group]") {
+  TempDir dir;
+  SqliteStoreOptions options;
+  options.max_batch = 3;
+  auto store = open_store(dir.file("inbox.db"), options);
+  BatchGate gate(*store);
+  std::vector<std::future<AppendResult>> futures;
+  for (int i = 0; i < 6; ++i) {
+    const std::string id = "M" + std::to_string(i);
+    futures.push_back(append_async(*store, {make_message(id, hl7(id))}));
+  }
+  // A request larger than max_batch is not split: it commits alone, whole.
+  std::vector<InboundMessage> big;
+  for (int i = 0; i < 5; ++i) big.push_back(make_message("BIG" + std::to_string(i), "x"));
+  futures.push_back(append_async(*store, big));
+  gate.release();
+  for (auto& f : futures) REQUIRE(await(f).ok());
+  CHECK(store->stats().batches == gate.batches_before_release() + 3);
+  CHECK(count_all(*store) == 1 + 6 + 5);
+}
+
+TEST_CASE("close drains queued appends and refuses later ones", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::vector<std::future<AppendResult>> futures;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "Q" + std::to_string(i);
+    futures.push_back(append_async(*store, {make_message(id, hl7(id))}));
+  }
+  store->close();
+  // Every callback has already run: close() returned after the drain.
+  for (auto& f : futures) {
+    REQUIRE(f.wait_for(0s) == std::future_status::ready);
+    CHECK(f.get().ok());
+  }
+  CHECK(count_all(*store) == 200);
+
+  AppendResult late = append_and_wait(*store, {make_message("LATE", hl7("LATE"))});
+  REQUIRE_FALSE(late.ok());
+  CHECK(late.error().code == Errc::store_unavailable);
+  store->close();  // idempotent
+  CHECK(count_all(*store) == 200);
+
+  // A second handle on the file sees everything the first acknowledged.
+  store.reset();
+  auto reopened = open_store(dir.file("inbox.db"));
+  CHECK(count_all(*reopened) == 200);
+}
+
+TEST_CASE("find filters by state and control ID and pages by id", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = "F" + std::to_string(i);
+    ids.push_back(append_one(*store, make_message(id, hl7(id))).id);
+  }
+  InboundMessage rejected = make_message("F2", "garbage");
+  rejected.state = MessageState::rejected;
+  const std::int64_t rejected_id = append_one(*store, rejected).id;
+
+  MessageQuery page;
+  page.limit = 2;
+  auto first = store->find(page);
+  REQUIRE(first.ok());
+  REQUIRE(first->size() == 2);
+  CHECK((*first)[0].id == ids[0]);
+  CHECK((*first)[1].id == ids[1]);
+  page.after_id = (*first)[1].id;
+  auto second = store->find(page);
+  REQUIRE(second.ok());
+  REQUIRE(second->size() == 2);
+  CHECK((*second)[0].id == ids[2]);
+
+  MessageQuery by_state;
+  by_state.state = MessageState::rejected;
+  auto rejected_rows = store->find(by_state);
+  REQUIRE(rejected_rows.ok());
+  REQUIRE(rejected_rows->size() == 1);
+  CHECK((*rejected_rows)[0].id == rejected_id);
+
+  auto f2 = find_control_id(*store, "F2");
+  REQUIRE(f2.size() == 2);
+  CHECK(f2[0].id < f2[1].id);
+
+  MessageQuery both;
+  both.state = MessageState::received;
+  both.control_id = "F2";
+  auto received_f2 = store->find(both);
+  REQUIRE(received_f2.ok());
+  REQUIRE(received_f2->size() == 1);
+  CHECK((*received_f2)[0].id == ids[2]);
+
+  MessageQuery none;
+  none.limit = 0;
+  CHECK(store->find(none)->empty());
+  CHECK(*store->count(MessageState::received) == 5);
+  CHECK(*store->count(MessageState::rejected) == 1);
+}
+
+TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]") {
+  TempDir dir;
+  const std::string path = dir.file("inbox.db");
+
+  SECTION("a fresh database gets the latest version and keeps its data on reopen") {
+    {
+      auto store = open_store(path);
+      append_one(*store, make_message("K1", hl7("K1")));
+    }
+    {
+      RawDb db(path);
+      CHECK(db.text("PRAGMA user_version") == "1");
+      CHECK(latest_schema_version() == 1);
+      CHECK(db.text("PRAGMA application_id") == std::to_string(kApplicationId));
+    }
+    auto store = open_store(path);
+    CHECK(count_all(*store) == 1);
+    CHECK(find_control_id(*store, "K1").size() == 1);
+    // The key is still enforced across restarts.
+    CHECK(append_one(*store, make_message("K1", hl7("K1"))).disposition == Disposition::duplicate);
+  }
+
+  SECTION("a database newer than this binary is refused") {
+    {
+      RawDb db(path);
+      db.exec("PRAGMA user_version = 99");
+    }
+    SqliteStoreOptions options;
+    options.path = path;
+    auto store = SqliteStore::open(options);
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code == Errc::bad_config);
+    CHECK(store.error().message ==
+          "database schema version 99 is newer than this adapterd supports (1)");
+  }
+
+  SECTION("somebody else's database is refused and left untouched") {
+    {
+      RawDb db(path);
+      db.exec("CREATE TABLE patients (name TEXT)");
+    }
+    SqliteStoreOptions options;
+    options.path = path;
+    auto store = SqliteStore::open(options);
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code == Errc::bad_config);
+    RawDb db(path);
+    CHECK(db.text("SELECT count(*) FROM sqlite_master WHERE name = 'messages'") == "0");
+  }
+
+  SECTION("a failing migration is rolled back and leaves the previous version") {
+    RawDb db(path);
+    const Migration migrations[] = {
+        schema_migrations()[0],
+        {2, "CREATE TABLE outbox (id INTEGER PRIMARY KEY); INSERT INTO no_such_table VALUES (1);"},
+    };
+    adapter::Status s = migrate(db.get(), migrations);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().code == Errc::store_unavailable);
+    CHECK_THAT(s.error().message, Catch::Contains("no_such_table"));
+    CHECK(db.text("PRAGMA user_version") == "1");
+    CHECK(db.text("SELECT count(*) FROM sqlite_master WHERE name = 'outbox'") == "0");
+    CHECK(db.text("SELECT count(*) FROM sqlite_master WHERE name = 'messages'") == "1");
+    CHECK(sqlite3_get_autocommit(db.get()) != 0);  // no transaction left open
+  }
+}
+
+TEST_CASE("open reports bad paths as error values", "[store]") {
+  TempDir dir;
+  SECTION("missing parent directories are created") {
+    auto store = open_store(dir.file("a/b/c/inbox.db"));
+    append_one(*store, make_message("P1", hl7("P1")));
+    CHECK(std::filesystem::is_regular_file(dir.file("a/b/c/inbox.db")));
+  }
+  SECTION("a directory that cannot be created") {
+    { std::ofstream(dir.file("plain-file")) << "not a directory"; }
+    SqliteStoreOptions options;
+    options.path = dir.file("plain-file/sub/inbox.db");
+    auto store = SqliteStore::open(options);
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code == Errc::io_error);
+    CHECK_THAT(store.error().message, Catch::Contains("plain-file/sub"));
+  }
+  SECTION("an empty path") {
+    auto store = SqliteStore::open(SqliteStoreOptions{});
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code == Errc::bad_config);
+  }
+  SECTION("an in-memory database cannot be durable") {
+    SqliteStoreOptions options;
+    options.path = ":memory:";
+    auto store = SqliteStore::open(options);
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code == Errc::store_unavailable);
+  }
+  SECTION("the path is a directory") {
+    SqliteStoreOptions options;
+    options.path = dir.path();
+    auto store = SqliteStore::open(options);
+    REQUIRE_FALSE(store.ok());
+  }
+}
+
+TEST_CASE("disk full fails the request that hit it and the store recovers", "[store][failure]") {
+  TempDir dir;
+  SqliteStoreOptions options;
+  options.max_page_count_for_test = 64;  // 256 KiB with 4 KiB pages
+  auto store = open_store(dir.file("inbox.db"), options);
+
+  BatchGate gate(*store);
+  auto small_before = append_async(*store, {make_message("S1", hl7("S1"))});
+  auto big = append_async(*store, {make_message("BIG", std::string(1 << 20, 'x'))});
+  auto small_after = append_async(*store, {make_message("S2", hl7("S2"))});
+  gate.release();
+
+  // SQLite answers SQLITE_FULL by rolling back the whole transaction, S1's work included: the
+  // writer must fail only BIG and commit S1 and S2 in a fresh transaction.
+  AppendResult r_big = await(big);
+  REQUIRE_FALSE(r_big.ok());
+  CHECK(r_big.error().code == Errc::store_unavailable);
+  CHECK_THAT(r_big.error().message, Catch::Contains("full"));
+  CHECK(await(small_before).ok());
+  CHECK(await(small_after).ok());
+  CHECK(find_control_id(*store, "BIG").empty());
+
+  // Later small appends succeed.
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = "AFTER" + std::to_string(i);
+    CHECK(append_one(*store, make_message(id, hl7(id))).disposition == Disposition::stored);
+  }
+  CHECK(count_all(*store) == 1 + 2 + 10);
+  CHECK(store->stats().failed_requests == 1);
+}
+
+TEST_CASE("a failed COMMIT fails every request of its batch and the store recovers",
+          "[store][failure]") {
+  TempDir dir;
+  const std::string path = dir.file("inbox.db");
+  const std::string log_path = dir.file("log.jsonl");
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  REQUIRE(log_fd >= 0);
+  adapter::log::configure({adapter::log::Level::info, false, log_fd});
+
+  auto store = open_store(path);
+  RawDb side(path);
+  // An insert with control ID POISON leaves a deferred foreign-key violation behind, which SQLite
+  // checks only at COMMIT: a deterministic COMMIT failure.
+  side.exec(
+      "CREATE TABLE test_parent (id INTEGER PRIMARY KEY);"
+      "CREATE TABLE test_child (parent_id INTEGER "
+      "  REFERENCES test_parent (id) DEFERRABLE INITIALLY DEFERRED);"
+      "CREATE TRIGGER test_poison AFTER INSERT ON messages WHEN NEW.control_id = 'POISON' "
+      "BEGIN INSERT INTO test_child VALUES (42); END;");
+
+  const std::int64_t before = count_all(*store);
+  BatchGate gate(*store);
+  auto good1 = append_async(*store, {make_message("GOOD1", hl7("GOOD1", "OBX|SECRET-PATIENT"))});
+  auto poison = append_async(*store, {make_message("POISON", hl7("POISON"))});
+  auto good2 = append_async(*store, {make_message("GOOD2", hl7("GOOD2"))});
+  gate.release();
+
+  for (auto* f : {&good1, &poison, &good2}) {
+    AppendResult r = await(*f);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::store_unavailable);
+    CHECK_THAT(r.error().message, Catch::Contains("FOREIGN KEY constraint failed"));
+  }
+  CHECK(count_all(*store) == before + 1);  // only the plug
+  CHECK(find_control_id(*store, "GOOD1").empty());
+  CHECK(store->stats().failed_batches == 1);
+
+  // The writer keeps going: the same messages without the poison commit.
+  CHECK(append_one(*store, make_message("GOOD1", hl7("GOOD1"))).disposition == Disposition::stored);
+  CHECK(append_one(*store, make_message("GOOD2", hl7("GOOD2"))).disposition == Disposition::stored);
+  CHECK(count_all(*store) == before + 3);
+
+  store.reset();
+  adapter::log::configure({});
+  ::close(log_fd);
+  std::ifstream log_in(log_path);
+  std::stringstream log_text;
+  log_text << log_in.rdbuf();
+  CHECK_THAT(log_text.str(), Catch::Contains("store.commit_failed"));
+  CHECK_THAT(log_text.str(), !Catch::Contains("SECRET-PATIENT"));
+}
+
+namespace {
+
+// The child of the crash test: appends from 4 threads forever (or until a safety cap), writing
+// each control ID to `fd` once its append has been acknowledged. Never returns.
+[[noreturn]] void crash_child(const std::string& path, int fd, int round) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a parent that died mid-test
+  adapter::log::configure({adapter::log::Level::error, false, 2});
+  SqliteStoreOptions options;
+  options.path = path;
+  auto store = SqliteStore::open(options);
+  if (!store) ::_exit(2);
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(round * 100 + t));
+      // Sizes up to 16 KiB so that the WAL reaches its checkpoint threshold during the run and
+      // the kill can land in a checkpoint too.
+      std::uniform_int_distribution<std::size_t> size(100, 16 * 1024);
+      for (int i = 0; i < 100'000 && !failed; ++i) {
+        const std::string id =
+            "R" + std::to_string(round) + "-T" + std::to_string(t) + "-" + std::to_string(i);
+        const std::string raw = hl7(id, std::string(size(rng), 'v'));
+        AppendResult r = append_and_wait(**store, {make_message(id, raw)});
+        if (!r || r->front().disposition != Disposition::stored) {
+          failed = true;
+          break;
+        }
+        const std::string line = id + "\n";  // < PIPE_BUF: written atomically
+        if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+          failed = true;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ::_exit(failed ? 3 : 0);
+}
+
+}  // namespace
+
+TEST_CASE("acknowledged messages survive SIGKILL at any moment", "[store][crash]") {
+  TempDir dir;
+  const std::string path = dir.file("crash/inbox.db");
+  std::mt19937 rng(std::random_device{}());
+  std::set<std::string> all_acked;
+
+  for (int round = 0; round < 3; ++round) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      crash_child(path, fds[1], round);
+    }
+    ::close(fds[1]);
+
+    const std::size_t kill_after = 300 + std::uniform_int_distribution<std::size_t>(0, 200)(rng);
+    std::vector<std::string> acked;
+    std::string pending;
+    bool killed = false;
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EOF: the child is gone and every acknowledgment is read
+      pending.append(buffer, static_cast<std::size_t>(n));
+      for (std::size_t eol; (eol = pending.find('\n')) != std::string::npos;) {
+        acked.push_back(pending.substr(0, eol));
+        pending.erase(0, eol + 1);
+      }
+      if (!killed && acked.size() >= kill_after) {
+        std::this_thread::sleep_for(
+            std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(rng)));
+        REQUIRE(::kill(pid, SIGKILL) == 0);
+        killed = true;
+      }
+    }
+    ::close(fds[0]);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    INFO("round " << round << ", child status " << status);
+    REQUIRE(killed);
+    REQUIRE(WIFSIGNALED(status));
+    REQUIRE(WTERMSIG(status) == SIGKILL);
+    REQUIRE(acked.size() >= kill_after);
+
+    {
+      RawDb db(path);
+      CHECK(db.text("PRAGMA integrity_check") == "ok");
+    }
+    auto store = open_store(path);
+    all_acked.insert(acked.begin(), acked.end());
+    std::size_t missing = 0;
+    std::size_t repeated = 0;
+    for (const std::string& id : all_acked) {
+      const std::size_t n = find_control_id(*store, id).size();
+      if (n == 0) ++missing;
+      if (n > 1) ++repeated;
+    }
+    CHECK(missing == 0);
+    CHECK(repeated == 0);
+    CHECK(count_all(*store) >= static_cast<std::int64_t>(all_acked.size()));
+    WARN("crash round " << round << ": " << acked.size() << " acknowledged before SIGKILL, "
+                        << count_all(*store) << " rows in total");
+  }
+  CHECK(all_acked.size() >= 900);
+}
