@@ -198,10 +198,17 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
   for (auto& c : items) records.push_back(c.record);  // copy: items keep headers for the ACK
 
   // Batch ACK envelope: BHS ... BTS around one ACK per message (HL7 batch protocol).
-  std::string bhs11;
-  if (batch && !batch_error && !batch_header.empty()) {
-    if (auto bh = hl7v2::sniff_header(std::string("MSH") + std::string(batch_header.substr(3))); bh.found) {
-      bhs11 = bh.control_id;  // BHS-11 sits where MSH-10 would
+  std::string bhs11;  // batch control ID, echoed in the answer's BHS-11
+  if (batch && !batch_error && batch_header.size() > 3) {
+    // BHS is laid out like MSH: piece 0 is "BHS", piece 1 is BHS-2, piece k is BHS-(k+1).
+    const char fs = batch_header[3];
+    std::size_t pos = 0;
+    for (int piece = 0; piece < 10 && pos != std::string_view::npos; ++piece) {
+      pos = batch_header.find(fs, pos == 0 ? 3 : pos + 1);
+    }
+    if (pos != std::string_view::npos) {
+      const std::size_t end = batch_header.find(fs, pos + 1);
+      bhs11 = std::string(batch_header.substr(pos + 1, end == std::string_view::npos ? end : end - pos - 1));
     }
   }
   auto shared = std::make_shared<std::vector<Classified>>(std::move(items));
