@@ -69,7 +69,8 @@ int serve(const app::Config& config) {
   store_options.max_batch = config.store.max_batch;
   auto store = store::SqliteStore::open(store_options);
   if (!store) {
-    log::error("adapterd.store_open_failed", {{"path", config.store.path}, {"error", store.error().message}});
+    log::error("adapterd.store_open_failed",
+               {{"path", config.store.path}, {"error", store.error().message}});
     return 1;
   }
 
@@ -83,11 +84,14 @@ int serve(const app::Config& config) {
         **store, feed->stats);
     auto listener = net::MllpListener::start(ioc, lc, *feed->intake, feed->stats);
     if (!listener) {
-      log::error("listener.start_failed", {{"listener", lc.name}, {"error", listener.error().message}});
+      log::error("listener.start_failed",
+                 {{"listener", lc.name}, {"error", listener.error().message}});
       return 1;
     }
     feed->listener = std::move(*listener);
-    log::info("listener.started", {{"listener", lc.name}, {"protocol", "mllp"}, {"bind", lc.bind},
+    log::info("listener.started", {{"listener", lc.name},
+                                   {"protocol", "mllp"},
+                                   {"bind", lc.bind},
                                    {"port", static_cast<unsigned>(feed->listener->port())},
                                    {"tls", lc.tls.has_value()},
                                    {"mutual_tls", lc.tls && !lc.tls->client_ca_file.empty()}});
@@ -110,7 +114,8 @@ int serve(const app::Config& config) {
       return 1;
     }
     admin = std::move(*started);
-    log::info("admin.started", {{"bind", config.admin.bind}, {"port", static_cast<unsigned>(admin->port())}});
+    log::info("admin.started",
+              {{"bind", config.admin.bind}, {"port", static_cast<unsigned>(admin->port())}});
   }
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -139,10 +144,10 @@ int print_errors() {
   std::printf("%-22s %-4s %-5s %-5s %-6s %s\n", "code", "ack", "0357", "http", "retry", "meaning");
   for (std::size_t i = 0; i < n; ++i) {
     const auto& r = rows[i];
-    std::printf("%-22.*s %-4.*s %-5.*s %-5d %-6s %.*s\n", static_cast<int>(r.name.size()), r.name.data(),
-                static_cast<int>(r.ack_code.size()), r.ack_code.data(), static_cast<int>(r.hl7_0357.size()),
-                r.hl7_0357.data(), r.http_status, r.retryable ? "yes" : "no",
-                static_cast<int>(r.meaning.size()), r.meaning.data());
+    std::printf("%-22.*s %-4.*s %-5.*s %-5d %-6s %.*s\n", static_cast<int>(r.name.size()),
+                r.name.data(), static_cast<int>(r.ack_code.size()), r.ack_code.data(),
+                static_cast<int>(r.hl7_0357.size()), r.hl7_0357.data(), r.http_status,
+                r.retryable ? "yes" : "no", static_cast<int>(r.meaning.size()), r.meaning.data());
   }
   return 0;
 }

@@ -3,11 +3,11 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <unistd.h>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <unistd.h>
 
 #include "hl7v2/charset.h"
 
@@ -22,11 +22,13 @@ class Reader {
   explicit Reader(std::vector<Error>& errors) : errors_(errors) {}
 
   void error(const std::string& where, std::string message) {
-    errors_.push_back(make_error(Errc::bad_config, std::move(message), where.empty() ? "/" : where));
+    errors_.push_back(
+        make_error(Errc::bad_config, std::move(message), where.empty() ? "/" : where));
   }
 
   // Checks that `obj` is an object and has only `known` keys.
-  bool object(const Value& obj, const std::string& where, std::initializer_list<std::string_view> known) {
+  bool object(const Value& obj, const std::string& where,
+              std::initializer_list<std::string_view> known) {
     if (!obj.IsObject()) {
       error(where, "must be an object");
       return false;
@@ -108,8 +110,9 @@ class Reader {
 };
 
 void read_tls(Reader& r, const Value& v, const std::string& where, TlsConfig& tls) {
-  if (!r.object(v, where, {"certificate_file", "private_key_file", "client_ca_file",
-                           "require_client_certificate", "handshake_timeout_seconds"})) {
+  if (!r.object(v, where,
+                {"certificate_file", "private_key_file", "client_ca_file",
+                 "require_client_certificate", "handshake_timeout_seconds"})) {
     return;
   }
   r.string(v, "certificate_file", where, tls.certificate_file);
@@ -123,8 +126,9 @@ void read_tls(Reader& r, const Value& v, const std::string& where, TlsConfig& tl
 }
 
 void read_mllp(Reader& r, const Value& v, const std::string& where, MllpListenerConfig& l) {
-  if (!r.object(v, where, {"name", "bind", "port", "max_frame_bytes", "idle_timeout_seconds",
-                           "max_connections", "accept_message_types", "default_charset", "tls"})) {
+  if (!r.object(v, where,
+                {"name", "bind", "port", "max_frame_bytes", "idle_timeout_seconds",
+                 "max_connections", "accept_message_types", "default_charset", "tls"})) {
     return;
   }
   r.string(v, "name", where, l.name);
@@ -196,7 +200,8 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
                               rapidjson::kParseStopWhenDoneFlag;
   doc.Parse<kFlags>(json.data(), json.size());
   if (doc.HasParseError()) {
-    errs.errors.push_back(make_error(Errc::bad_config, rapidjson::GetParseError_En(doc.GetParseError()),
+    errs.errors.push_back(make_error(Errc::bad_config,
+                                     rapidjson::GetParseError_En(doc.GetParseError()),
                                      line_and_column(json, doc.GetErrorOffset())));
     return errs;
   }
@@ -221,7 +226,8 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
             r.error("/listeners/mllp", "must be an array of listeners");
           } else {
             for (rapidjson::SizeType i = 0; i < m->value.Size(); ++i) {
-              read_mllp(r, m->value[i], "/listeners/mllp/" + std::to_string(i), c.mllp.emplace_back());
+              read_mllp(r, m->value[i], "/listeners/mllp/" + std::to_string(i),
+                        c.mllp.emplace_back());
             }
           }
         }
@@ -252,13 +258,16 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
   for (std::size_t i = 0; i < c.mllp.size(); ++i) {
     const auto& l = c.mllp[i];
     const std::string at = "/listeners/mllp/" + std::to_string(i);
-    if (!names.insert(l.name).second) r.error(at + "/name", "duplicate listener name '" + l.name + "'");
+    if (!names.insert(l.name).second)
+      r.error(at + "/name", "duplicate listener name '" + l.name + "'");
     if (l.port != 0 && !ports.insert({l.bind, l.port}).second) {
-      r.error(at + "/port", "port " + std::to_string(l.port) + " is already used by another listener");
+      r.error(at + "/port",
+              "port " + std::to_string(l.port) + " is already used by another listener");
     }
   }
   if (c.admin.enabled && c.admin.port != 0 && ports.count({c.admin.bind, c.admin.port}) > 0) {
-    r.error("/admin/port", "port " + std::to_string(c.admin.port) + " is already used by a listener");
+    r.error("/admin/port",
+            "port " + std::to_string(c.admin.port) + " is already used by a listener");
   }
   if (!errs.errors.empty()) return errs;
   return c;

@@ -18,9 +18,9 @@
 namespace adapter::app {
 
 struct TlsConfig {
-  std::string certificate_file;   // PEM chain, server certificate first
-  std::string private_key_file;   // PEM
-  std::string client_ca_file;     // empty: no client certificates asked for
+  std::string certificate_file;            // PEM chain, server certificate first
+  std::string private_key_file;            // PEM
+  std::string client_ca_file;              // empty: no client certificates asked for
   bool require_client_certificate = true;  // only meaningful with client_ca_file
   std::chrono::seconds handshake_timeout{10};
 };

@@ -41,7 +41,9 @@ std::string base36(std::uint64_t n) {
   return s;
 }
 
-AckError ack_error(const hl7v2::ParseError& e) { return AckError{e.code, e.message, e.location, 'E'}; }
+AckError ack_error(const hl7v2::ParseError& e) {
+  return AckError{e.code, e.message, e.location, 'E'};
+}
 
 }  // namespace
 
@@ -93,8 +95,8 @@ Intake::Classified Intake::classify(std::string_view payload, const Inbound& in)
       loc.occurrence = 1;
       loc.field = 9;
       c.error = AckError{Errc::message_type_refused,
-                         "message type " + c.header.type_and_trigger() + " is not accepted by listener '" +
-                             policy_.listener + "'",
+                         "message type " + c.header.type_and_trigger() +
+                             " is not accepted by listener '" + policy_.listener + "'",
                          loc, 'E'};
     }
     // Content hash without MSH-7: a sender that stamps a new time on a resend is still
@@ -113,12 +115,15 @@ Intake::Classified Intake::classify(std::string_view payload, const Inbound& in)
   r.control_id = c.header.control_id;
   r.message_type = c.header.message_type;
   r.state = c.outcome == Errc::ok ? MessageState::received : MessageState::rejected;
-  if (c.error) r.error = std::string(name(c.error->code)) + " at " + c.error->location.to_string() + ": " + c.error->text;
+  if (c.error)
+    r.error = std::string(name(c.error->code)) + " at " + c.error->location.to_string() + ": " +
+              c.error->text;
   r.ack_code = std::string(hl7v2::to_string(hl7v2::ack_code_for(c.header, c.outcome)));
   return c;
 }
 
-std::string Intake::ack_for(const Classified& c, const store::AppendOutcome* outcome, Errc store_error) {
+std::string Intake::ack_for(const Classified& c, const store::AppendOutcome* outcome,
+                            Errc store_error) {
   Errc result = c.outcome;
   std::optional<AckError> error = c.error;
   if (store_error != Errc::ok && result == Errc::ok) {
@@ -133,7 +138,8 @@ std::string Intake::ack_for(const Classified& c, const store::AppendOutcome* out
     loc.occurrence = 1;
     loc.field = 10;
     error = AckError{Errc::duplicate_conflict,
-                     "control ID was already accepted (message " + std::to_string(outcome->original_id) +
+                     "control ID was already accepted (message " +
+                         std::to_string(outcome->original_id) +
                          ") with different content; use a new MSH-10 for a new message",
                      loc, 'E'};
   }
@@ -188,7 +194,8 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
     c.record.peer = in.peer;
     c.record.content_sha256 = sha256_hex(in.payload);
     c.record.state = MessageState::rejected;
-    c.record.error = std::string(name(c.outcome)) + " at " + batch_error->location.to_string() + ": " + batch_error->message;
+    c.record.error = std::string(name(c.outcome)) + " at " + batch_error->location.to_string() +
+                     ": " + batch_error->message;
     c.record.ack_code = std::string(hl7v2::to_string(hl7v2::ack_code_for(c.header, c.outcome)));
     items.push_back(std::move(c));
   }
@@ -208,7 +215,8 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
     }
     if (pos != std::string_view::npos) {
       const std::size_t end = batch_header.find(fs, pos + 1);
-      bhs11 = std::string(batch_header.substr(pos + 1, end == std::string_view::npos ? end : end - pos - 1));
+      bhs11 = std::string(
+          batch_header.substr(pos + 1, end == std::string_view::npos ? end : end - pos - 1));
     }
   }
   auto shared = std::make_shared<std::vector<Classified>>(std::move(items));
@@ -219,8 +227,8 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
     const Errc store_error = result ? Errc::ok : Errc::store_unavailable;
     if (!result) {
       log::error("intake.store_failed", {{"listener", policy_.listener},
-                                          {"error", result.error().message},
-                                          {"messages", shared->size()}});
+                                         {"error", result.error().message},
+                                         {"messages", shared->size()}});
     }
     std::string acks;
     bool all_positive = true;
@@ -237,16 +245,19 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
                                       {"error", name(c.outcome)},
                                       {"where", c.error ? c.error->location.to_string() : ""}});
       } else if (log::enabled(log::Level::debug)) {
-        log::debug("intake.stored", {{"listener", policy_.listener},
-                                     {"message_id", outcome ? outcome->id : 0},
-                                     {"disposition", outcome ? store::to_string(outcome->disposition) : "failed"}});
+        log::debug("intake.stored",
+                   {{"listener", policy_.listener},
+                    {"message_id", outcome ? outcome->id : 0},
+                    {"disposition", outcome ? store::to_string(outcome->disposition) : "failed"}});
       }
       acks += ack;
     }
     receipt.positive = all_positive;
     if (wrap && !acks.empty()) {
       hl7v2::MessageBuilder env;
-      env.segment("BHS").text(3, policy_.instance).text(7, hl7v2::format_dtm(std::chrono::system_clock::now()))
+      env.segment("BHS")
+          .text(3, policy_.instance)
+          .text(7, hl7v2::format_dtm(std::chrono::system_clock::now()))
           .raw(11, bhs11);
       std::string out = env.encode() + acks;
       hl7v2::MessageBuilder trailer;
@@ -285,7 +296,8 @@ void Intake::submit_broken(Inbound in, Errc why, std::function<void(Receipt)> do
   store_.append(std::move(records), [this, shared, why, done = std::move(done)](
                                         Result<std::vector<store::AppendOutcome>> result) {
     if (!result) {
-      log::error("intake.store_failed", {{"listener", policy_.listener}, {"error", result.error().message}});
+      log::error("intake.store_failed",
+                 {{"listener", policy_.listener}, {"error", result.error().message}});
       bump(stats_.store_failures);
     }
     log::info("intake.broken_frame", {{"listener", policy_.listener},

@@ -26,7 +26,7 @@ struct ListenerPolicy {
   std::string listener;                           // listener name, recorded with each message
   std::vector<std::string> accept_message_types;  // "ORU^R01"; empty accepts all
   hl7v2::Charset default_charset = hl7v2::Charset::utf8;
-  std::string instance = "adapterd";              // MSH-3 of ACKs when MSH-5 was empty
+  std::string instance = "adapterd";  // MSH-3 of ACKs when MSH-5 was empty
 };
 
 struct Inbound {

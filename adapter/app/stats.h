@@ -12,23 +12,23 @@
 namespace adapter::app {
 
 //        name                      help
-#define ADAPTER_MLLP_COUNTERS(X)                                                                     \
-  X(connections_accepted, "TCP connections accepted")                                             \
-  X(connections_refused, "connections closed at once because max_connections were open")        \
-  X(frames_received, "complete MLLP frames received")                                             \
-  X(bytes_outside_frames, "bytes received outside any MLLP frame, discarded")                     \
-  X(frames_oversize, "frames over max_frame_bytes: answered with an error, connection closed")   \
-  X(frames_truncated, "partial frames: cut off by a new start block or by the connection closing")\
-  X(frames_without_cr, "frames whose end block was not followed by a carriage return")            \
-  X(idle_timeouts, "connections closed after idle_timeout_seconds without data")                 \
-  X(tls_handshake_failures, "TLS handshakes that failed or timed out")                           \
-  X(read_errors, "connections ended by a socket error")                                          \
-  X(messages_accepted, "messages stored and positively acknowledged (AA/CA)")                    \
-  X(messages_duplicate, "resent messages answered from the stored original, not stored again")   \
-  X(messages_rejected, "messages stored as rejected and answered AR/CR (cannot be parsed)")      \
-  X(messages_refused, "messages stored as rejected and answered AE/CE (type, duplicate conflict)")\
-  X(store_failures, "messages that could not be committed: answered AE/CE, never AA")            \
-  X(acks_sent, "acknowledgments written")                                                        \
+#define ADAPTER_MLLP_COUNTERS(X)                                                                   \
+  X(connections_accepted, "TCP connections accepted")                                              \
+  X(connections_refused, "connections closed at once because max_connections were open")           \
+  X(frames_received, "complete MLLP frames received")                                              \
+  X(bytes_outside_frames, "bytes received outside any MLLP frame, discarded")                      \
+  X(frames_oversize, "frames over max_frame_bytes: answered with an error, connection closed")     \
+  X(frames_truncated, "partial frames: cut off by a new start block or by the connection closing") \
+  X(frames_without_cr, "frames whose end block was not followed by a carriage return")             \
+  X(idle_timeouts, "connections closed after idle_timeout_seconds without data")                   \
+  X(tls_handshake_failures, "TLS handshakes that failed or timed out")                             \
+  X(read_errors, "connections ended by a socket error")                                            \
+  X(messages_accepted, "messages stored and positively acknowledged (AA/CA)")                      \
+  X(messages_duplicate, "resent messages answered from the stored original, not stored again")     \
+  X(messages_rejected, "messages stored as rejected and answered AR/CR (cannot be parsed)")        \
+  X(messages_refused, "messages stored as rejected and answered AE/CE (type, duplicate conflict)") \
+  X(store_failures, "messages that could not be committed: answered AE/CE, never AA")              \
+  X(acks_sent, "acknowledgments written")                                                          \
   X(acks_suppressed, "acknowledgments not sent because MSH-15 (NE/ER/SU) said so")
 
 struct MllpStats {

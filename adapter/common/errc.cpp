@@ -14,7 +14,9 @@ constexpr std::array kTable = {
 
 }  // namespace
 
-const ErrcInfo& info(Errc code) { return kTable[static_cast<std::size_t>(code)]; }
+const ErrcInfo& info(Errc code) {
+  return kTable[static_cast<std::size_t>(code)];
+}
 
 const ErrcInfo* errc_table(std::size_t& count) {
   count = kTable.size();

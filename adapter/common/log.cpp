@@ -49,7 +49,9 @@ void configure(const Options& options) {
   g_fd = options.fd;
 }
 
-bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+bool enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
 
 bool parse_level(std::string_view text, Level& out) {
   for (std::size_t i = 0; i < std::size(kLevelNames); ++i) {

@@ -22,7 +22,9 @@ enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
 struct Phi {
   std::string_view text;
 };
-inline Phi phi(std::string_view text) { return Phi{text}; }
+inline Phi phi(std::string_view text) {
+  return Phi{text};
+}
 
 struct Field {
   using Value = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool, Phi>;
@@ -53,10 +55,18 @@ bool enabled(Level level);
 
 void write(Level level, std::string_view event, std::initializer_list<Field> fields);
 
-inline void debug(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::debug, e, f); }
-inline void info(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::info, e, f); }
-inline void warn(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::warn, e, f); }
-inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::error, e, f); }
+inline void debug(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::debug, e, f);
+}
+inline void info(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::info, e, f);
+}
+inline void warn(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::warn, e, f);
+}
+inline void error(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::error, e, f);
+}
 
 bool parse_level(std::string_view text, Level& out);
 

@@ -66,10 +66,11 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
       res->body() = "endpoints: GET /metrics, GET /healthz\n";
     }
     res->prepare_payload();
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code e, std::size_t) {
-      if (e || !res->keep_alive()) return self->do_close();
-      self->do_read();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code e, std::size_t) {
+                        if (e || !res->keep_alive()) return self->do_close();
+                        self->do_read();
+                      });
   }
 
   void do_close() {
@@ -88,7 +89,9 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
 class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
  public:
   Impl(asio::io_context& ioc, MetricsFn metrics)
-      : ioc_(ioc), acceptor_(asio::make_strand(ioc)), metrics_(std::make_shared<MetricsFn>(std::move(metrics))) {}
+      : ioc_(ioc),
+        acceptor_(asio::make_strand(ioc)),
+        metrics_(std::make_shared<MetricsFn>(std::move(metrics))) {}
 
   Status open(const app::AdminConfig& config) {
     beast::error_code ec;
@@ -108,12 +111,12 @@ class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
   }
 
   void do_accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](
-                                                        beast::error_code ec, tcp::socket s) {
-      if (self->stopped_) return;
-      if (!ec) std::make_shared<AdminSession>(std::move(s), self->metrics_)->start();
-      self->do_accept();
-    });
+    acceptor_.async_accept(
+        asio::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+          if (self->stopped_) return;
+          if (!ec) std::make_shared<AdminSession>(std::move(s), self->metrics_)->start();
+          self->do_accept();
+        });
   }
 
   void stop() {
@@ -134,9 +137,12 @@ class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
 };
 
 AdminHttp::AdminHttp(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-AdminHttp::~AdminHttp() { stop(); }
+AdminHttp::~AdminHttp() {
+  stop();
+}
 
-Result<std::unique_ptr<AdminHttp>> AdminHttp::start(asio::io_context& ioc, const app::AdminConfig& config,
+Result<std::unique_ptr<AdminHttp>> AdminHttp::start(asio::io_context& ioc,
+                                                    const app::AdminConfig& config,
                                                     MetricsFn metrics) {
   auto impl = std::make_shared<Impl>(ioc, std::move(metrics));
   if (auto st = impl->open(config); !st) return st.error();
@@ -144,7 +150,9 @@ Result<std::unique_ptr<AdminHttp>> AdminHttp::start(asio::io_context& ioc, const
   return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(impl)));
 }
 
-std::uint16_t AdminHttp::port() const { return impl_->port_; }
+std::uint16_t AdminHttp::port() const {
+  return impl_->port_;
+}
 
 void AdminHttp::stop() {
   if (impl_) impl_->stop();

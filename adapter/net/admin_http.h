@@ -21,7 +21,8 @@ class AdminHttp {
   using MetricsFn = std::function<std::string()>;
 
   static Result<std::unique_ptr<AdminHttp>> start(boost::asio::io_context& ioc,
-                                                  const app::AdminConfig& config, MetricsFn metrics);
+                                                  const app::AdminConfig& config,
+                                                  MetricsFn metrics);
   ~AdminHttp();
   std::uint16_t port() const;
   void stop();

@@ -29,8 +29,12 @@ namespace {
 // Frames waiting for their turn on one connection; reading pauses beyond this (backpressure).
 constexpr std::size_t kMaxPendingFrames = 64;
 
-tcp::socket& lowest(tcp::socket& s) { return s; }
-tcp::socket& lowest(ssl::stream<tcp::socket>& s) { return s.next_layer(); }
+tcp::socket& lowest(tcp::socket& s) {
+  return s;
+}
+tcp::socket& lowest(ssl::stream<tcp::socket>& s) {
+  return s.next_layer();
+}
 
 std::string peer_of(tcp::socket& s) {
   boost::system::error_code ec;
@@ -79,8 +83,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void on_handshake(boost::system::error_code ec) {
     if (ec) {
       app::bump(shared_->stats.tls_handshake_failures);
-      log::warn("mllp.tls_handshake_failed", {{"listener", shared_->config.name}, {"peer", peer_},
-                                               {"error", ec.message()}});
+      log::warn("mllp.tls_handshake_failed",
+                {{"listener", shared_->config.name}, {"peer", peer_}, {"error", ec.message()}});
       return close();
     }
     do_read();
@@ -106,7 +110,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     if (!handshake_done()) {
       app::bump(shared_->stats.tls_handshake_failures);
-      log::warn("mllp.tls_handshake_timeout", {{"listener", shared_->config.name}, {"peer", peer_}});
+      log::warn("mllp.tls_handshake_timeout",
+                {{"listener", shared_->config.name}, {"peer", peer_}});
     } else {
       app::bump(shared_->stats.idle_timeouts);
       log::info("mllp.idle_timeout", {{"listener", shared_->config.name}, {"peer", peer_}});
@@ -136,8 +141,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (ec != asio::error::eof && ec != ssl::error::stream_truncated &&
           ec != asio::error::connection_reset) {
         app::bump(shared_->stats.read_errors);
-        log::info("mllp.read_error", {{"listener", shared_->config.name}, {"peer", peer_},
-                                      {"error", ec.message()}});
+        log::info("mllp.read_error",
+                  {{"listener", shared_->config.name}, {"peer", peer_}, {"error", ec.message()}});
       }
       report_partial();
       peer_closed_ = true;
@@ -148,7 +153,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const auto outside_before = decoder_.bytes_outside_frames();
     const auto no_cr_before = decoder_.frames_without_cr();
     decoder_.feed(std::string_view(rbuf_.data(), n), events);
-    app::bump(shared_->stats.bytes_outside_frames, decoder_.bytes_outside_frames() - outside_before);
+    app::bump(shared_->stats.bytes_outside_frames,
+              decoder_.bytes_outside_frames() - outside_before);
     app::bump(shared_->stats.frames_without_cr, decoder_.frames_without_cr() - no_cr_before);
     for (auto& e : events) {
       switch (e.kind) {
@@ -158,11 +164,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
           break;
         case mllp::FrameEvent::Kind::truncated:
           app::bump(shared_->stats.frames_truncated);
-          shared_->intake.submit_broken(inbound(std::move(e.payload)), Errc::truncated, [](app::Receipt) {});
+          shared_->intake.submit_broken(inbound(std::move(e.payload)), Errc::truncated,
+                                        [](app::Receipt) {});
           break;
         case mllp::FrameEvent::Kind::oversize:
           app::bump(shared_->stats.frames_oversize);
-          log::warn("mllp.frame_too_large", {{"listener", shared_->config.name}, {"peer", peer_},
+          log::warn("mllp.frame_too_large", {{"listener", shared_->config.name},
+                                             {"peer", peer_},
                                              {"max_frame_bytes", shared_->config.max_frame_bytes}});
           pending_.push_back(std::move(e));
           break;
@@ -173,7 +181,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       log::warn("mllp.noise_limit", {{"listener", shared_->config.name}, {"peer", peer_}});
       peer_closed_ = true;
     }
-    if (!processing_) process_next();  // may itself resume reading
+    if (!processing_) process_next();                          // may itself resume reading
     if (closed_ || peer_closed_ || decoder_.failed()) return;  // oversize: answer, then close
     if (pending_.size() < kMaxPendingFrames) do_read();
   }
@@ -183,7 +191,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (!decoder_.in_frame()) return;
     std::string partial = decoder_.take_partial();
     app::bump(shared_->stats.frames_truncated);
-    shared_->intake.submit_broken(inbound(std::move(partial)), Errc::truncated, [](app::Receipt) {});
+    shared_->intake.submit_broken(inbound(std::move(partial)), Errc::truncated,
+                                  [](app::Receipt) {});
   }
 
   app::Inbound inbound(std::string payload) {
@@ -206,7 +215,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                  [self, r = std::move(r)]() mutable { self->write_receipt(std::move(r)); });
     };
     if (e.kind == mllp::FrameEvent::Kind::oversize) {
-      shared_->intake.submit_broken(inbound(std::move(e.payload)), Errc::frame_too_large, on_receipt);
+      shared_->intake.submit_broken(inbound(std::move(e.payload)), Errc::frame_too_large,
+                                    on_receipt);
     } else {
       shared_->intake.submit(inbound(std::move(e.payload)), on_receipt);
     }
@@ -270,12 +280,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 class MllpListener::Impl : public std::enable_shared_from_this<MllpListener::Impl> {
  public:
   Impl(asio::io_context& ioc, std::shared_ptr<Shared> shared, std::shared_ptr<ssl::context> tls)
-      : ioc_(ioc), acceptor_(asio::make_strand(ioc)), shared_(std::move(shared)), tls_(std::move(tls)) {}
+      : ioc_(ioc),
+        acceptor_(asio::make_strand(ioc)),
+        shared_(std::move(shared)),
+        tls_(std::move(tls)) {}
 
   Status open() {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(shared_->config.bind, ec);
-    if (ec) return make_error(Errc::bad_config, "invalid bind address '" + shared_->config.bind + "'");
+    if (ec)
+      return make_error(Errc::bad_config, "invalid bind address '" + shared_->config.bind + "'");
     const tcp::endpoint ep(address, shared_->config.port);
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -283,23 +297,26 @@ class MllpListener::Impl : public std::enable_shared_from_this<MllpListener::Imp
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return make_error(Errc::io_error, "cannot listen on " + shared_->config.bind + ":" +
-                                            std::to_string(shared_->config.port) + ": " + ec.message());
+                                            std::to_string(shared_->config.port) + ": " +
+                                            ec.message());
     }
     port_ = acceptor_.local_endpoint(ec).port();
     return {};
   }
 
   void do_accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](
-                                                        boost::system::error_code ec, tcp::socket s) {
-      self->on_accept(ec, std::move(s));
-    });
+    acceptor_.async_accept(
+        asio::make_strand(ioc_),
+        [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
+          self->on_accept(ec, std::move(s));
+        });
   }
 
   void on_accept(boost::system::error_code ec, tcp::socket socket) {
     if (stopped_) return;
     if (ec) {
-      log::warn("mllp.accept_failed", {{"listener", shared_->config.name}, {"error", ec.message()}});
+      log::warn("mllp.accept_failed",
+                {{"listener", shared_->config.name}, {"error", ec.message()}});
     } else if (static_cast<std::size_t>(shared_->stats.connections_active.load()) >=
                shared_->config.max_connections) {
       app::bump(shared_->stats.connections_refused);
@@ -310,7 +327,8 @@ class MllpListener::Impl : public std::enable_shared_from_this<MllpListener::Imp
     } else {
       app::bump(shared_->stats.connections_accepted);
       if (tls_) {
-        std::make_shared<Session<ssl::stream<tcp::socket>>>(shared_, std::move(socket), *tls_)->start();
+        std::make_shared<Session<ssl::stream<tcp::socket>>>(shared_, std::move(socket), *tls_)
+            ->start();
       } else {
         std::make_shared<Session<tcp::socket>>(shared_, std::move(socket))->start();
       }
@@ -337,11 +355,14 @@ class MllpListener::Impl : public std::enable_shared_from_this<MllpListener::Imp
 };
 
 MllpListener::MllpListener(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-MllpListener::~MllpListener() { stop(); }
+MllpListener::~MllpListener() {
+  stop();
+}
 
 Result<std::unique_ptr<MllpListener>> MllpListener::start(asio::io_context& ioc,
                                                           const app::MllpListenerConfig& config,
-                                                          app::Intake& intake, app::MllpStats& stats) {
+                                                          app::Intake& intake,
+                                                          app::MllpStats& stats) {
   std::shared_ptr<ssl::context> tls;
   if (config.tls) {
     auto ctx = make_server_tls_context(*config.tls);
@@ -355,7 +376,9 @@ Result<std::unique_ptr<MllpListener>> MllpListener::start(asio::io_context& ioc,
   return std::unique_ptr<MllpListener>(new MllpListener(std::move(impl)));
 }
 
-std::uint16_t MllpListener::port() const { return impl_->port_; }
+std::uint16_t MllpListener::port() const {
+  return impl_->port_;
+}
 
 void MllpListener::stop() {
   if (impl_) impl_->stop();

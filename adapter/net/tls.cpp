@@ -11,8 +11,9 @@ namespace ssl = boost::asio::ssl;
 Result<std::shared_ptr<ssl::context>> make_server_tls_context(const app::TlsConfig& cfg) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   boost::system::error_code ec;
-  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use,
                    ec);
   auto fail = [&](const std::string& what, const std::string& file) {
     return make_error(Errc::bad_config, what + " '" + file + "': " + ec.message());

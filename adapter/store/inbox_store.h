@@ -23,18 +23,18 @@ std::string_view to_string(MessageState state);
 
 // One received message as the listener saw it.
 struct InboundMessage {
-  std::string raw;                   // the bytes exactly as received (the MLLP frame's payload)
-  std::int64_t received_at_us = 0;   // receipt time, microseconds since the Unix epoch
-  std::string listener;              // configured listener name
-  std::string peer;                  // remote "address:port"
-  std::string sender_application;    // MSH-3 as sent (may be empty)
-  std::string sender_facility;       // MSH-4 as sent (may be empty)
-  std::string control_id;            // MSH-10; empty when the message has none or cannot be parsed
-  std::string message_type;          // MSH-9 as sent, e.g. "ORU^R01^ORU_R01"
-  std::string content_sha256;        // hex hash telling a resend from a reuse of the control ID
+  std::string raw;                  // the bytes exactly as received (the MLLP frame's payload)
+  std::int64_t received_at_us = 0;  // receipt time, microseconds since the Unix epoch
+  std::string listener;             // configured listener name
+  std::string peer;                 // remote "address:port"
+  std::string sender_application;   // MSH-3 as sent (may be empty)
+  std::string sender_facility;      // MSH-4 as sent (may be empty)
+  std::string control_id;           // MSH-10; empty when the message has none or cannot be parsed
+  std::string message_type;         // MSH-9 as sent, e.g. "ORU^R01^ORU_R01"
+  std::string content_sha256;       // hex hash telling a resend from a reuse of the control ID
   MessageState state = MessageState::received;
-  std::string error;                 // why a rejected message was rejected ("OBX[4]-5: ...")
-  std::string ack_code;              // the acknowledgment code the adapter answers with
+  std::string error;     // why a rejected message was rejected ("OBX[4]-5: ...")
+  std::string ack_code;  // the acknowledgment code the adapter answers with
 };
 
 enum class Disposition {

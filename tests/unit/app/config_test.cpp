@@ -1,7 +1,7 @@
 #include "app/config.h"
 
-#include <catch2/catch.hpp>
 #include <stdlib.h>
+#include <catch2/catch.hpp>
 
 using namespace adapter;
 
@@ -30,8 +30,10 @@ TEST_CASE("the shipped default configuration loads with its documented defaults"
 
 TEST_CASE("configuration errors name their JSON pointer", "[app][config]") {
   CHECK(errors_of(R"({"listeners": {"mllp": [{"port": 70000}]}})")
-            .find("test.json: /listeners/mllp/0/port: must be an integer in 0..65535") != std::string::npos);
-  CHECK(errors_of(R"({"store": {"pathh": "x"}})").find("/store/pathh: unknown key") != std::string::npos);
+            .find("test.json: /listeners/mllp/0/port: must be an integer in 0..65535") !=
+        std::string::npos);
+  CHECK(errors_of(R"({"store": {"pathh": "x"}})").find("/store/pathh: unknown key") !=
+        std::string::npos);
   CHECK(errors_of(R"({"log": {"level": "loud"}})").find("/log/level:") != std::string::npos);
   CHECK(errors_of(R"({"listeners": {"mllp": [{"accept_message_types": ["ORU"]}]}})")
             .find("/listeners/mllp/0/accept_message_types/0") != std::string::npos);
@@ -47,8 +49,9 @@ TEST_CASE("configuration errors name their JSON pointer", "[app][config]") {
 }
 
 TEST_CASE("syntax errors give line and column, comments are allowed", "[app][config]") {
-  CHECK(errors_of("{\n  // fine\n  \"io_threads\": 2,\n  \"store\": {,}\n}").find("test.json: 4:") !=
-        std::string::npos);
+  CHECK(
+      errors_of("{\n  // fine\n  \"io_threads\": 2,\n  \"store\": {,}\n}").find("test.json: 4:") !=
+      std::string::npos);
   auto ok = app::parse_config("{ /* c */ \"io_threads\": 3, }", "x");
   REQUIRE(ok);
   CHECK(ok->io_threads == 3);
@@ -60,5 +63,6 @@ TEST_CASE("environment variables are substituted into strings", "[app][config]")
   REQUIRE(c);
   CHECK(c->store.path == "/tmp/from-env.db");
   CHECK(errors_of(R"({"store": {"path": "${ADAPTERD_TEST_UNSET_VAR}"}})")
-            .find("/store/path: environment variable ADAPTERD_TEST_UNSET_VAR is not set") != std::string::npos);
+            .find("/store/path: environment variable ADAPTERD_TEST_UNSET_VAR is not set") !=
+        std::string::npos);
 }

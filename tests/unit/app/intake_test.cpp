@@ -2,8 +2,8 @@
 // and a message that is not durable never gets a positive ACK.
 #include "app/intake.h"
 
-#include <catch2/catch.hpp>
 #include <stdlib.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <future>
@@ -22,11 +22,15 @@ class FailingStore : public store::InboxStore {
     appended_ += messages.size();
     done(make_error(Errc::store_unavailable, "disk I/O error"));
   }
-  Result<std::optional<store::StoredMessage>> get(std::int64_t) override { return std::optional<store::StoredMessage>{}; }
+  Result<std::optional<store::StoredMessage>> get(std::int64_t) override {
+    return std::optional<store::StoredMessage>{};
+  }
   Result<std::vector<store::StoredMessage>> find(const store::MessageQuery&) override {
     return std::vector<store::StoredMessage>{};
   }
-  Result<std::int64_t> count(std::optional<store::MessageState>) override { return std::int64_t{0}; }
+  Result<std::int64_t> count(std::optional<store::MessageState>) override {
+    return std::int64_t{0};
+  }
   void close() override {}
   std::size_t appended_ = 0;
 };

@@ -1,7 +1,7 @@
 #include "common/log.h"
 
-#include <catch2/catch.hpp>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <string>
 
@@ -18,7 +18,8 @@ std::string capture(bool include_phi, log::Level level, void (*emit)()) {
   ::close(fds[1]);
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
   ::close(fds[0]);
   log::configure({});
   return out;
@@ -31,12 +32,14 @@ TEST_CASE("log lines are one JSON object each with typed fields", "[common][log]
     log::info("mllp.ack", {{"listener", "lab"}, {"id", 42}, {"ok", true}});
     log::debug("hidden", {});
   });
-  CHECK(out.find("\"event\":\"mllp.ack\",\"listener\":\"lab\",\"id\":42,\"ok\":true}\n") != std::string::npos);
+  CHECK(out.find("\"event\":\"mllp.ack\",\"listener\":\"lab\",\"id\":42,\"ok\":true}\n") !=
+        std::string::npos);
   CHECK(out.find("hidden") == std::string::npos);
   CHECK(out.find("\"level\":\"info\"") != std::string::npos);
 }
 
-TEST_CASE("values that may identify a patient are redacted unless include_phi is set", "[common][log]") {
+TEST_CASE("values that may identify a patient are redacted unless include_phi is set",
+          "[common][log]") {
   const std::string redacted = capture(false, log::Level::info, [] {
     log::warn("parse", {{"value", log::phi("DOE^JANE")}});
   });

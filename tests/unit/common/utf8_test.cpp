@@ -9,11 +9,11 @@ using namespace adapter;
 TEST_CASE("UTF-8 validation accepts valid text and finds the first bad byte", "[common][utf8]") {
   CHECK(find_invalid_utf8("plain ascii") == std::string_view::npos);
   CHECK(find_invalid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\xA7\xAC") == std::string_view::npos);
-  CHECK(find_invalid_utf8("abc\xE9") == 3);                  // Latin-1 e-acute alone
-  CHECK(find_invalid_utf8("\xC0\xAF") == 0);                 // overlong '/'
-  CHECK(find_invalid_utf8("x\xED\xA0\x80") == 1);            // UTF-16 surrogate
+  CHECK(find_invalid_utf8("abc\xE9") == 3);                      // Latin-1 e-acute alone
+  CHECK(find_invalid_utf8("\xC0\xAF") == 0);                     // overlong '/'
+  CHECK(find_invalid_utf8("x\xED\xA0\x80") == 1);                // UTF-16 surrogate
   CHECK(find_invalid_utf8("0123456789\xF4\x90\x80\x80") == 10);  // above U+10FFFF
-  CHECK(find_invalid_utf8("\xE2\x82") == 0);                 // cut short
+  CHECK(find_invalid_utf8("\xE2\x82") == 0);                     // cut short
 }
 
 TEST_CASE("Latin-1 converts to UTF-8 byte by byte", "[common][utf8]") {

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Runs clang-tidy (profile in .clang-tidy) over the adapter sources, using a build directory's
+# compile_commands.json. Any finding fails the run.
+set -eu
+cd "$(dirname "$0")/.."
+build=${1:-build/ci-gcc}
+files=$(git ls-files 'adapter/*.cpp')
+out=$(clang-tidy -p "$build" --quiet $files 2>/dev/null || true)
+if echo "$out" | grep -qE '(warning|error):'; then
+  echo "$out"
+  echo "clang-tidy: findings above"
+  exit 1
+fi
+echo "clang-tidy: ok"

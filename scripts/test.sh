@@ -1,0 +1,44 @@
+#!/bin/sh
+# Quick start, part 2: install what is missing, build, and pass the whole test suite.
+#   1. format check (clang-format) and the layering rule
+#   2. GCC build with warnings as errors: unit, integration (real clients) and fuzz-replay tests
+#   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer: the same
+#      tests again, plus a short fuzzing run of each target
+#   4. clang-tidy on the adapter sources
+# Options: --quick skips steps 3 and 4.
+set -eu
+cd "$(dirname "$0")/.."
+quick=no
+[ "${1:-}" = "--quick" ] && quick=yes
+jobs=$(nproc)
+start=$(date +%s)
+step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
+
+step "dependencies"
+scripts/deps.sh test
+# The npm MLLP clients (and the Node 22 they run on) come pinned from package-lock.json.
+npm ci --prefix tests/integration/node --no-audit --no-fund --loglevel=error
+
+step "format and layering"
+scripts/check_format.sh
+tests/check_layering.sh adapter
+
+step "gcc build (warnings are errors)"
+cmake -S . -B build/ci-gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DADAPTER_WERROR=ON >/dev/null
+cmake --build build/ci-gcc -j "$jobs"
+step "gcc tests"
+(cd build/ci-gcc && ctest --output-on-failure -j "$jobs" --timeout 600)
+
+if [ "$quick" = no ]; then
+  step "clang build with AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer"
+  CC=clang CXX=clang++ cmake -S . -B build/ci-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DADAPTER_WERROR=ON \
+    -DADAPTER_SANITIZE=address,undefined -DADAPTER_BUILD_FUZZERS=ON -DADAPTER_BUILD_BENCH=OFF >/dev/null
+  cmake --build build/ci-asan -j "$jobs"
+  step "sanitizer tests"
+  (cd build/ci-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure -j "$jobs" --timeout 900)
+
+  step "clang-tidy"
+  scripts/check_tidy.sh build/ci-gcc
+fi
+step "all tests passed"
