@@ -152,9 +152,7 @@ int print_errors() {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
@@ -175,4 +173,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   return serve(*config);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Expected failures are values; an exception reaching here is a bug or an exhausted machine
+  // (allocation failure). Say so and exit non-zero rather than abort without a word.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "adapterd: fatal: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "adapterd: fatal: unknown exception\n");
+  }
+  return 70;  // EX_SOFTWARE
 }

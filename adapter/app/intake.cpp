@@ -67,10 +67,11 @@ std::string Intake::next_ack_id() {
   return ack_id_prefix_ + base36(ack_counter_.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
-Intake::Classified Intake::classify(std::string_view payload, const Inbound& in) const {
+Intake::Classified Intake::classify(std::string raw, const Inbound& in) const {
   Classified c;
   auto& r = c.record;
-  r.raw = std::string(payload);
+  r.raw = std::move(raw);
+  const std::string_view payload = r.raw;
   r.received_at_us = in.received_at_us;
   r.listener = policy_.listener;
   r.peer = in.peer;
@@ -177,10 +178,11 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
       batch_error = split.error();
     } else {
       batch_header = split->batch_header;
-      for (std::string_view text : split->messages) items.push_back(classify(text, in));
+      for (std::string_view text : split->messages)
+        items.push_back(classify(std::string(text), in));
     }
   } else {
-    items.push_back(classify(in.payload, in));
+    items.push_back(classify(std::move(in.payload), in));
   }
   if (batch_error) {
     // The envelope is wrong: keep the whole input as one rejected record and reject it all.
@@ -202,7 +204,8 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
 
   std::vector<store::InboundMessage> records;
   records.reserve(items.size());
-  for (auto& c : items) records.push_back(c.record);  // copy: items keep headers for the ACK
+  // The records go to the store; the items keep what the ACK needs (header, outcome, error).
+  for (auto& c : items) records.push_back(std::move(c.record));
 
   // Batch ACK envelope: BHS ... BTS around one ACK per message (HL7 batch protocol).
   std::string bhs11;  // batch control ID, echoed in the answer's BHS-11

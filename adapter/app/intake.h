@@ -58,7 +58,8 @@ class Intake {
 
  private:
   struct Classified;
-  Classified classify(std::string_view payload, const Inbound& in) const;
+  // `raw` is one message's bytes; `in` gives the receipt context (peer, time).
+  Classified classify(std::string raw, const Inbound& in) const;
   std::string ack_for(const Classified& c, const store::AppendOutcome* outcome, Errc store_error);
   std::string next_ack_id();
 

@@ -32,7 +32,8 @@ namespace adapter::app {
   X(acks_suppressed, "acknowledgments not sent because MSH-15 (NE/ER/SU) said so")
 
 struct MllpStats {
-#define ADAPTER_DECLARE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
+#define ADAPTER_DECLARE_COUNTER(name, help) \
+  std::atomic<std::uint64_t> name{0};  // NOLINT(bugprone-macro-parentheses): a declaration
   ADAPTER_MLLP_COUNTERS(ADAPTER_DECLARE_COUNTER)
 #undef ADAPTER_DECLARE_COUNTER
   std::atomic<std::int64_t> connections_active{0};

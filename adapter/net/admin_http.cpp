@@ -137,7 +137,8 @@ class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
 };
 
 AdminHttp::AdminHttp(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-AdminHttp::~AdminHttp() {
+AdminHttp::~AdminHttp() {  // NOLINT(bugprone-exception-escape): Asio members only throw on
+                           // allocation failure
   stop();
 }
 

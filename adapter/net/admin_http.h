@@ -23,7 +23,7 @@ class AdminHttp {
   static Result<std::unique_ptr<AdminHttp>> start(boost::asio::io_context& ioc,
                                                   const app::AdminConfig& config,
                                                   MetricsFn metrics);
-  ~AdminHttp();
+  ~AdminHttp();  // NOLINT(bugprone-exception-escape)
   std::uint16_t port() const;
   void stop();
 

@@ -165,7 +165,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         case mllp::FrameEvent::Kind::truncated:
           app::bump(shared_->stats.frames_truncated);
           shared_->intake.submit_broken(inbound(std::move(e.payload)), Errc::truncated,
-                                        [](app::Receipt) {});
+                                        [](const app::Receipt&) {});
           break;
         case mllp::FrameEvent::Kind::oversize:
           app::bump(shared_->stats.frames_oversize);
@@ -192,7 +192,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     std::string partial = decoder_.take_partial();
     app::bump(shared_->stats.frames_truncated);
     shared_->intake.submit_broken(inbound(std::move(partial)), Errc::truncated,
-                                  [](app::Receipt) {});
+                                  [](const app::Receipt&) {});
   }
 
   app::Inbound inbound(std::string payload) {
@@ -222,7 +222,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
-  void write_receipt(app::Receipt r) {
+  void write_receipt(const app::Receipt& r) {
     if (closed_) return;
     // A peer that half-closed may still read its ACK, so write it even after EOF.
     if (r.ack.empty()) {
@@ -355,7 +355,8 @@ class MllpListener::Impl : public std::enable_shared_from_this<MllpListener::Imp
 };
 
 MllpListener::MllpListener(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-MllpListener::~MllpListener() {
+MllpListener::~MllpListener() {  // NOLINT(bugprone-exception-escape): Asio members only throw on
+                                 // allocation failure
   stop();
 }
 

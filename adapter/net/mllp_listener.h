@@ -28,7 +28,7 @@ class MllpListener {
   static Result<std::unique_ptr<MllpListener>> start(boost::asio::io_context& ioc,
                                                      const app::MllpListenerConfig& config,
                                                      app::Intake& intake, app::MllpStats& stats);
-  ~MllpListener();
+  ~MllpListener();  // NOLINT(bugprone-exception-escape)
 
   std::uint16_t port() const;  // the bound port (useful with port 0)
   void stop();                 // stops accepting; open sessions finish their current exchange
