@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "hl7v2/builder.h"
+#include "hl7v2/charset.h"
 #include "hl7v2/timestamp.h"
 
 namespace adapter::hl7v2 {
@@ -29,6 +30,14 @@ std::string_view table_0357_text(std::string_view code) {
     if (c == code) return text;
   }
   return "Application internal error";
+}
+
+// At most `max` bytes of `text`, never ending inside a UTF-8 character.
+std::string_view utf8_prefix(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return text;
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut);
 }
 
 }  // namespace
@@ -86,12 +95,13 @@ std::string make_ack(const Header& in, AckCode code, const AckError* error,
   }
   msh.text(10, options.control_id)
       .raw(11, in.processing_id.empty() ? std::string_view("P") : std::string_view(in.processing_id))
-      .raw(12, version)
-      .raw(18, in.charset);
+      .raw(12, version);
+  // MSH-18 only when the adapter knows it: an ACK must not declare a set the adapter rejects.
+  if (charset_from_name(in.charset)) msh.raw(18, in.charset);
 
   auto& msa = b.segment("MSA");
   msa.text(1, to_string(code)).raw(2, in.control_id);
-  if (error != nullptr) msa.text(3, error->text.substr(0, 80));  // MSA-3: 80 chars in v2.3/2.4
+  if (error != nullptr) msa.text(3, utf8_prefix(error->text, 80));  // MSA-3: 80 in v2.3/2.4
 
   if (error != nullptr) {
     const ErrcInfo& e = info(error->code);

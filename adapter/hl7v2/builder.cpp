@@ -66,11 +66,39 @@ std::string MessageBuilder::encode() const {
   return out;
 }
 
+namespace {
+
+// The parser converts 8859/1 text to UTF-8 (every character a single byte or a C2/C3 pair);
+// this writes it back in 8859/1, the set MSH-18 declares.
+void append_utf8_as_latin1(std::string& out, std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else if ((c == 0xC2 || c == 0xC3) && i + 1 < text.size()) {
+      const auto next = static_cast<unsigned char>(text[++i]);
+      out.push_back(static_cast<char>(((c & 0x03u) << 6) | (next & 0x3Fu)));
+    } else {
+      out.push_back('?');  // not reachable for text the parser converted from 8859/1
+    }
+  }
+}
+
+}  // namespace
+
 std::string encode(const Message& message) {
   std::string out;
   out.reserve(message.text().size() + 1);
+  // 8859/1 when MSH-18 declares it; 8859/1 assumed by the listener default (MSH-18 empty) is
+  // written as UTF-8, so that the output reads the same without that default.
+  const bool latin1 =
+      message.charset() == Charset::latin1 && !message.msh(18).repetition(1).empty();
   for (std::size_t i = 0; i < message.segment_count(); ++i) {
-    out += message.segment(i).raw();
+    if (latin1) {
+      append_utf8_as_latin1(out, message.segment(i).raw());
+    } else {
+      out += message.segment(i).raw();
+    }
     out.push_back('\r');
   }
   return out;

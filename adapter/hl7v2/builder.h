@@ -35,7 +35,7 @@ class SegmentBuilder {
   std::string& slot(std::size_t field);
 
   std::string id_;
-  const Delimiters& d_;
+  Delimiters d_;  // a copy: a builder that is copied or moved must not point into its source
   std::vector<std::string> fields_;  // index = field number; [0] unused
 };
 
@@ -55,7 +55,9 @@ class MessageBuilder {
 };
 
 // Writes a parsed message back with its own delimiters: every segment exactly as received,
-// each terminated by CR (so LF or CRLF input comes out with standard separators).
+// each terminated by CR (so LF or CRLF input comes out with standard separators), in the
+// character set MSH-18 declares: 8859/1 comes back as 8859/1, not as the UTF-8 of text(); with
+// MSH-18 empty the text is written as UTF-8 (whatever ParseOptions::default_charset was).
 std::string encode(const Message& message);
 
 }  // namespace adapter::hl7v2

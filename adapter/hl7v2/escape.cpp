@@ -35,13 +35,30 @@ bool append_hex(std::string& out, std::string_view digits, Charset cs) {
   return true;
 }
 
+// The argument of a formatting command (\.sp2\, \.in+4\, \.ti -2\): an optional space, a sign
+// when `sign` allows one, then decimal digits and nothing else. An empty argument is valid only
+// when `optional`.
+bool formatting_argument(std::string_view arg, bool sign, bool optional) {
+  if (arg.empty()) return optional;
+  if (arg.front() == ' ') arg.remove_prefix(1);
+  if (sign && !arg.empty() && (arg.front() == '+' || arg.front() == '-')) arg.remove_prefix(1);
+  if (arg.empty()) return false;
+  for (char c : arg) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
 // One sequence between escape characters (without them). Returns false to keep it verbatim.
 bool append_sequence(std::string& out, std::string_view seq, const Delimiters& d, Charset cs) {
   if (seq.size() == 1) {
     switch (seq[0]) {
       case 'F': out.push_back(d.field); return true;
       case 'S': out.push_back(d.component); return true;
-      case 'T': out.push_back(d.subcomponent); return true;
+      case 'T':
+        if (d.subcomponent == '\0') return false;  // no subcomponent declared (MSH-2 "^~" or "^~\")
+        out.push_back(d.subcomponent);
+        return true;
       case 'R': out.push_back(d.repetition); return true;
       case 'E': out.push_back(d.escape); return true;
       case 'P':
@@ -57,18 +74,21 @@ bool append_sequence(std::string& out, std::string_view seq, const Delimiters& d
   if (seq.empty()) return false;
   if (seq[0] == 'X') return append_hex(out, seq.substr(1), cs);
   if (seq[0] == '.') {
-    const std::string_view cmd = seq.substr(1);
-    if (cmd == "br") {
+    // Only the documented forms; anything else (\.spam\, \.finish\) is kept verbatim.
+    const std::string_view cmd = seq.substr(1, 2);
+    const std::string_view arg = seq.substr(cmd.size() + 1);
+    if (cmd == "br" && arg.empty()) {
       out.push_back('\n');
       return true;
     }
-    if (cmd.substr(0, 2) == "sp") {
+    if (cmd == "sp" && formatting_argument(arg, false, true)) {
       out.push_back('\n');
       return true;
     }
-    for (std::string_view layout : {"fi", "nf", "in", "ti", "sk", "ce"}) {
-      if (cmd.substr(0, 2) == layout) return true;  // layout only: no text to keep
-    }
+    // Layout only, no text to keep.
+    if (cmd == "fi" || cmd == "nf" || cmd == "ce") return arg.empty();
+    if (cmd == "in" || cmd == "ti") return formatting_argument(arg, true, false);
+    if (cmd == "sk") return formatting_argument(arg, false, false);
     return false;
   }
   return false;  // \Cxxyy\ \Mxxyyzz\ \Zxx\ and unknown: verbatim
@@ -110,7 +130,7 @@ void append_escaped(std::string& out, std::string_view text, const Delimiters& d
   for (char c : text) {
     if (c == d.field) emit("F");
     else if (c == d.component) emit("S");
-    else if (c == d.subcomponent) emit("T");
+    else if (d.subcomponent != '\0' && c == d.subcomponent) emit("T");
     else if (c == d.repetition) emit("R");
     else if (c == e) emit("E");
     else if (d.truncation != '\0' && c == d.truncation) emit("P");

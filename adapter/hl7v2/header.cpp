@@ -31,6 +31,42 @@ void fill_derived(Header& h) {
   h.application_ack_type = decoded(h.application_ack_type, h.delimiters);
 }
 
+// The rule read_delimiters (message.cpp) applies to MSH-1 and MSH-2: no letter, digit, space,
+// NUL, CR, LF or non-ASCII byte.
+bool usable_delimiter(char c) {
+  return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == ' ' || c == '\r' || c == '\n' || c == '\0' ||
+           static_cast<unsigned char>(c) >= 0x80);
+}
+
+// MSH-2 read as the parser reads it (2 to 5 usable characters, all different, none equal to
+// MSH-1); when it would reject them, the standard "^~\&" with any character equal to MSH-1
+// replaced, so that the result is always a set the parser accepts.
+Delimiters sniffed_delimiters(char fs, std::string_view enc) {
+  char chars[6] = {fs, '\0', '\0', '\0', '\0', '\0'};
+  bool usable = enc.size() >= 2 && enc.size() <= 5;
+  for (std::size_t i = 0; usable && i < enc.size(); ++i) {
+    usable = usable_delimiter(enc[i]);
+    for (std::size_t j = 0; usable && j <= i; ++j) usable = chars[j] != enc[i];
+    chars[i + 1] = enc[i];
+  }
+  if (!usable) {
+    std::size_t n = 1;
+    for (char c : {'^', '~', '\\', '&', '!'}) {
+      if (c != fs && n < 5) chars[n++] = c;
+    }
+    chars[5] = '\0';
+  }
+  Delimiters d;
+  d.field = fs;
+  d.component = chars[1];
+  d.repetition = chars[2];
+  d.escape = chars[3];
+  d.subcomponent = chars[4];
+  d.truncation = chars[5];
+  return d;
+}
+
 }  // namespace
 
 std::string Header::type_and_trigger() const {
@@ -63,8 +99,9 @@ Header sniff_header(std::string_view bytes) {
   while (!bytes.empty() && (bytes.front() == '\r' || bytes.front() == '\n')) bytes.remove_prefix(1);
   if (bytes.size() < 4 || bytes.compare(0, 3, "MSH") != 0) return h;
   const std::string_view line = bytes.substr(0, bytes.find_first_of("\r\n"));
+  if (line.size() < 4) return h;  // "MSH" then a separator: no MSH-1
   const char fs = line[3];
-  if (fs == '\r' || fs == '\n' || (fs >= 'A' && fs <= 'Z') || (fs >= '0' && fs <= '9')) return h;
+  if (!usable_delimiter(fs)) return h;  // the parser could not read it either
   h.found = true;
   std::vector<std::string_view> pieces;
   std::size_t pos = 0;
@@ -74,22 +111,9 @@ Header sniff_header(std::string_view bytes) {
     if (next == std::string_view::npos) break;
     pos = next + 1;
   }
-  // Use the declared encoding characters when they are usable, else the standard ones.
-  h.delimiters.field = fs;
-  if (pieces.size() > 1 && pieces[1].size() >= 4) {
-    const std::string_view enc = pieces[1];
-    const bool distinct = enc[0] != enc[1] && enc[0] != enc[2] && enc[0] != enc[3] &&
-                          enc[1] != enc[2] && enc[1] != enc[3] && enc[2] != enc[3];
-    if (distinct) {
-      h.delimiters.component = enc[0];
-      h.delimiters.repetition = enc[1];
-      h.delimiters.escape = enc[2];
-      h.delimiters.subcomponent = enc[3];
-      if (enc.size() == 5 && enc[4] != enc[0] && enc[4] != enc[1] && enc[4] != enc[2] && enc[4] != enc[3]) {
-        h.delimiters.truncation = enc[4];
-      }
-    }
-  }
+  // Use the declared encoding characters when the parser would accept them, else standard ones
+  // that differ from MSH-1: an ACK written with these delimiters must parse.
+  h.delimiters = sniffed_delimiters(fs, pieces.size() > 1 ? pieces[1] : std::string_view());
   // Piece k holds MSH-(k+1).
   auto field = [&](std::size_t f) { return f - 1 < pieces.size() ? std::string(pieces[f - 1]) : std::string(); };
   h.sending_application = field(3);

@@ -239,9 +239,11 @@ std::optional<ParseError> read_delimiters(std::string_view text, Delimiters& d) 
     return error_at(Errc::bad_delimiters, "MSH-1 (the field separator) is missing", msh_field(1));
   }
   const char fs = text[3];
+  // Delimiters must be ASCII: a byte >= 0x80 is part of a multi-byte UTF-8 character, and with
+  // 8859/1 the text is converted to UTF-8 after this point, so such a byte would stop matching.
   auto bad_char = [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' ||
-           c == '\r' || c == '\n' || c == '\0';
+           c == '\r' || c == '\n' || c == '\0' || static_cast<unsigned char>(c) >= 0x80;
   };
   if (bad_char(fs)) {
     return error_at(Errc::bad_delimiters, "MSH-1 is not a usable field separator", msh_field(1));
@@ -259,7 +261,8 @@ std::optional<ParseError> read_delimiters(std::string_view text, Delimiters& d) 
   for (std::size_t i = 0; i < enc.size(); ++i) {
     const char c = enc[i];
     if (bad_char(c)) {
-      return error_at(Errc::bad_delimiters, "MSH-2 holds a letter, digit or space", msh_field(2));
+      return error_at(Errc::bad_delimiters, "MSH-2 holds a letter, digit, space or non-ASCII byte",
+                      msh_field(2));
     }
     for (std::size_t j = 0; j <= i; ++j) {
       if (chars[j] == c) {
@@ -316,9 +319,6 @@ Result<Message, ParseError> Message::parse_owned(std::string text, const ParseOp
   while (skip < text.size() && is_segment_separator(text[skip])) ++skip;
   if (skip > 0) text.erase(0, skip);
 
-  if (text.size() > std::numeric_limits<std::uint32_t>::max() - 2) {
-    return error_at(Errc::not_hl7, "message larger than 4 GiB");
-  }
   const std::string_view head = std::string_view(text).substr(0, 3);
   if (head == "FHS" || head == "BHS") {
     Location loc;
@@ -356,6 +356,10 @@ Result<Message, ParseError> Message::parse_owned(std::string text, const ParseOp
     std::string converted;
     append_latin1_as_utf8(converted, text);
     text = std::move(converted);
+  }
+  // Offsets are 32-bit; checked after the conversion, which can double the size.
+  if (text.size() > std::numeric_limits<std::uint32_t>::max() - 2) {
+    return error_at(Errc::not_hl7, "message larger than 4 GiB");
   }
   m.text_ = std::move(text);
 

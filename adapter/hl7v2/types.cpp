@@ -3,9 +3,11 @@
 namespace adapter::hl7v2 {
 
 std::string Delimiters::encoding_characters() const {
+  // MSH-2 is positional: an undeclared escape or subcomponent ('\0', from a 2- or 3-character
+  // MSH-2) is left out rather than written as a NUL byte.
   std::string s{component, repetition};
   if (escape != '\0') s.push_back(escape);
-  s.push_back(subcomponent);
+  if (subcomponent != '\0') s.push_back(subcomponent);
   if (truncation != '\0') s.push_back(truncation);
   return s;
 }

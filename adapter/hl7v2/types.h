@@ -15,14 +15,15 @@ struct Delimiters {
   char component = '^';
   char repetition = '~';
   char escape = '\\';        // '\0' when MSH-2 declares none: escapes are then not decoded
-  char subcomponent = '&';
+  char subcomponent = '&';   // '\0' when MSH-2 has fewer than 4 characters
   char truncation = '\0';    // v2.7+ fifth MSH-2 character; '\0' when not declared
 
   // The MSH-2 text for these delimiters ("^~\&", or "^~\&#" with a truncation character).
   std::string encoding_characters() const;
   bool is_delimiter(char c) const {
-    return c == field || c == component || c == repetition || c == subcomponent ||
-           (escape != '\0' && c == escape) || (truncation != '\0' && c == truncation);
+    return c == field || c == component || c == repetition ||
+           (subcomponent != '\0' && c == subcomponent) || (escape != '\0' && c == escape) ||
+           (truncation != '\0' && c == truncation);
   }
 };
 
