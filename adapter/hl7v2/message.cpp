@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common/utf8.h"
 #include "hl7v2/charset.h"
@@ -19,31 +24,24 @@ std::string Value::text() const {
   return out;
 }
 
-void Value::append_text(std::string& out) const {
-  if (level_ == Level::literal || d_ == nullptr) {
-    out += raw_;
-  } else {
-    append_decoded(out, raw_, *d_, cs_);
-  }
-}
-
-bool Value::needs_decoding() const {
-  return level_ != Level::literal && d_ != nullptr && hl7v2::needs_decoding(raw_, *d_);
+void Value::append_decoded_text(std::string& out) const {
+  append_decoded(out, raw_, s_->delimiters, s_->charset);
 }
 
 Value Value::split(char sep, Level child, std::size_t n) const {
-  if (n == 0 || raw_.empty()) return Value({}, child, d_, cs_);
-  if (sep == '\0') return n == 1 ? Value(raw_, child, d_, cs_) : Value({}, child, d_, cs_);
+  if (n == 0 || raw_.empty()) return Value({}, child, s_);
+  if (sep == '\0') return n == 1 ? Value(raw_, child, s_) : Value({}, child, s_);
   std::size_t begin = 0;
   for (std::size_t i = 1; i < n; ++i) {
     const void* hit = std::memchr(raw_.data() + begin, sep, raw_.size() - begin);
-    if (hit == nullptr) return Value({}, child, d_, cs_);
+    if (hit == nullptr) return Value({}, child, s_);
     begin = static_cast<std::size_t>(static_cast<const char*>(hit) - raw_.data()) + 1;
   }
   const void* hit = std::memchr(raw_.data() + begin, sep, raw_.size() - begin);
   const std::size_t end =
-      hit == nullptr ? raw_.size() : static_cast<std::size_t>(static_cast<const char*>(hit) - raw_.data());
-  return Value(raw_.substr(begin, end - begin), child, d_, cs_);
+      hit == nullptr ? raw_.size()
+                     : static_cast<std::size_t>(static_cast<const char*>(hit) - raw_.data());
+  return Value(raw_.substr(begin, end - begin), child, s_);
 }
 
 std::size_t Value::count(char sep) const {
@@ -52,101 +50,43 @@ std::size_t Value::count(char sep) const {
   return 1 + static_cast<std::size_t>(std::count(raw_.begin(), raw_.end(), sep));
 }
 
-Value Value::as_repetition() const {
-  if (level_ != Level::field || d_ == nullptr) return *this;
-  return split(d_->repetition, Level::repetition, 1);
-}
-
-Value Value::as_component() const {
-  if (d_ == nullptr) return *this;
-  if (level_ == Level::field || level_ == Level::repetition) {
-    return as_repetition().split(d_->component, Level::component, 1);
-  }
-  return *this;
-}
-
 Value Value::repetition(std::size_t n) const {
-  if (level_ == Level::field && d_ != nullptr) return split(d_->repetition, Level::repetition, n);
-  return n == 1 ? *this : Value({}, level_, d_, cs_);
+  if (level_ == Level::field && s_ != nullptr)
+    return split(s_->delimiters.repetition, Level::repetition, n);
+  return n == 1 ? *this : Value({}, level_, s_);
 }
 
 Value Value::component(std::size_t n) const {
-  if (d_ != nullptr && (level_ == Level::field || level_ == Level::repetition)) {
-    return as_repetition().split(d_->component, Level::component, n);
+  if (s_ != nullptr && (level_ == Level::field || level_ == Level::repetition)) {
+    return as_repetition().split(s_->delimiters.component, Level::component, n);
   }
-  return n == 1 ? *this : Value({}, level_, d_, cs_);
+  return n == 1 ? *this : Value({}, level_, s_);
 }
 
 Value Value::subcomponent(std::size_t n) const {
-  if (d_ != nullptr && level_ != Level::subcomponent && level_ != Level::literal) {
-    return as_component().split(d_->subcomponent, Level::subcomponent, n);
+  if (s_ != nullptr && level_ != Level::subcomponent && level_ != Level::literal) {
+    return as_component().split(s_->delimiters.subcomponent, Level::subcomponent, n);
   }
-  return n == 1 ? *this : Value({}, level_, d_, cs_);
+  return n == 1 ? *this : Value({}, level_, s_);
 }
 
 std::size_t Value::repetition_count() const {
-  if (level_ == Level::field && d_ != nullptr) return count(d_->repetition);
+  if (level_ == Level::field && s_ != nullptr) return count(s_->delimiters.repetition);
   return raw_.empty() ? 0 : 1;
 }
 
 std::size_t Value::component_count() const {
-  if (d_ != nullptr && (level_ == Level::field || level_ == Level::repetition)) {
-    return as_repetition().count(d_->component);
+  if (s_ != nullptr && (level_ == Level::field || level_ == Level::repetition)) {
+    return as_repetition().count(s_->delimiters.component);
   }
   return raw_.empty() ? 0 : 1;
 }
 
 std::size_t Value::subcomponent_count() const {
-  if (d_ != nullptr && level_ != Level::subcomponent && level_ != Level::literal) {
-    return as_component().count(d_->subcomponent);
+  if (s_ != nullptr && level_ != Level::subcomponent && level_ != Level::literal) {
+    return as_component().count(s_->delimiters.subcomponent);
   }
   return raw_.empty() ? 0 : 1;
-}
-
-Value::Range Value::repetitions() const {
-  if (level_ == Level::field && d_ != nullptr) return Range(*this, d_->repetition, Level::repetition);
-  return Range(*this, '\0', level_);
-}
-
-Value::Range Value::components() const {
-  if (d_ != nullptr && (level_ == Level::field || level_ == Level::repetition)) {
-    return Range(as_repetition(), d_->component, Level::component);
-  }
-  return Range(*this, '\0', level_);
-}
-
-Value::Range Value::subcomponents() const {
-  if (d_ != nullptr && level_ != Level::subcomponent && level_ != Level::literal) {
-    return Range(as_component(), d_->subcomponent, Level::subcomponent);
-  }
-  return Range(*this, '\0', level_);
-}
-
-Value::Range::iterator::iterator(const Range* range, std::size_t pos, bool end)
-    : range_(range), pos_(pos), end_(end) {
-  if (!end_) load();
-}
-
-void Value::Range::iterator::load() {
-  const std::string_view raw = range_->parent_.raw_;
-  const void* hit = range_->sep_ == '\0'
-                        ? nullptr
-                        : std::memchr(raw.data() + pos_, range_->sep_, raw.size() - pos_);
-  const std::size_t end =
-      hit == nullptr ? raw.size() : static_cast<std::size_t>(static_cast<const char*>(hit) - raw.data());
-  current_ = Value(raw.substr(pos_, end - pos_), range_->child_, range_->parent_.d_,
-                   range_->parent_.cs_);
-  next_ = hit == nullptr ? std::string_view::npos : end + 1;
-}
-
-Value::Range::iterator& Value::Range::iterator::operator++() {
-  if (next_ == std::string_view::npos) {
-    end_ = true;
-  } else {
-    pos_ = next_;
-    load();
-  }
-  return *this;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,27 +111,11 @@ std::string_view Segment::raw() const {
   return std::string_view(m_->text_).substr(s.begin, s.end - s.begin);
 }
 
-std::size_t Segment::field_count() const {
-  const auto& s = m_->segments_[index_];
-  return is_header_segment(id()) ? s.piece_count : s.piece_count - 1;
-}
-
-Value Segment::field(std::size_t n) const {
-  const auto& s = m_->segments_[index_];
-  const Delimiters* d = &m_->d_;
-  std::size_t piece = n;
-  if (is_header_segment(id())) {
-    if (n == 1) {
-      return Value(std::string_view(m_->text_).substr(s.begin + 3, 1), Value::Level::literal, d, m_->cs_);
-    }
-    if (n == 2) {
-      return s.piece_count > 1 ? Value(m_->piece(s, 1), Value::Level::literal, d, m_->cs_)
-                               : Value({}, Value::Level::literal, d, m_->cs_);
-    }
-    piece = n - 1;
-  }
-  if (n == 0 || piece >= s.piece_count) return Value({}, Value::Level::field, d, m_->cs_);
-  return Value(m_->piece(s, piece), Value::Level::field, d, m_->cs_);
+Value Message::header_field(const SegmentIndex& s, std::size_t n) const {
+  if (n == 1)
+    return Value(std::string_view(text_).substr(s.begin + 3, 1), Value::Level::literal, &syntax_);
+  return s.piece_count > 1 ? Value(piece(s, 1), Value::Level::literal, &syntax_)
+                           : Value({}, Value::Level::literal, &syntax_);
 }
 
 Location Segment::location(std::uint32_t field) const {
@@ -221,16 +145,8 @@ Location msh_field(std::uint32_t field) {
   return loc;
 }
 
-bool is_segment_separator(char c) { return c == '\r' || c == '\n'; }
-
-bool valid_segment_id(std::string_view seg, char field_sep) {
-  if (seg.size() < 3) return false;
-  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (!upper(seg[0]) || !(upper(seg[1]) || digit(seg[1])) || !(upper(seg[2]) || digit(seg[2]))) {
-    return false;
-  }
-  return seg.size() == 3 || seg[3] == field_sep;
+bool is_segment_separator(char c) {
+  return c == '\r' || c == '\n';
 }
 
 // Reads MSH-1 and MSH-2 into `d`.
@@ -252,10 +168,11 @@ std::optional<ParseError> read_delimiters(std::string_view text, Delimiters& d) 
   while (end < text.size() && text[end] != fs && !is_segment_separator(text[end])) ++end;
   const std::string_view enc = text.substr(4, end - 4);
   if (enc.size() < 2 || enc.size() > 5) {
-    return error_at(Errc::bad_delimiters,
-                    "MSH-2 must hold 4 encoding characters (5 with a truncation character), found " +
-                        std::to_string(enc.size()),
-                    msh_field(2));
+    return error_at(
+        Errc::bad_delimiters,
+        "MSH-2 must hold 4 encoding characters (5 with a truncation character), found " +
+            std::to_string(enc.size()),
+        msh_field(2));
   }
   char chars[6] = {fs, '\0', '\0', '\0', '\0', '\0'};
   for (std::size_t i = 0; i < enc.size(); ++i) {
@@ -297,7 +214,8 @@ std::string_view raw_msh18(std::string_view text, const Delimiters& d) {
     ++pos;
   }
   std::size_t stop = msh.find(d.field, pos);
-  std::string_view value = msh.substr(pos, stop == std::string_view::npos ? msh.size() - pos : stop - pos);
+  std::string_view value =
+      msh.substr(pos, stop == std::string_view::npos ? msh.size() - pos : stop - pos);
   value = value.substr(0, value.find(d.repetition));
   return value;
 }
@@ -324,35 +242,39 @@ Result<Message, ParseError> Message::parse_owned(std::string text, const ParseOp
     Location loc;
     loc.segment = std::string(head);
     loc.segment_index = 1;
-    return error_at(Errc::bad_batch, "this is a batch (" + std::string(head) +
-                                         "), not a single message: split it into messages first", loc);
+    return error_at(Errc::bad_batch,
+                    "this is a batch (" + std::string(head) +
+                        "), not a single message: split it into messages first",
+                    loc);
   }
   if (head != "MSH") {
     Location loc;
     loc.segment_index = 1;
-    return error_at(Errc::not_hl7, text.empty() ? "the message is empty"
-                                                : "the message does not start with an MSH segment",
-                    loc);
+    return error_at(
+        Errc::not_hl7,
+        text.empty() ? "the message is empty" : "the message does not start with an MSH segment",
+        loc);
   }
 
   Message m;
-  if (auto err = read_delimiters(text, m.d_)) return std::move(*err);
+  Delimiters d;
+  if (auto err = read_delimiters(text, d)) return std::move(*err);
 
   // Character set: convert to UTF-8 before indexing. Every supported set is ASCII-compatible, so
   // delimiters keep their bytes and offsets found later refer to the converted text.
-  const std::string_view cs_name = raw_msh18(text, m.d_);
-  if (cs_name.empty()) {
-    m.cs_ = options.default_charset;
-  } else if (auto cs = charset_from_name(cs_name)) {
-    m.cs_ = *cs;
-  } else {
-    return error_at(Errc::unsupported_charset,
-                    "character set '" + std::string(cs_name) +
-                        "' is not supported (supported: ASCII, 8859/1, UNICODE UTF-8)",
-                    msh_field(18));
+  const std::string_view cs_name = raw_msh18(text, d);
+  Charset cs = options.default_charset;
+  if (!cs_name.empty()) {
+    if (auto named = charset_from_name(cs_name)) {
+      cs = *named;
+    } else {
+      return error_at(Errc::unsupported_charset,
+                      "character set '" + std::string(cs_name) +
+                          "' is not supported (supported: ASCII, 8859/1, UNICODE UTF-8)",
+                      msh_field(18));
+    }
   }
-  const bool ascii_only = is_ascii(text);
-  if (m.cs_ == Charset::latin1 && !ascii_only) {
+  if (cs == Charset::latin1 && !is_ascii(text)) {
     std::string converted;
     append_latin1_as_utf8(converted, text);
     text = std::move(converted);
@@ -362,76 +284,22 @@ Result<Message, ParseError> Message::parse_owned(std::string text, const ParseOp
     return error_at(Errc::not_hl7, "message larger than 4 GiB");
   }
   m.text_ = std::move(text);
+  m.syntax_.set(d, cs);
 
-  // Index segments and the pieces between field separators, in one pass of memchr scans.
-  const std::string_view t = m.text_;
-  const char fs = m.d_.field;
-  const std::size_t n = t.size();
-  std::size_t next_cr = 0;
-  std::size_t next_lf = 0;
-  auto find_from = [&](char c, std::size_t from) {
-    const void* hit = std::memchr(t.data() + from, c, n - from);
-    return hit == nullptr ? n : static_cast<std::size_t>(static_cast<const char*>(hit) - t.data());
-  };
-  m.segments_.reserve(n / 64 + 4);
-  m.piece_begins_.reserve(n / 6 + 8);
-  std::size_t pos = 0;
-  while (pos < n) {
-    if (is_segment_separator(t[pos])) {
-      ++pos;
-      continue;
-    }
-    // t[pos] is not a separator, so a cached position <= pos is stale (or not yet computed).
-    if (next_cr <= pos) next_cr = find_from('\r', pos);
-    if (next_lf <= pos) next_lf = find_from('\n', pos);
-    const std::size_t end = std::min(next_cr, next_lf);
-    const std::string_view seg = t.substr(pos, end - pos);
-    const auto seg_number = static_cast<std::uint32_t>(m.segments_.size() + 1);
-    if (!valid_segment_id(seg, fs)) {
-      Location loc;
-      loc.segment_index = seg_number;
-      return error_at(Errc::bad_segment,
-                      "segment does not start with a segment ID (three capital letters or digits "
-                      "followed by the field separator)",
-                      loc);
-    }
-    const std::string_view id = seg.substr(0, 3);
-    if (seg_number > 1) {
-      if (id == "MSH" || id == "FHS" || id == "BHS" || id == "BTS" || id == "FTS") {
-        Location loc;
-        loc.segment = std::string(id);
-        loc.segment_index = seg_number;
-        return error_at(Errc::bad_batch,
-                        id == "MSH" ? "a second MSH starts another message: split the batch first"
-                                    : "batch segment " + std::string(id) + " inside a message",
-                        loc);
-      }
-    }
-    SegmentIndex si{static_cast<std::uint32_t>(pos), static_cast<std::uint32_t>(end),
-                    static_cast<std::uint32_t>(m.piece_begins_.size()), 0};
-    std::size_t piece = pos;
-    for (;;) {
-      m.piece_begins_.push_back(static_cast<std::uint32_t>(piece));
-      ++si.piece_count;
-      const void* hit = std::memchr(t.data() + piece, fs, end - piece);
-      if (hit == nullptr) break;
-      piece = static_cast<std::size_t>(static_cast<const char*>(hit) - t.data()) + 1;
-    }
-    m.piece_begins_.push_back(static_cast<std::uint32_t>(end + 1));  // sentinel
-    m.segments_.push_back(si);
-    pos = end;
-  }
+  bool non_ascii = false;
+  if (auto err = m.build_index(non_ascii)) return std::move(*err);
 
   // Declared ASCII or UTF-8 (or nothing, read as UTF-8): the bytes must be valid UTF-8. ASCII
   // feeds that carry UTF-8 are accepted, since UTF-8 is a superset and nothing is lost.
-  if (!ascii_only && m.cs_ != Charset::latin1) {
+  if (non_ascii && cs != Charset::latin1) {
+    const std::string_view t = m.text_;
     const std::size_t bad = find_invalid_utf8(t);
     if (bad != std::string_view::npos) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(t[bad]));
       return error_at(Errc::bad_encoding,
                       std::string("byte ") + hex + " is not valid UTF-8 (character set " +
-                          std::string(hl7_name(m.cs_)) +
+                          std::string(hl7_name(cs)) +
                           (cs_name.empty() ? ", the listener default" : ", from MSH-18") +
                           "); a sender using ISO 8859-1 should declare 8859/1 in MSH-18",
                       m.locate(bad));
@@ -440,10 +308,100 @@ Result<Message, ParseError> Message::parse_owned(std::string text, const ParseOp
   return m;
 }
 
-std::string_view Message::piece(const SegmentIndex& s, std::size_t k) const {
-  const std::uint32_t b = piece_begins_[s.first_piece + k];
-  const std::uint32_t e = piece_begins_[s.first_piece + k + 1] - 1;
-  return std::string_view(text_).substr(b, e - b);
+// One pass over the text: every field separator, CR and LF is an event (found 16 bytes at a time
+// with SSE2 where available); segments open after a separator run and close at the next one.
+std::optional<ParseError> Message::build_index(bool& non_ascii) {
+  const char* t = text_.data();
+  const std::size_t n = text_.size();
+  const char fs = syntax_.delimiters.field;
+  segments_.reserve(n / 64 + 4);
+  piece_begins_.reserve(n / 6 + 8);
+
+  SegmentIndex cur{};
+  bool open = false;
+  auto open_segment = [&](std::size_t pos) -> std::optional<ParseError> {
+    const auto number = static_cast<std::uint32_t>(segments_.size() + 1);
+    // The ID: three capital letters or digits (a letter first), then the field separator or the
+    // end of the segment. Peeking ahead is safe: the whole text is here.
+    auto id_char = [&](std::size_t k, bool first) {
+      if (pos + k >= n) return false;
+      const char c = t[pos + k];
+      return (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9');
+    };
+    const char after = pos + 3 < n ? t[pos + 3] : '\r';
+    if (!id_char(0, true) || !id_char(1, false) || !id_char(2, false) ||
+        !(after == fs || is_segment_separator(after))) {
+      Location loc;
+      loc.segment_index = number;
+      return error_at(Errc::bad_segment,
+                      "segment does not start with a segment ID (three capital letters or digits "
+                      "followed by the field separator)",
+                      loc);
+    }
+    const std::string_view id(t + pos, 3);
+    if (number > 1 && (id == "MSH" || id == "FHS" || id == "BHS" || id == "BTS" || id == "FTS")) {
+      Location loc;
+      loc.segment = std::string(id);
+      loc.segment_index = number;
+      return error_at(Errc::bad_batch,
+                      id == "MSH" ? "a second MSH starts another message: split the batch first"
+                                  : "batch segment " + std::string(id) + " inside a message",
+                      loc);
+    }
+    cur = SegmentIndex{static_cast<std::uint32_t>(pos), 0,
+                       static_cast<std::uint32_t>(piece_begins_.size()), 1, is_header_segment(id)};
+    piece_begins_.push_back(static_cast<std::uint32_t>(pos));
+    open = true;
+    return std::nullopt;
+  };
+  auto close_segment = [&](std::size_t end) {
+    cur.end = static_cast<std::uint32_t>(end);
+    piece_begins_.push_back(static_cast<std::uint32_t>(end + 1));  // sentinel
+    segments_.push_back(cur);
+    open = false;
+  };
+  auto on_event = [&](std::size_t pos) -> std::optional<ParseError> {
+    if (t[pos] == fs) {
+      if (open) {
+        piece_begins_.push_back(static_cast<std::uint32_t>(pos + 1));
+        ++cur.piece_count;
+      }
+      return std::nullopt;
+    }
+    if (open) close_segment(pos);
+    if (pos + 1 < n && !is_segment_separator(t[pos + 1])) return open_segment(pos + 1);
+    return std::nullopt;
+  };
+
+  if (auto e = open_segment(0)) return e;  // parse_owned checked that the text starts with MSH
+  std::size_t i = 0;
+  unsigned high = 0;
+#if defined(__SSE2__)
+  const __m128i vfs = _mm_set1_epi8(fs);
+  const __m128i vcr = _mm_set1_epi8('\r');
+  const __m128i vlf = _mm_set1_epi8('\n');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i));
+    high |= static_cast<unsigned>(_mm_movemask_epi8(v));
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
+        _mm_cmpeq_epi8(v, vfs), _mm_or_si128(_mm_cmpeq_epi8(v, vcr), _mm_cmpeq_epi8(v, vlf)))));
+    while (mask != 0) {
+      const auto bit = static_cast<std::size_t>(__builtin_ctz(mask));
+      mask &= mask - 1;
+      if (auto e = on_event(i + bit)) return e;
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    const char c = t[i];
+    high |= static_cast<unsigned char>(c) & 0x80u;
+    if (c == fs || is_segment_separator(c)) {
+      if (auto e = on_event(i)) return e;
+    }
+  }
+  if (open) close_segment(n);
+  non_ascii = high != 0;
+  return std::nullopt;
 }
 
 Location Message::locate(std::size_t offset) const {
@@ -481,8 +439,8 @@ std::size_t Message::count(std::string_view id) const {
 
 Value Message::get(const Path& path) const {
   const auto seg = find(path.segment_id(), path.occurrence == 0 ? 1 : path.occurrence);
-  if (!seg) return Value({}, Value::Level::field, &d_, cs_);
-  if (path.field == 0) return Value(seg->raw(), Value::Level::literal, &d_, cs_);
+  if (!seg) return Value({}, Value::Level::field, &syntax_);
+  if (path.field == 0) return Value(seg->raw(), Value::Level::literal, &syntax_);
   Value v = seg->field(path.field);
   if (path.repetition > 0) v = v.repetition(path.repetition);
   if (path.component > 0) v = v.component(path.component);

@@ -579,3 +579,47 @@ TEST_CASE("message: locations and errors print as paths", "[hl7v2][message]") {
   CHECK(hl7_name(Charset::latin1) == "8859/1");
   CHECK(hl7_name(Charset::utf8) == "UNICODE UTF-8");
 }
+
+TEST_CASE("message: for_each_leaf visits the same leaves as nested iteration", "[hl7v2][message]") {
+  const std::string text =
+      "MSH|^~\\&|APP|FAC|||20240101||ORU^R01|1|P|2.5.1\r"
+      "PID|1||A^^^H&1.2&ISO^MR~B^^^L||DOE^JANE\\T\\X^^^^^^L~^^^^^^M|||F\r"
+      "OBX|1|ST|48018-6^Gene^LN|1a|BRCA1 \\H\\x\\N\\ end||||||F\r";
+  auto parsed = Message::parse(text);
+  REQUIRE(parsed);
+  const Message& m = *parsed;
+  for (std::size_t i = 0; i < m.segment_count(); ++i) {
+    const Segment seg = m.segment(i);
+    for (std::size_t f = 1; f <= seg.field_count(); ++f) {
+      std::vector<std::string> nested;
+      std::uint32_t r = 0;
+      for (const Value rep : seg.field(f).repetitions()) {
+        ++r;
+        std::uint32_t c = 0;
+        for (const Value comp : rep.components()) {
+          ++c;
+          std::uint32_t s = 0;
+          for (const Value sub : comp.subcomponents()) {
+            ++s;
+            if (sub.empty()) continue;
+            nested.push_back(std::to_string(r) + "." + std::to_string(c) + "." + std::to_string(s) +
+                             "=" + sub.text());
+          }
+        }
+      }
+      std::vector<std::string> leaves;
+      // for_each_leaf also reports empty leaves (an empty range yields none): compare the rest.
+      seg.field(f).for_each_leaf([&](Value::LeafPosition at, Value leaf) {
+        if (leaf.empty()) return;
+        leaves.push_back(std::to_string(at.repetition) + "." + std::to_string(at.component) + "." +
+                         std::to_string(at.subcomponent) + "=" + leaf.text());
+      });
+      CHECK(leaves == nested);
+    }
+  }
+  std::string name;
+  m.get("PID-5")->for_each_leaf([&](Value::LeafPosition at, Value leaf) {
+    if (at.repetition == 1 && at.component == 2) name = leaf.text();
+  });
+  CHECK(name == "JANE&X");
+}
