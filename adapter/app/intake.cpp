@@ -54,17 +54,15 @@ std::int64_t now_us() {
 }
 
 Intake::Intake(ListenerPolicy policy, store::InboxStore& store, MllpStats& stats)
-    : policy_(std::move(policy)), store_(store), stats_(stats) {
-  // ACK control IDs: start time (base 36 seconds) + a counter: unique across restarts and
-  // short enough for MSH-10's 20 characters in v2.5.
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-  ack_id_prefix_ = base36(static_cast<std::uint64_t>(secs)) + "-";
-}
+    : policy_(std::move(policy)), store_(store), stats_(stats) {}
 
 std::string Intake::next_ack_id() {
-  return ack_id_prefix_ + base36(ack_counter_.fetch_add(1, std::memory_order_relaxed) + 1);
+  // ACK control IDs: the process start time in microseconds, then a process-wide counter, both
+  // in base 36 and letters/digits only (no character can clash with a sender's delimiters).
+  // Unique across listeners and restarts, and within MSH-10's 20 characters (10 + up to 10).
+  static const std::string prefix = base36(static_cast<std::uint64_t>(now_us()));
+  static std::atomic<std::uint64_t> counter{0};
+  return prefix + base36(counter.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
 Intake::Classified Intake::classify(std::string raw, const Inbound& in) const {

@@ -61,13 +61,11 @@ class Intake {
   // `raw` is one message's bytes; `in` gives the receipt context (peer, time).
   Classified classify(std::string raw, const Inbound& in) const;
   std::string ack_for(const Classified& c, const store::AppendOutcome* outcome, Errc store_error);
-  std::string next_ack_id();
+  static std::string next_ack_id();
 
   ListenerPolicy policy_;
   store::InboxStore& store_;
   MllpStats& stats_;
-  std::string ack_id_prefix_;
-  std::atomic<std::uint64_t> ack_counter_{0};
 };
 
 std::int64_t now_us();

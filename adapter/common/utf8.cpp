@@ -84,4 +84,21 @@ void append_latin1_as_utf8(std::string& out, std::string_view text) {
   for (char ch : text) append_utf8(out, static_cast<unsigned char>(ch));
 }
 
+void append_utf8_as_latin1(std::string& out, std::string_view text, char replacement) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const std::size_t len = utf8_sequence_length(text, i);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else if (len == 2 && c <= 0xC3) {  // U+0080..U+00FF
+      const auto c2 = static_cast<unsigned char>(text[i + 1]);
+      out.push_back(static_cast<char>(((c & 0x03) << 6) | (c2 & 0x3F)));
+    } else {
+      out.push_back(replacement);
+    }
+    i += len == 0 ? 1 : len;
+  }
+}
+
 }  // namespace adapter

@@ -20,6 +20,9 @@ bool is_ascii(std::string_view text);
 // Appends `text` read as ISO 8859-1 (each byte is the code point) as UTF-8.
 void append_latin1_as_utf8(std::string& out, std::string_view text);
 
+// Appends valid UTF-8 `text` as ISO 8859-1; characters above U+00FF become `replacement`.
+void append_utf8_as_latin1(std::string& out, std::string_view text, char replacement = '?');
+
 // Appends the UTF-8 encoding of code point `cp` (must be a valid scalar value).
 void append_utf8(std::string& out, char32_t cp);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "common/utf8.h"
 #include "hl7v2/builder.h"
 #include "hl7v2/charset.h"
 #include "hl7v2/timestamp.h"
@@ -19,12 +20,18 @@ bool before_v25(std::string_view version) {
 // HL7 table 0357 (message error condition codes): the standard text for ERR-3.2.
 std::string_view table_0357_text(std::string_view code) {
   static constexpr std::pair<std::string_view, std::string_view> kRows[] = {
-      {"0", "Message accepted"},          {"100", "Segment sequence error"},
-      {"101", "Required field missing"},  {"102", "Data type error"},
-      {"103", "Table value not found"},   {"200", "Unsupported message type"},
-      {"201", "Unsupported event code"},  {"202", "Unsupported processing id"},
-      {"203", "Unsupported version id"},  {"204", "Unknown key identifier"},
-      {"205", "Duplicate key identifier"}, {"206", "Application record locked"},
+      {"0", "Message accepted"},
+      {"100", "Segment sequence error"},
+      {"101", "Required field missing"},
+      {"102", "Data type error"},
+      {"103", "Table value not found"},
+      {"200", "Unsupported message type"},
+      {"201", "Unsupported event code"},
+      {"202", "Unsupported processing id"},
+      {"203", "Unsupported version id"},
+      {"204", "Unknown key identifier"},
+      {"205", "Duplicate key identifier"},
+      {"206", "Application record locked"},
       {"207", "Application internal error"}};
   for (const auto& [c, text] : kRows) {
     if (c == code) return text;
@@ -44,17 +51,25 @@ std::string_view utf8_prefix(std::string_view text, std::size_t max) {
 
 std::string_view to_string(AckCode code) {
   switch (code) {
-    case AckCode::AA: return "AA";
-    case AckCode::AE: return "AE";
-    case AckCode::AR: return "AR";
-    case AckCode::CA: return "CA";
-    case AckCode::CE: return "CE";
-    case AckCode::CR: return "CR";
+    case AckCode::AA:
+      return "AA";
+    case AckCode::AE:
+      return "AE";
+    case AckCode::AR:
+      return "AR";
+    case AckCode::CA:
+      return "CA";
+    case AckCode::CE:
+      return "CE";
+    case AckCode::CR:
+      return "CR";
   }
   return "AE";
 }
 
-bool is_positive(AckCode code) { return code == AckCode::AA || code == AckCode::CA; }
+bool is_positive(AckCode code) {
+  return code == AckCode::AA || code == AckCode::CA;
+}
 
 AckCode ack_code_for(const Header& incoming, Errc outcome) {
   const bool enhanced = incoming.enhanced_mode();
@@ -94,7 +109,8 @@ std::string make_ack(const Header& in, AckCode code, const AckError* error,
     msh.components(9, {"ACK", in.trigger_event, "ACK"});
   }
   msh.text(10, options.control_id)
-      .raw(11, in.processing_id.empty() ? std::string_view("P") : std::string_view(in.processing_id))
+      .raw(11,
+           in.processing_id.empty() ? std::string_view("P") : std::string_view(in.processing_id))
       .raw(12, version);
   // MSH-18 only when the adapter knows it: an ACK must not declare a set the adapter rejects.
   if (charset_from_name(in.charset)) msh.raw(18, in.charset);
@@ -118,13 +134,20 @@ std::string make_ack(const Header& in, AckCode code, const AckError* error,
       err.raw(1, eld);
     }
     if (!loc.segment.empty()) {
-      err.components(2, {loc.segment, seq, num(loc.field), num(loc.repetition),
-                         num(loc.component), num(loc.subcomponent)});
+      err.components(2, {loc.segment, seq, num(loc.field), num(loc.repetition), num(loc.component),
+                         num(loc.subcomponent)});
     }
     err.components(3, {e.hl7_0357, table_0357_text(e.hl7_0357), "HL70357"});
     err.text(4, std::string(1, error->severity));
     const std::string where = loc.to_string();
     err.text(8, where == "message" ? error->text : where + ": " + error->text);
+  }
+  // Header values and our texts are UTF-8; an ACK that declares 8859/1 is written in 8859/1.
+  const auto cs = charset_from_name(in.charset);
+  if (cs && *cs == Charset::latin1) {
+    std::string latin1;
+    append_utf8_as_latin1(latin1, b.encode());
+    return latin1;
   }
   return b.encode();
 }

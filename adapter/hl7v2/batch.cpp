@@ -47,7 +47,9 @@ std::string_view field_of(std::string_view segment, char fs, int n) {
   for (int i = 0; i < n; ++i) {
     if (pos >= segment.size() || segment[pos] != fs) return {};
     const std::size_t next = segment.find(fs, pos + 1);
-    if (i == n - 1) return segment.substr(pos + 1, next == std::string_view::npos ? std::string_view::npos : next - pos - 1);
+    if (i == n - 1)
+      return segment.substr(
+          pos + 1, next == std::string_view::npos ? std::string_view::npos : next - pos - 1);
     if (next == std::string_view::npos) return {};
     pos = next;
   }
@@ -94,10 +96,10 @@ Result<Batch, ParseError> split_batch(std::string_view bytes) {
   std::optional<ParseError> error;
   char fs = '|';
 
-  std::optional<Line> open_file;    // FHS
-  std::optional<Line> open_batch;   // BHS without its BTS yet
+  std::optional<Line> open_file;   // FHS
+  std::optional<Line> open_batch;  // BHS without its BTS yet
   bool file_closed = false;
-  bool bare_messages = false;       // messages seen outside any BHS
+  bool bare_messages = false;  // messages seen outside any BHS
   std::size_t message_begin = std::string_view::npos;
   std::size_t messages_in_batch = 0;
   std::size_t batches_in_file = 0;
@@ -150,19 +152,20 @@ Result<Batch, ParseError> split_batch(std::string_view bytes) {
                               std::to_string(open_batch->number) + " has no BTS");
       }
       close_message(line.begin);
-      if (auto e = check_count(line, fs, batches_in_file, "batches")) {
+      if (auto e = check_count(line, fs, batches_in_file + (bare_messages ? 1 : 0), "batches")) {
         error = std::move(e);
         return false;
       }
       out.file_trailer = line.text;
       file_closed = true;
     } else if (id == "MSH") {
-      if (open_file && !open_batch) return fail(line, "MSH in a file (FHS) but outside any batch (BHS)");
+      // BHS is optional inside a file: messages straight after FHS form one implicit batch.
       close_message(line.begin);
       message_begin = line.begin;
       if (!open_batch) bare_messages = true;
     } else if (message_begin == std::string_view::npos) {
-      return fail(line, "segment " + std::string(id) + " is outside any message (no MSH before it)");
+      return fail(line,
+                  "segment " + std::string(id) + " is outside any message (no MSH before it)");
     }
     return true;
   });
@@ -170,10 +173,10 @@ Result<Batch, ParseError> split_batch(std::string_view bytes) {
 
   close_message(bytes.size());
   if (open_batch) {
-    return ParseError{Errc::bad_batch,
-                      "the batch opened at segment " + std::to_string(open_batch->number) +
-                          " has no BTS",
-                      at(*open_batch)};
+    return ParseError{
+        Errc::bad_batch,
+        "the batch opened at segment " + std::to_string(open_batch->number) + " has no BTS",
+        at(*open_batch)};
   }
   if (open_file && !file_closed) {
     return ParseError{Errc::bad_batch, "the file opened by FHS has no FTS", at(*open_file)};

@@ -17,11 +17,11 @@
 namespace adapter::hl7v2 {
 
 struct Batch {
-  std::string_view file_header;     // FHS segment text, or empty
-  std::string_view batch_header;    // BHS of the first batch, or empty
-  std::string_view batch_trailer;   // BTS of the last batch, or empty
-  std::string_view file_trailer;    // FTS, or empty
-  std::size_t batch_count = 0;      // BHS/BTS pairs seen
+  std::string_view file_header;            // FHS segment text, or empty
+  std::string_view batch_header;           // BHS of the first batch, or empty
+  std::string_view batch_trailer;          // BTS of the last batch, or empty
+  std::string_view file_trailer;           // FTS, or empty
+  std::size_t batch_count = 0;             // BHS/BTS pairs seen
   std::vector<std::string_view> messages;  // each from its MSH up to the next message or trailer
 
   bool enveloped() const { return !file_header.empty() || !batch_header.empty(); }

@@ -53,14 +53,22 @@ bool formatting_argument(std::string_view arg, bool sign, bool optional) {
 bool append_sequence(std::string& out, std::string_view seq, const Delimiters& d, Charset cs) {
   if (seq.size() == 1) {
     switch (seq[0]) {
-      case 'F': out.push_back(d.field); return true;
-      case 'S': out.push_back(d.component); return true;
+      case 'F':
+        out.push_back(d.field);
+        return true;
+      case 'S':
+        out.push_back(d.component);
+        return true;
       case 'T':
         if (d.subcomponent == '\0') return false;  // no subcomponent declared (MSH-2 "^~" or "^~\")
         out.push_back(d.subcomponent);
         return true;
-      case 'R': out.push_back(d.repetition); return true;
-      case 'E': out.push_back(d.escape); return true;
+      case 'R':
+        out.push_back(d.repetition);
+        return true;
+      case 'E':
+        out.push_back(d.escape);
+        return true;
       case 'P':
         if (d.truncation == '\0') return false;
         out.push_back(d.truncation);
@@ -68,7 +76,8 @@ bool append_sequence(std::string& out, std::string_view seq, const Delimiters& d
       case 'H':  // start highlighting: formatting only
       case 'N':  // normal text: formatting only
         return true;
-      default: return false;
+      default:
+        return false;
     }
   }
   if (seq.empty()) return false;
@@ -121,22 +130,37 @@ void append_decoded(std::string& out, std::string_view raw, const Delimiters& d,
 }
 
 void append_escaped(std::string& out, std::string_view text, const Delimiters& d) {
-  const char e = d.escape != '\0' ? d.escape : '\\';
+  if (d.escape == '\0') {
+    // A message that declares no escape character cannot carry a delimiter inside a value:
+    // the closest faithful text is a space in its place, and CR/LF become spaces too.
+    for (char c : text) out.push_back(d.is_delimiter(c) || c == '\r' || c == '\n' ? ' ' : c);
+    return;
+  }
+  const char e = d.escape;
   auto emit = [&](std::string_view code) {
     out.push_back(e);
     out += code;
     out.push_back(e);
   };
   for (char c : text) {
-    if (c == d.field) emit("F");
-    else if (c == d.component) emit("S");
-    else if (d.subcomponent != '\0' && c == d.subcomponent) emit("T");
-    else if (c == d.repetition) emit("R");
-    else if (c == e) emit("E");
-    else if (d.truncation != '\0' && c == d.truncation) emit("P");
-    else if (c == '\n') emit(".br");
-    else if (c == '\r') emit("X0D");
-    else out.push_back(c);
+    if (c == d.field)
+      emit("F");
+    else if (c == d.component)
+      emit("S");
+    else if (d.subcomponent != '\0' && c == d.subcomponent)
+      emit("T");
+    else if (c == d.repetition)
+      emit("R");
+    else if (c == e)
+      emit("E");
+    else if (d.truncation != '\0' && c == d.truncation)
+      emit("P");
+    else if (c == '\n')
+      emit(".br");
+    else if (c == '\r')
+      emit("X0D");
+    else
+      out.push_back(c);
   }
 }
 

@@ -31,6 +31,7 @@ inline bool needs_decoding(std::string_view raw, const Delimiters& d) {
 
 // Appends `text` escaped so that it can sit in a field, component or subcomponent: delimiters
 // become \F\ \S\ \T\ \R\ \E\ (\P\), a line feed becomes \.br\ and a carriage return \X0D\.
+// Without an escape character (MSH-2 declares none) delimiters, CR and LF become spaces.
 void append_escaped(std::string& out, std::string_view text, const Delimiters& d);
 
 }  // namespace adapter::hl7v2

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "common/utf8.h"
+#include "hl7v2/charset.h"
 #include "hl7v2/escape.h"
 
 namespace adapter::hl7v2 {
@@ -34,9 +36,8 @@ void fill_derived(Header& h) {
 // The rule read_delimiters (message.cpp) applies to MSH-1 and MSH-2: no letter, digit, space,
 // NUL, CR, LF or non-ASCII byte.
 bool usable_delimiter(char c) {
-  return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == ' ' || c == '\r' || c == '\n' || c == '\0' ||
-           static_cast<unsigned char>(c) >= 0x80);
+  return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' ||
+           c == '\r' || c == '\n' || c == '\0' || static_cast<unsigned char>(c) >= 0x80);
 }
 
 // MSH-2 read as the parser reads it (2 to 5 usable characters, all different, none equal to
@@ -65,6 +66,39 @@ Delimiters sniffed_delimiters(char fs, std::string_view enc) {
   d.subcomponent = chars[4];
   d.truncation = chars[5];
   return d;
+}
+
+// Header values are UTF-8 whatever the sender's character set: a Latin-1 value is converted,
+// and bytes that are not text become \Xhh\ escapes (which decode back to the same bytes), so
+// that an ACK echoing them is valid text.
+std::string as_utf8(std::string_view raw, Charset cs, const Delimiters& d) {
+  if (is_ascii(raw)) return std::string(raw);
+  std::string out;
+  if (cs == Charset::latin1) {
+    append_latin1_as_utf8(out, raw);
+    return out;
+  }
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::size_t i = 0;
+  while (i < raw.size()) {
+    const std::size_t len = utf8_sequence_length(raw, i);
+    if (len > 0) {
+      out.append(raw.substr(i, len));
+      i += len;
+      continue;
+    }
+    const auto c = static_cast<unsigned char>(raw[i++]);
+    if (d.escape == '\0') {
+      out.push_back('?');
+      continue;
+    }
+    out.push_back(d.escape);
+    out.push_back('X');
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xF]);
+    out.push_back(d.escape);
+  }
+  return out;
 }
 
 }  // namespace
@@ -107,15 +141,21 @@ Header sniff_header(std::string_view bytes) {
   std::size_t pos = 0;
   for (;;) {
     const std::size_t next = line.find(fs, pos);
-    pieces.push_back(line.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos));
+    pieces.push_back(
+        line.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos));
     if (next == std::string_view::npos) break;
     pos = next + 1;
   }
   // Use the declared encoding characters when the parser would accept them, else standard ones
   // that differ from MSH-1: an ACK written with these delimiters must parse.
   h.delimiters = sniffed_delimiters(fs, pieces.size() > 1 ? pieces[1] : std::string_view());
-  // Piece k holds MSH-(k+1).
-  auto field = [&](std::size_t f) { return f - 1 < pieces.size() ? std::string(pieces[f - 1]) : std::string(); };
+  // Piece k holds MSH-(k+1). MSH-18 first: it says how to read the others.
+  const std::string_view msh18 = pieces.size() > 17 ? pieces[17] : std::string_view();
+  const auto cs = charset_from_name(msh18.substr(0, msh18.find(h.delimiters.repetition)));
+  auto field = [&](std::size_t f) {
+    return f - 1 < pieces.size() ? as_utf8(pieces[f - 1], cs.value_or(Charset::utf8), h.delimiters)
+                                 : std::string();
+  };
   h.sending_application = field(3);
   h.sending_facility = field(4);
   h.receiving_application = field(5);

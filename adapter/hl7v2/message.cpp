@@ -170,8 +170,9 @@ std::optional<ParseError> read_delimiters(std::string_view text, Delimiters& d) 
   if (enc.size() < 2 || enc.size() > 5) {
     return error_at(
         Errc::bad_delimiters,
-        "MSH-2 must hold 4 encoding characters (5 with a truncation character), found " +
-            std::to_string(enc.size()),
+        "MSH-2 must hold the encoding characters: component, repetition, escape, subcomponent "
+        "(and truncation in v2.7+), normally ^~\\& ; found " +
+            std::to_string(enc.size()) + " characters",
         msh_field(2));
   }
   char chars[6] = {fs, '\0', '\0', '\0', '\0', '\0'};

@@ -5,10 +5,21 @@
 namespace adapter::hl7v2 {
 namespace {
 
-bool is_z_segment(std::string_view id) { return !id.empty() && id[0] == 'Z'; }
+bool is_z_segment(std::string_view id) {
+  return !id.empty() && id[0] == 'Z';
+}
 
 // Where the next segment may attach; each state is the innermost open group.
-enum class Scope { header, patient, visit, order, observation, specimen, specimen_observation, end };
+enum class Scope {
+  header,
+  patient,
+  visit,
+  order,
+  observation,
+  specimen,
+  specimen_observation,
+  end
+};
 
 class Builder {
  public:
@@ -35,13 +46,19 @@ class Builder {
   std::vector<SegmentRef>& innermost_extras() {
     switch (scope_) {
       case Scope::header:
-      case Scope::end: return view_.extras;
+      case Scope::end:
+        return view_.extras;
       case Scope::patient:
-      case Scope::visit: return result().patient->extras;
-      case Scope::order: return order().extras;
-      case Scope::observation: return order().observations.back().extras;
-      case Scope::specimen: return order().specimens.back().extras;
-      case Scope::specimen_observation: return order().specimens.back().observations.back().extras;
+      case Scope::visit:
+        return result().patient->extras;
+      case Scope::order:
+        return order().extras;
+      case Scope::observation:
+        return order().observations.back().extras;
+      case Scope::specimen:
+        return order().specimens.back().extras;
+      case Scope::specimen_observation:
+        return order().specimens.back().observations.back().extras;
     }
     return view_.extras;
   }
@@ -70,10 +87,13 @@ class Builder {
       return;
     }
     if (id == "PD1" || id == "NK1") {
-      if (scope_ != Scope::patient) return unplaced(s, std::string(id) + " must follow PID (before PV1)");
+      if (scope_ != Scope::patient)
+        return unplaced(s, std::string(id) + " must follow PID (before PV1)");
       auto& p = *result().patient;
       if (id == "NK1") return p.nk1.push_back(s);
-      if (p.pd1 || !p.notes.empty() || !p.nk1.empty()) return unplaced(s, "PD1 must directly follow PID");
+      if (p.pd1 || !p.participants.empty() || !p.notes.empty() || !p.nk1.empty()) {
+        return unplaced(s, "PD1 must directly follow PID");
+      }
       p.pd1 = s;
       return;
     }
@@ -86,26 +106,55 @@ class Builder {
       return;
     }
     if (id == "PV2") {
-      if (scope_ != Scope::visit || result().patient->pv2) return unplaced(s, "PV2 must follow PV1");
+      if (scope_ != Scope::visit || result().patient->pv2)
+        return unplaced(s, "PV2 must follow PV1");
       result().patient->pv2 = s;
       return;
     }
+    if (id == "PRT") {
+      switch (scope_) {
+        case Scope::patient:
+          if (result().patient->notes.empty() && result().patient->nk1.empty()) {
+            return result().patient->participants.push_back(s);
+          }
+          return unplaced(s, "PRT of the patient must come before NTE and NK1");
+        case Scope::visit:
+          return result().patient->participants.push_back(s);
+        case Scope::order:
+          // After ORC (v2.7+ ORC [{PRT}]) or after OBR and its NTE, before TQ1/CTD.
+          if (order().timing.empty() && !order().ctd) return order().participants.push_back(s);
+          return unplaced(s, "PRT of an order must come before TQ1/CTD");
+        case Scope::observation:
+          if (order().observations.back().notes.empty()) {
+            return order().observations.back().participants.push_back(s);
+          }
+          return unplaced(s, "PRT of an observation must come before its NTE");
+        case Scope::specimen_observation:
+          return order().specimens.back().observations.back().participants.push_back(s);
+        default:
+          return unplaced(s, "PRT has no patient, order or observation to attach to");
+      }
+    }
     if (id == "NTE") {
       switch (scope_) {
-        case Scope::patient: return result().patient->notes.push_back(s);
+        case Scope::patient:
+          return result().patient->notes.push_back(s);
         case Scope::order:
           if (order().observations.empty() && order().timing.empty() && !order().ctd) {
             return order().notes.push_back(s);
           }
           return unplaced(s, "NTE after TQ1/CTD but before any OBX");
-        case Scope::observation: return order().observations.back().notes.push_back(s);
+        case Scope::observation:
+          return order().observations.back().notes.push_back(s);
         case Scope::specimen_observation:
           return order().specimens.back().observations.back().notes.push_back(s);
-        default: return unplaced(s, "NTE has no patient, order or observation to attach to");
+        default:
+          return unplaced(s, "NTE has no patient, order or observation to attach to");
       }
     }
     if (id == "ORC") {
-      if (scope_ == Scope::header || scope_ == Scope::patient || scope_ == Scope::visit || in_order()) {
+      if (scope_ == Scope::header || scope_ == Scope::patient || scope_ == Scope::visit ||
+          in_order()) {
         new_order();
         order().orc = s;
         scope_ = Scope::order;
@@ -117,7 +166,7 @@ class Builder {
       // An OBR completes the ORC right before it; otherwise it opens a new order.
       const bool pairs_with_orc = scope_ == Scope::order && !view_.patient_results.empty() &&
                                   !result().orders.empty() && order().orc && !order().obr &&
-                                  order().notes.empty();
+                                  order().notes.empty() && order().timing.empty();
       if (!pairs_with_orc) new_order();
       order().obr = s;
       scope_ = Scope::order;
@@ -143,12 +192,12 @@ class Builder {
         if (!order().ft1.empty() || !order().cti.empty()) {
           return unplaced(s, "OBX after FT1/CTI; observations come first");
         }
-        order().observations.push_back(OruObservation{s, {}, {}});
+        order().observations.push_back(OruObservation{s, {}, {}, {}});
         scope_ = Scope::observation;
         return;
       }
       if (scope_ == Scope::specimen || scope_ == Scope::specimen_observation) {
-        order().specimens.back().observations.push_back(OruObservation{s, {}, {}});
+        order().specimens.back().observations.push_back(OruObservation{s, {}, {}, {}});
         scope_ = Scope::specimen_observation;
         return;
       }
@@ -162,7 +211,8 @@ class Builder {
       return unplaced(s, std::string(id) + " must follow an order's observations");
     }
     if (id == "SPM") {
-      if (!in_order() || !order().obr) return unplaced(s, "SPM before any OBR: it belongs to no order");
+      if (!in_order() || !order().obr)
+        return unplaced(s, "SPM before any OBR: it belongs to no order");
       order().specimens.push_back(OruSpecimen{s, {}, {}});
       scope_ = Scope::specimen;
       return;
@@ -182,13 +232,16 @@ class Builder {
 
 void append_observation(std::vector<SegmentRef>& out, const OruObservation& o) {
   out.push_back(o.obx);
+  out.insert(out.end(), o.participants.begin(), o.participants.end());
   out.insert(out.end(), o.notes.begin(), o.notes.end());
   out.insert(out.end(), o.extras.begin(), o.extras.end());
 }
 
 }  // namespace
 
-OruR01 view_oru_r01(const Message& message) { return Builder(message).build(); }
+OruR01 view_oru_r01(const Message& message) {
+  return Builder(message).build();
+}
 
 std::vector<SegmentRef> OruR01::all_segments() const {
   std::vector<SegmentRef> out(software);
@@ -197,6 +250,7 @@ std::vector<SegmentRef> OruR01::all_segments() const {
       const auto& p = *r.patient;
       out.push_back(p.pid);
       if (p.pd1) out.push_back(*p.pd1);
+      out.insert(out.end(), p.participants.begin(), p.participants.end());
       out.insert(out.end(), p.notes.begin(), p.notes.end());
       out.insert(out.end(), p.nk1.begin(), p.nk1.end());
       if (p.pv1) out.push_back(*p.pv1);
@@ -207,6 +261,7 @@ std::vector<SegmentRef> OruR01::all_segments() const {
       if (o.orc) out.push_back(*o.orc);
       if (o.obr) out.push_back(*o.obr);
       out.insert(out.end(), o.notes.begin(), o.notes.end());
+      out.insert(out.end(), o.participants.begin(), o.participants.end());
       out.insert(out.end(), o.timing.begin(), o.timing.end());
       if (o.ctd) out.push_back(*o.ctd);
       for (const auto& obs : o.observations) append_observation(out, obs);

@@ -2,13 +2,15 @@
 //
 //   MSH [{SFT}]
 //   { PATIENT_RESULT
-//       [ PATIENT  PID [PD1] [{NTE}] [{NK1}] [ VISIT PV1 [PV2] ] ]
+//       [ PATIENT  PID [PD1] [{PRT}] [{NTE}] [{NK1}] [ VISIT PV1 [PV2] [{PRT}] ] ]
 //       { ORDER_OBSERVATION
-//           [ORC] OBR [{NTE}] [{ TIMING_QTY TQ1 [{TQ2}] }] [CTD]
-//           [{ OBSERVATION OBX [{NTE}] }]
+//           [ORC] OBR [{NTE}] [{PRT}] [{ TIMING_QTY TQ1 [{TQ2}] }] [CTD]
+//           [{ OBSERVATION OBX [{PRT}] [{NTE}] }]
 //           [{FT1}] [{CTI}]
 //           [{ SPECIMEN SPM [{OBX}] }] } }
 //   [DSC]
+//
+// PRT (participation) is placed where v2.7+ puts it, since v2.5.1 senders use it too.
 //
 // Every segment after MSH ends up in exactly one place: in a group, in `extras` of the innermost
 // open group (Z segments, which sites put anywhere), or in `unplaced` with the reason. Nothing is
@@ -31,8 +33,9 @@ using SegmentRef = std::uint32_t;
 
 struct OruObservation {
   SegmentRef obx = 0;
-  std::vector<SegmentRef> notes;   // NTE
-  std::vector<SegmentRef> extras;  // Z segments
+  std::vector<SegmentRef> participants;  // PRT
+  std::vector<SegmentRef> notes;         // NTE
+  std::vector<SegmentRef> extras;        // Z segments
 };
 
 struct OruSpecimen {
@@ -45,7 +48,8 @@ struct OruOrder {
   std::optional<SegmentRef> orc;
   std::optional<SegmentRef> obr;  // absent only when an ORC is not followed by an OBR
   std::vector<SegmentRef> notes;
-  std::vector<SegmentRef> timing;  // TQ1, TQ2
+  std::vector<SegmentRef> participants;  // PRT
+  std::vector<SegmentRef> timing;        // TQ1, TQ2
   std::optional<SegmentRef> ctd;
   std::vector<OruObservation> observations;
   std::vector<SegmentRef> ft1;
@@ -57,6 +61,7 @@ struct OruOrder {
 struct OruPatient {
   SegmentRef pid = 0;
   std::optional<SegmentRef> pd1;
+  std::vector<SegmentRef> participants;  // PRT of the patient and of the visit
   std::vector<SegmentRef> notes;
   std::vector<SegmentRef> nk1;
   std::optional<SegmentRef> pv1;
@@ -79,8 +84,8 @@ struct OruR01 {
   std::vector<SegmentRef> software;  // SFT
   std::vector<OruPatientResult> patient_results;
   std::optional<SegmentRef> dsc;
-  std::vector<SegmentRef> extras;   // Z segments before any group
-  std::vector<Unplaced> unplaced;   // segments the structure has no place for
+  std::vector<SegmentRef> extras;  // Z segments before any group
+  std::vector<Unplaced> unplaced;  // segments the structure has no place for
 
   // Every segment index the view holds (placed, extra or unplaced), in message order; used to
   // prove that nothing was dropped.

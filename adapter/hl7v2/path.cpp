@@ -61,7 +61,8 @@ Result<Path> parse_path(std::string_view text) {
   read_index(text, pos, p.occurrence, bad);
   if (bad) return fail("segment occurrence must be [n] with n >= 1");
   if (pos == text.size()) return p;
-  if (text[pos] != '-' && text[pos] != '.') return fail("expected '-' and a field number after the segment");
+  if (text[pos] != '-' && text[pos] != '.')
+    return fail("expected '-' and a field number after the segment");
   ++pos;
   p.field = read_number(text, pos);
   if (p.field == 0) return fail("field numbers start at 1");

@@ -14,10 +14,10 @@ namespace adapter::hl7v2 {
 struct Path {
   char segment[3] = {'M', 'S', 'H'};
   std::uint32_t occurrence = 1;
-  std::uint32_t field = 0;        // 0: the whole segment
-  std::uint32_t repetition = 0;   // 0: not given (reads the first)
-  std::uint32_t component = 0;    // 0: the whole repetition
-  std::uint32_t subcomponent = 0; // 0: the whole component
+  std::uint32_t field = 0;         // 0: the whole segment
+  std::uint32_t repetition = 0;    // 0: not given (reads the first)
+  std::uint32_t component = 0;     // 0: the whole repetition
+  std::uint32_t subcomponent = 0;  // 0: the whole component
 
   std::string_view segment_id() const { return {segment, 3}; }
   std::string to_string() const;

@@ -6,7 +6,8 @@
 namespace adapter::hl7v2 {
 
 std::string format_dtm(std::chrono::system_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   localtime_r(&secs, &tm);
@@ -15,7 +16,8 @@ std::string format_dtm(std::chrono::system_clock::time_point t) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d.%03d%c%02ld%02ld", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000), offset_min < 0 ? '-' : '+', abs_off / 60, abs_off % 60);
+                static_cast<int>(ms % 1000), offset_min < 0 ? '-' : '+', abs_off / 60,
+                abs_off % 60);
   return buf;
 }
 

@@ -14,9 +14,12 @@ std::string Delimiters::encoding_characters() const {
 
 std::string_view hl7_name(Charset charset) {
   switch (charset) {
-    case Charset::ascii: return "ASCII";
-    case Charset::latin1: return "8859/1";
-    case Charset::utf8: return "UNICODE UTF-8";
+    case Charset::ascii:
+      return "ASCII";
+    case Charset::latin1:
+      return "8859/1";
+    case Charset::utf8:
+      return "UNICODE UTF-8";
   }
   return "UNICODE UTF-8";
 }

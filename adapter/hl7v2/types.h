@@ -14,9 +14,9 @@ struct Delimiters {
   char field = '|';
   char component = '^';
   char repetition = '~';
-  char escape = '\\';        // '\0' when MSH-2 declares none: escapes are then not decoded
-  char subcomponent = '&';   // '\0' when MSH-2 has fewer than 4 characters
-  char truncation = '\0';    // v2.7+ fifth MSH-2 character; '\0' when not declared
+  char escape = '\\';       // '\0' when MSH-2 declares none: escapes are then not decoded
+  char subcomponent = '&';  // '\0' when MSH-2 has fewer than 4 characters
+  char truncation = '\0';   // v2.7+ fifth MSH-2 character; '\0' when not declared
 
   // The MSH-2 text for these delimiters ("^~\&", or "^~\&#" with a truncation character).
   std::string encoding_characters() const;

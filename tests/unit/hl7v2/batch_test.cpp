@@ -96,6 +96,14 @@ TEST_CASE("batch: counts in BTS-1 and FTS-1 must match", "[hl7v2][batch]") {
   CHECK(nan.message.find("not a count") != std::string::npos);
 }
 
+TEST_CASE("batch: messages straight inside FHS form one implicit batch", "[hl7v2][batch]") {
+  auto b = split_batch("FHS|^~\\&\r" + kMsg1 + kMsg2 + "FTS|1\r");
+  REQUIRE(b);
+  CHECK(b->messages.size() == 2);
+  CHECK(b->batch_header.empty());
+  CHECK_FALSE(b->file_header.empty());
+}
+
 TEST_CASE("batch: malformed envelopes are located errors", "[hl7v2][batch]") {
   struct Case {
     std::string bytes;
@@ -108,7 +116,7 @@ TEST_CASE("batch: malformed envelopes are located errors", "[hl7v2][batch]") {
       {kMsg1 + "BTS|1\r", "BTS", 3, "without a BHS"},
       {kMsg1 + "FTS|1\r", "FTS", 3, "without an FHS"},
       {"BHS|^~\\&\rFHS|^~\\&\r" + kMsg1, "FHS", 2, "first segment"},
-      {"FHS|^~\\&\r" + kMsg1 + "FTS|0\r", "MSH", 2, "outside any batch"},
+      {"FHS|^~\\&\r" + kMsg1 + "FTS|0\r", "FTS", 4, "FTS-1 says 0 batches, the input holds 1"},
       {"FHS|^~\\&\rBHS|^~\\&\r" + kMsg1 + "FTS|1\r", "FTS", 5, "has no BTS"},
       {"FHS|^~\\&\rBHS|^~\\&\r" + kMsg1 + "BTS|1\rFTS|1\rPID|9\r", "PID", 7, "after FTS"},
       {"BHS|^~\\&\rPID|1\r" + kMsg1 + "BTS|1\r", "PID", 2, "outside any message"},
