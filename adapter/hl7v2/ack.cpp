@@ -88,8 +88,31 @@ bool should_send(const Header& incoming, AckCode code) {
   return true;  // AL, and any unknown value: answering is the safe side
 }
 
+// Error texts may quote input bytes that are not text (an unknown MSH-18 spelled in Latin-1, say):
+// the ACK must stay valid UTF-8, so such bytes are shown as \xHH.
+static std::string printable(std::string_view text) {
+  if (find_invalid_utf8(text) == std::string_view::npos) return std::string(text);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t len = utf8_sequence_length(text, i);
+    if (len > 0) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      const auto c = static_cast<unsigned char>(text[i++]);
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
 std::string make_ack(const Header& in, AckCode code, const AckError* error,
                      const AckOptions& options) {
+  const std::string error_text = error != nullptr ? printable(error->text) : std::string();
   MessageBuilder b(in.delimiters);
   const std::string version = in.version.empty() ? "2.5.1" : in.version;
   auto& msh = b.segment("MSH");
@@ -117,7 +140,7 @@ std::string make_ack(const Header& in, AckCode code, const AckError* error,
 
   auto& msa = b.segment("MSA");
   msa.text(1, to_string(code)).raw(2, in.control_id);
-  if (error != nullptr) msa.text(3, utf8_prefix(error->text, 80));  // MSA-3: 80 in v2.3/2.4
+  if (error != nullptr) msa.text(3, utf8_prefix(error_text, 80));  // MSA-3: 80 in v2.3/2.4
 
   if (error != nullptr) {
     const ErrcInfo& e = info(error->code);
@@ -140,7 +163,7 @@ std::string make_ack(const Header& in, AckCode code, const AckError* error,
     err.components(3, {e.hl7_0357, table_0357_text(e.hl7_0357), "HL70357"});
     err.text(4, std::string(1, error->severity));
     const std::string where = loc.to_string();
-    err.text(8, where == "message" ? error->text : where + ": " + error->text);
+    err.text(8, where == "message" ? error_text : where + ": " + error_text);
   }
   // Header values and our texts are UTF-8; an ACK that declares 8859/1 is written in 8859/1.
   const auto cs = charset_from_name(in.charset);

@@ -16,6 +16,11 @@ std::string frame(std::string_view payload) {
 
 void FrameDecoder::feed(std::string_view bytes, std::vector<FrameEvent>& events) {
   std::size_t i = 0;
+  // The next FS at or after i (bytes.size() when there is none), cached for this read: looking it
+  // up again for every frame a VT abandons rescans the rest of the read each time, quadratic in a
+  // read full of VTs (256 KiB of them took 444 ms instead of 22 ms).
+  std::size_t next_fs = 0;
+  bool next_fs_known = false;
   while (i < bytes.size()) {
     switch (state_) {
       case State::failed:
@@ -35,24 +40,32 @@ void FrameDecoder::feed(std::string_view bytes, std::vector<FrameEvent>& events)
       }
       case State::inside: {
         // The payload runs to the next FS; a VT before it means the sender started over.
-        const std::string_view rest = bytes.substr(i);
-        const std::size_t fs = rest.find(kEndBlock);
-        const std::size_t vt = rest.substr(0, fs).find(kStartBlock);
-        const std::size_t take = vt != std::string_view::npos ? vt : (fs != std::string_view::npos ? fs : rest.size());
+        if (!next_fs_known || next_fs < i) {
+          const void* fs = std::memchr(bytes.data() + i, kEndBlock, bytes.size() - i);
+          next_fs = fs == nullptr
+                        ? bytes.size()
+                        : static_cast<std::size_t>(static_cast<const char*>(fs) - bytes.data());
+          next_fs_known = true;
+        }
+        const void* vt = std::memchr(bytes.data() + i, kStartBlock, next_fs - i);
+        const std::size_t stop =
+            vt == nullptr ? next_fs
+                          : static_cast<std::size_t>(static_cast<const char*>(vt) - bytes.data());
+        const std::size_t take = stop - i;
         if (buffer_.size() + take > max_frame_bytes_) {
-          buffer_.append(rest.substr(0, max_frame_bytes_ - buffer_.size()));
+          buffer_.append(bytes.substr(i, max_frame_bytes_ - buffer_.size()));
           events.push_back({FrameEvent::Kind::oversize, std::move(buffer_)});
           buffer_.clear();
           state_ = State::failed;
           return;
         }
-        buffer_.append(rest.substr(0, take));
-        i += take;
-        if (vt != std::string_view::npos) {
+        buffer_.append(bytes.substr(i, take));
+        i = stop;
+        if (vt != nullptr) {
           events.push_back({FrameEvent::Kind::truncated, std::move(buffer_)});
           buffer_.clear();
           ++i;  // the VT opens the new frame
-        } else if (fs != std::string_view::npos) {
+        } else if (next_fs < bytes.size()) {
           // Deliver at FS: a sender that never sends the CR must not be left waiting for its ACK.
           ++i;
           events.push_back({FrameEvent::Kind::frame, std::move(buffer_)});

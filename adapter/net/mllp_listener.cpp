@@ -28,6 +28,8 @@ namespace {
 
 // Frames waiting for their turn on one connection; reading pauses beyond this (backpressure).
 constexpr std::size_t kMaxPendingFrames = 64;
+// Cut-off frames one connection may send before it is treated as noise and disconnected.
+constexpr int kMaxTruncatedFrames = 16;
 
 tcp::socket& lowest(tcp::socket& s) {
   return s;
@@ -163,9 +165,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
           pending_.push_back(std::move(e));
           break;
         case mllp::FrameEvent::Kind::truncated:
-          app::bump(shared_->stats.frames_truncated);
-          shared_->intake.submit_broken(inbound(std::move(e.payload)), Errc::truncated,
-                                        [](const app::Receipt&) {});
+          keep_truncated(std::move(e.payload));
           break;
         case mllp::FrameEvent::Kind::oversize:
           app::bump(shared_->stats.frames_oversize);
@@ -189,8 +189,21 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // The connection ended mid-frame: keep what arrived, answer nothing.
   void report_partial() {
     if (!decoder_.in_frame()) return;
-    std::string partial = decoder_.take_partial();
+    keep_truncated(decoder_.take_partial());
+  }
+
+  // A cut-off frame is counted, and kept for inspection when it holds anything. A peer that
+  // keeps cutting frames off (a stream of VT bytes, say) would turn each into a stored row:
+  // past kMaxTruncatedFrames on one connection it is treated as noise and disconnected.
+  void keep_truncated(std::string partial) {
     app::bump(shared_->stats.frames_truncated);
+    if (++truncated_frames_ > kMaxTruncatedFrames) {
+      if (!peer_closed_)
+        log::warn("mllp.noise_limit", {{"listener", shared_->config.name}, {"peer", peer_}});
+      peer_closed_ = true;
+      return;
+    }
+    if (partial.empty()) return;
     shared_->intake.submit_broken(inbound(std::move(partial)), Errc::truncated,
                                   [](const app::Receipt&) {});
   }
@@ -266,6 +279,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::deque<mllp::FrameEvent> pending_;
   std::string wbuf_;  // (must persist until the write completes)
   std::string peer_;
+  int truncated_frames_ = 0;
   bool timer_armed_ = false;
   bool reading_ = false;
   bool reading_started_ = false;

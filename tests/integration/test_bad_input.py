@@ -79,6 +79,24 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(kept[0][0], "rejected")
         self.assertIn("truncated", kept[0][1])
 
+    def test_a_stream_of_start_blocks_is_noise_not_thousands_of_records(self):
+        before_rows = self.d.rows("SELECT count(*) FROM messages")[0][0]
+        s = socket.create_connection(("127.0.0.1", self.d.port), timeout=5)
+        try:
+            s.sendall(b"\x0bx" * 5000)  # every VT cuts the previous frame off
+        except OSError:
+            pass
+        s.settimeout(5)
+        try:
+            self.assertEqual(s.recv(100), b"", "the server hangs up on a noisy peer")
+        except ConnectionResetError:
+            pass
+        s.close()
+        time.sleep(0.3)
+        kept = self.d.rows("SELECT count(*) FROM messages")[0][0] - before_rows
+        self.assertLessEqual(kept, 16)
+        self.assert_still_serving("AFTER-VT-FLOOD")
+
     def test_oversize_frame_is_answered_with_an_error_and_the_connection_closed(self):
         before = self.d.counter("frames_oversize")
         big = message("BIG-1", obx_value="x" * 10000)
