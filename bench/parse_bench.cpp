@@ -7,7 +7,7 @@
 //   parse       Message::parse only (the daemon's intake does this for every frame)
 //   parse+walk  parse, then read every field, repetition, component and subcomponent and decode
 //               each leaf into one reused std::string (full escape decoding), field by field with
-//               Value::for_each_leaf: the target workload
+//               Message::for_each_leaf: the target workload
 //   parse+ranges the same reads through nested repetitions()/components()/subcomponents() ranges
 //   parse+get3  parse, then the three reads bench.mjs does (PID-3.1, OBX[15]-5.1, OBX count)
 // Allocations are counted by replacing the global operator new/delete, over a separate run.
@@ -149,35 +149,37 @@ struct Tally {
   void add(std::string_view decoded) {
     ++leaves;
     text_bytes += decoded.size();
-    // Size and last byte only: hashing every byte would time the hash, not the parser.
-    checksum =
-        checksum * 1099511628211ULL + decoded.size() + static_cast<unsigned char>(decoded.back());
+    // Size and last byte only, added: hashing every byte (or a multiply chain per leaf) would
+    // time the checksum, not the parser. Still consumes every decoded value.
+    checksum += (decoded.size() << 8) + static_cast<unsigned char>(decoded.back());
   }
 };
 
 // Reads every field, repetition, component and subcomponent of every segment and decodes each
 // leaf (escapes, \X..\ hex, formatting sequences) into `buf`, which is reused so that decoding
 // allocates only when a value is longer than any before it. Two ways, same result:
-//   walk_leaves: Value::for_each_leaf per field, the API message.h offers for reading a whole
-//                field in one pass over its bytes; the target workload.
+//   walk_leaves: Message::for_each_leaf, the API message.h offers for reading a whole message
+//                in one pass over its text, and Value::text(scratch), which decodes into `buf`
+//                only the values that contain escapes; the target workload.
 //   walk_ranges: nested repetitions() / components() / subcomponents() ranges.
 void walk_leaves(const Message& m, std::string& buf, Tally& t) {
-  const std::size_t segments = m.segment_count();
-  for (std::size_t i = 0; i < segments; ++i) {
-    const Segment seg = m.segment(i);
-    const std::size_t fields = seg.field_count();
-    for (std::size_t f = 1; f <= fields; ++f) {
-      ++t.fields;
-      seg.field(f).for_each_leaf([&](Value::LeafPosition at, Value leaf) {
-        if (leaf.empty()) return;
-        buf.clear();
-        leaf.append_text(buf);
-        if (buf.empty()) return;
-        t.add(buf);
-        t.positions += at.repetition + at.component + at.subcomponent;
-      });
-    }
-  }
+  // Locals, folded into `t` at the end: decoding writes through char pointers, which may alias
+  // anything, so counters kept in `t` would be reloaded and stored for every leaf.
+  Tally local;
+  m.for_each_leaf([&](Message::LeafAt at, Value leaf) {
+    if (at.repetition == 1 && at.component == 1 && at.subcomponent == 1) ++local.fields;
+    if (leaf.empty()) return;
+    // Decoded text; a copy is made only for values that contain escapes.
+    const std::string_view text = leaf.text(buf);
+    if (text.empty()) return;
+    local.add(text);
+    local.positions += at.repetition + at.component + at.subcomponent;
+  });
+  t.fields += local.fields;
+  t.leaves += local.leaves;
+  t.text_bytes += local.text_bytes;
+  t.checksum += local.checksum;
+  t.positions += local.positions;
 }
 
 void walk_ranges(const Message& m, std::string& buf, Tally& t) {

@@ -202,25 +202,6 @@ std::optional<ParseError> read_delimiters(std::string_view text, Delimiters& d) 
   return std::nullopt;
 }
 
-// MSH-18, first repetition, read straight from the MSH text before the full index exists.
-std::string_view raw_msh18(std::string_view text, const Delimiters& d) {
-  std::size_t end = 0;
-  while (end < text.size() && !is_segment_separator(text[end])) ++end;
-  const std::string_view msh = text.substr(0, end);
-  // Pieces split on the field separator: piece 0 = "MSH", piece 1 = MSH-2, piece k = MSH-(k+1).
-  std::size_t pos = 0;
-  for (int piece = 0; piece < 17; ++piece) {
-    pos = msh.find(d.field, pos);
-    if (pos == std::string_view::npos) return {};
-    ++pos;
-  }
-  std::size_t stop = msh.find(d.field, pos);
-  std::string_view value =
-      msh.substr(pos, stop == std::string_view::npos ? msh.size() - pos : stop - pos);
-  value = value.substr(0, value.find(d.repetition));
-  return value;
-}
-
 }  // namespace
 
 Result<Message, ParseError> Message::parse(std::string_view bytes, const ParseOptions& options) {
@@ -261,34 +242,44 @@ Result<Message, ParseError> Message::parse_owned(std::string text, const ParseOp
   Delimiters d;
   if (auto err = read_delimiters(text, d)) return std::move(*err);
 
-  // Character set: convert to UTF-8 before indexing. Every supported set is ASCII-compatible, so
-  // delimiters keep their bytes and offsets found later refer to the converted text.
-  const std::string_view cs_name = raw_msh18(text, d);
-  Charset cs = options.default_charset;
-  if (!cs_name.empty()) {
-    if (auto named = charset_from_name(cs_name)) {
-      cs = *named;
-    } else {
-      return error_at(Errc::unsupported_charset,
-                      "character set '" + std::string(cs_name) +
-                          "' is not supported (supported: ASCII, 8859/1, UNICODE UTF-8)",
-                      msh_field(18));
-    }
-  }
-  if (cs == Charset::latin1 && !is_ascii(text)) {
-    std::string converted;
-    append_latin1_as_utf8(converted, text);
-    text = std::move(converted);
-  }
-  // Offsets are 32-bit; checked after the conversion, which can double the size.
+  // Offsets are 32-bit.
   if (text.size() > std::numeric_limits<std::uint32_t>::max() - 2) {
     return error_at(Errc::not_hl7, "message larger than 4 GiB");
   }
   m.text_ = std::move(text);
-  m.syntax_.set(d, cs);
-
+  m.syntax_.set(d, options.default_charset);
   bool non_ascii = false;
   if (auto err = m.build_index(non_ascii)) return std::move(*err);
+
+  // Character set, from MSH-18 (first repetition) read through the index. Every supported set
+  // is ASCII-compatible, so delimiters and segment IDs were found correctly whatever it is.
+  std::string_view msh18 = m.msh(18).raw();
+  msh18 = msh18.substr(0, msh18.find(d.repetition));
+  const bool declared = !msh18.empty();
+  Charset cs = options.default_charset;
+  if (declared) {
+    if (auto named = charset_from_name(msh18)) {
+      cs = *named;
+    } else {
+      return error_at(Errc::unsupported_charset,
+                      "character set '" + std::string(msh18) +
+                          "' is not supported (supported: ASCII, 8859/1, UNICODE UTF-8)",
+                      msh_field(18));
+    }
+  }
+  m.syntax_.charset = cs;
+  if (cs == Charset::latin1 && non_ascii) {
+    // Rare: convert to UTF-8 and index again (offsets move).
+    std::string converted;
+    append_latin1_as_utf8(converted, m.text_);
+    if (converted.size() > std::numeric_limits<std::uint32_t>::max() - 2) {
+      return error_at(Errc::not_hl7, "message larger than 4 GiB");
+    }
+    m.text_ = std::move(converted);
+    m.segments_.clear();
+    m.piece_begins_.clear();
+    if (auto err = m.build_index(non_ascii)) return std::move(*err);
+  }
 
   // Declared ASCII or UTF-8 (or nothing, read as UTF-8): the bytes must be valid UTF-8. ASCII
   // feeds that carry UTF-8 are accepted, since UTF-8 is a superset and nothing is lost.
@@ -301,7 +292,7 @@ Result<Message, ParseError> Message::parse_owned(std::string text, const ParseOp
       return error_at(Errc::bad_encoding,
                       std::string("byte ") + hex + " is not valid UTF-8 (character set " +
                           std::string(hl7_name(cs)) +
-                          (cs_name.empty() ? ", the listener default" : ", from MSH-18") +
+                          (declared ? ", from MSH-18" : ", the listener default") +
                           "); a sender using ISO 8859-1 should declare 8859/1 in MSH-18",
                       m.locate(bad));
     }
@@ -361,17 +352,17 @@ std::optional<ParseError> Message::build_index(bool& non_ascii) {
     segments_.push_back(cur);
     open = false;
   };
-  auto on_event = [&](std::size_t pos) -> std::optional<ParseError> {
-    if (t[pos] == fs) {
-      if (open) {
-        piece_begins_.push_back(static_cast<std::uint32_t>(pos + 1));
-        ++cur.piece_count;
-      }
-      return std::nullopt;
-    }
+  // A segment separator (rare: once per segment) ends the open segment and may open the next.
+  auto on_separator = [&](std::size_t pos) -> std::optional<ParseError> {
     if (open) close_segment(pos);
     if (pos + 1 < n && !is_segment_separator(t[pos + 1])) return open_segment(pos + 1);
     return std::nullopt;
+  };
+  // Field separators are the common event: handled inline, one store each.
+  auto on_field = [&](std::size_t pos) {
+    if (!open) return;
+    piece_begins_.push_back(static_cast<std::uint32_t>(pos + 1));
+    ++cur.piece_count;
   };
 
   if (auto e = open_segment(0)) return e;  // parse_owned checked that the text starts with MSH
@@ -384,20 +375,36 @@ std::optional<ParseError> Message::build_index(bool& non_ascii) {
   for (; i + 16 <= n; i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i));
     high |= static_cast<unsigned>(_mm_movemask_epi8(v));
-    auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
-        _mm_cmpeq_epi8(v, vfs), _mm_or_si128(_mm_cmpeq_epi8(v, vcr), _mm_cmpeq_epi8(v, vlf)))));
-    while (mask != 0) {
-      const auto bit = static_cast<std::size_t>(__builtin_ctz(mask));
-      mask &= mask - 1;
-      if (auto e = on_event(i + bit)) return e;
+    auto fields = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, vfs)));
+    auto separators = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, vcr), _mm_cmpeq_epi8(v, vlf))));
+    if (separators == 0) {
+      // The usual block: only field separators, all in the open segment.
+      while (fields != 0) {
+        on_field(i + static_cast<std::size_t>(__builtin_ctz(fields)));
+        fields &= fields - 1;
+      }
+      continue;
+    }
+    unsigned all = fields | separators;
+    while (all != 0) {
+      const auto bit = static_cast<std::size_t>(__builtin_ctz(all));
+      all &= all - 1;
+      if ((fields >> bit) & 1u) {
+        on_field(i + bit);
+      } else if (auto e = on_separator(i + bit)) {
+        return e;
+      }
     }
   }
 #endif
   for (; i < n; ++i) {
     const char c = t[i];
     high |= static_cast<unsigned char>(c) & 0x80u;
-    if (c == fs || is_segment_separator(c)) {
-      if (auto e = on_event(i)) return e;
+    if (c == fs) {
+      on_field(i);
+    } else if (is_segment_separator(c)) {
+      if (auto e = on_separator(i)) return e;
     }
   }
   if (open) close_segment(n);

@@ -12,6 +12,10 @@
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,7 +39,8 @@ struct Syntax {
     kSubcomponent = 1,
     kComponent = 2,
     kRepetition = 3,
-    kEscape = 4
+    kEscape = 4,
+    kField = 5
   };
   Delimiters delimiters;
   Charset charset = Charset::utf8;
@@ -52,6 +57,7 @@ struct Syntax {
     mark(d.component, kComponent);
     mark(d.repetition, kRepetition);
     mark(d.escape, kEscape);
+    mark(d.field, kField);
   }
 };
 
@@ -71,6 +77,8 @@ inline const char* find_byte(const char* p, const char* end, char c) {
 // A piece of a message at one level: a field, a repetition, a component or a subcomponent.
 // raw() is the text as sent (still escaped); text() is the decoded UTF-8 value.
 class Value {
+  friend class Message;
+
  public:
   enum class Level : std::uint8_t { field, repetition, component, subcomponent, literal };
 
@@ -87,7 +95,16 @@ class Value {
 
   std::string text() const;                  // decoded
   void append_text(std::string& out) const;  // decoded, appended
-  bool needs_decoding() const {              // false: text() == raw()
+  // Decoded, without a copy when nothing needs decoding (most values): the view is raw() itself,
+  // or `scratch` (cleared and filled) when escapes had to be decoded. Valid until the Message or
+  // `scratch` changes.
+  std::string_view text(std::string& scratch) const {
+    if (!needs_decoding()) return raw_;
+    scratch.clear();
+    append_decoded_text(scratch);
+    return scratch;
+  }
+  bool needs_decoding() const {  // false: text() == raw()
     if (escapes_ != Escapes::unknown) return escapes_ == Escapes::some;
     return level_ != Level::literal && s_ != nullptr && s_->delimiters.escape != '\0' &&
            detail::find_byte(raw_.data(), raw_.data() + raw_.size(), s_->delimiters.escape) !=
@@ -252,6 +269,22 @@ class Message {
   // Header shortcuts (MSH-n).
   Value msh(std::size_t field) const { return segment(0).field(field); }
 
+  // Where a leaf sits: segment index (0-based), then field, repetition, component and
+  // subcomponent (1-based).
+  struct LeafAt {
+    std::uint32_t segment = 0;
+    std::uint32_t field = 1;
+    std::uint32_t repetition = 1;
+    std::uint32_t component = 1;
+    std::uint32_t subcomponent = 1;
+  };
+  // Calls fn(LeafAt, Value) for every subcomponent of every field of every segment, in order,
+  // empty ones included, in one pass over the text (16 bytes at a time where SSE2 is
+  // available). MSH-1 and MSH-2 (and those of FHS/BHS) come as literal values. The fastest way
+  // to read a whole message: an unmapped-data report, a benchmark, a full copy.
+  template <class Fn>
+  void for_each_leaf(Fn&& fn) const;
+
  private:
   friend class Segment;
   struct SegmentIndex {
@@ -362,6 +395,102 @@ void Value::for_each_leaf(Fn&& fn) const {
     }
   }
   emit(end);
+}
+
+template <class Fn>
+void Message::for_each_leaf(Fn&& fn) const {
+  const std::uint8_t* cls = syntax_.byte_class;
+  const char* const text_begin = text_.data();
+  const char* const text_end = text_begin + text_.size();
+  for (std::size_t si = 0; si < segments_.size(); ++si) {
+    const SegmentIndex& s = segments_[si];
+    LeafAt at;
+    at.segment = static_cast<std::uint32_t>(si);
+    const char* p = text_begin + s.begin + 3;  // after the segment ID
+    const char* const end = text_begin + s.end;
+    if (p >= end) continue;  // a segment with no fields
+    if (s.header) {
+      at.field = 1;
+      fn(at, header_field(s, 1));
+      if (s.piece_count < 2) continue;
+      at.field = 2;
+      fn(at, header_field(s, 2));
+      p = text_begin + piece_begins_[s.first_piece + 2] - 1;  // the separator before field 3
+      if (s.piece_count < 3) continue;
+      at.field = 2;  // the separator below moves to field 3
+    } else {
+      at.field = 0;  // the separator at *p moves to field 1
+    }
+    const char* start = p + 1;
+    bool escaped = false;
+    auto emit = [&](const char* stop) {
+      Value leaf(std::string_view(start, static_cast<std::size_t>(stop - start)),
+                 Value::Level::subcomponent, &syntax_);
+      leaf.escapes_ = escaped ? Value::Escapes::some : Value::Escapes::none;
+      fn(at, leaf);
+    };
+    auto on_delimiter = [&](const char* q, std::uint8_t k) {
+      if (k == detail::Syntax::kEscape) {
+        escaped = true;
+        return;
+      }
+      if (q != p) emit(q);  // the separator at p itself only opens the first field
+      start = q + 1;
+      escaped = false;
+      switch (k) {
+        case detail::Syntax::kSubcomponent:
+          ++at.subcomponent;
+          break;
+        case detail::Syntax::kComponent:
+          ++at.component;
+          at.subcomponent = 1;
+          break;
+        case detail::Syntax::kRepetition:
+          ++at.repetition;
+          at.component = at.subcomponent = 1;
+          break;
+        default:  // kField
+          ++at.field;
+          at.repetition = at.component = at.subcomponent = 1;
+      }
+    };
+    const char* q = p;
+#if defined(__SSE2__)
+    const __m128i v_fs = _mm_set1_epi8(syntax_.delimiters.field);
+    const __m128i v_cs = _mm_set1_epi8(syntax_.delimiters.component);
+    const __m128i v_rs = _mm_set1_epi8(syntax_.delimiters.repetition);
+    // Undeclared delimiters ('\0') would match NUL bytes: compare against the field separator
+    // instead, which is already looked for.
+    const char sub = syntax_.delimiters.subcomponent ? syntax_.delimiters.subcomponent
+                                                     : syntax_.delimiters.field;
+    const char esc =
+        syntax_.delimiters.escape ? syntax_.delimiters.escape : syntax_.delimiters.field;
+    const __m128i v_ss = _mm_set1_epi8(sub);
+    const __m128i v_es = _mm_set1_epi8(esc);
+    // Whole 16-byte blocks that lie inside the text; bits past the segment's end are dropped.
+    while (q < end && q + 16 <= text_end) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+      const __m128i hits =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, v_fs), _mm_cmpeq_epi8(v, v_cs)),
+                       _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, v_rs), _mm_cmpeq_epi8(v, v_ss)),
+                                    _mm_cmpeq_epi8(v, v_es)));
+      auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      const auto left = static_cast<std::size_t>(end - q);
+      if (left < 16) mask &= (1u << left) - 1;
+      while (mask != 0) {
+        const char* d = q + __builtin_ctz(mask);
+        mask &= mask - 1;
+        on_delimiter(d, cls[static_cast<unsigned char>(*d)]);
+      }
+      q += 16;
+    }
+#endif
+    for (; q < end; ++q) {
+      const std::uint8_t k = cls[static_cast<unsigned char>(*q)];
+      if (k != detail::Syntax::kText) on_delimiter(q, k);
+    }
+    emit(end);
+  }
 }
 
 inline std::size_t Segment::field_count() const {

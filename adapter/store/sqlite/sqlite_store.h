@@ -46,6 +46,7 @@ struct SqliteStoreStats {
   std::uint64_t messages = 0;         // messages in them (stored, duplicate or conflict)
   std::uint64_t failed_requests = 0;  // append() calls that got an error
   std::size_t queued = 0;             // append() calls waiting for the writer right now
+  std::uint64_t checkpoints = 0;      // background WAL checkpoints completed
 };
 
 class SqliteStore final : public InboxStore {

@@ -4,7 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -622,4 +625,45 @@ TEST_CASE("message: for_each_leaf visits the same leaves as nested iteration", "
     if (at.repetition == 1 && at.component == 2) name = leaf.text();
   });
   CHECK(name == "JANE&X");
+}
+
+TEST_CASE("message: Message::for_each_leaf equals field by field reading on every sample",
+          "[hl7v2][message]") {
+  std::size_t compared = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(ADAPTER_FIXTURES_DIR "/hl7v2/samples")) {
+    if (entry.path().extension() != ".hl7") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto parsed = Message::parse(bytes);
+    if (!parsed) continue;  // malformed samples are covered elsewhere
+    INFO(entry.path().filename().string());
+    const Message& m = *parsed;
+    std::vector<std::string> by_field;
+    for (std::size_t i = 0; i < m.segment_count(); ++i) {
+      const Segment seg = m.segment(i);
+      for (std::size_t f = 1; f <= seg.field_count(); ++f) {
+        seg.field(f).for_each_leaf([&](Value::LeafPosition at, Value leaf) {
+          by_field.push_back(std::to_string(i) + "/" + std::to_string(f) + "/" +
+                             std::to_string(at.repetition) + "." + std::to_string(at.component) +
+                             "." + std::to_string(at.subcomponent) + "=" + leaf.text());
+        });
+      }
+    }
+    std::vector<std::string> whole;
+    std::string scratch;
+    m.for_each_leaf([&](Message::LeafAt at, Value leaf) {
+      if (leaf.raw().empty() && at.repetition == 1 && at.component == 1 && at.subcomponent == 1) {
+        // An empty field: field-by-field reading reports nothing for it.
+        const Value field = m.segment(at.segment).field(at.field);
+        if (field.empty()) return;
+      }
+      whole.push_back(std::to_string(at.segment) + "/" + std::to_string(at.field) + "/" +
+                      std::to_string(at.repetition) + "." + std::to_string(at.component) + "." +
+                      std::to_string(at.subcomponent) + "=" + std::string(leaf.text(scratch)));
+    });
+    CHECK(whole == by_field);
+    ++compared;
+  }
+  CHECK(compared >= 10);  // the samples that are single, well-formed messages
 }

@@ -454,6 +454,34 @@ TEST_CASE("group commit shares commits among concurrent callers", "[store][group
   CHECK(stats.commits <= kThreads * kPerThread / 2);
 }
 
+TEST_CASE("WAL checkpoints run in the background, off the commit path", "[store][checkpoint]") {
+  TempDir dir;
+  const std::string path = dir.file("inbox.db");
+  auto store = open_store(path);
+  // ~6 MB of messages: far past the 1,000-page WAL threshold (4 MB).
+  const std::string body = "OBX|1|TX|||" + std::string(3000, 'x');
+  for (int r = 0; r < 40; ++r) {
+    std::vector<InboundMessage> request;
+    for (int i = 0; i < 50; ++i) {
+      const std::string id = "K" + std::to_string(r) + "-" + std::to_string(i);
+      request.push_back(make_message(id, hl7(id, body)));
+    }
+    AppendResult result = append_and_wait(*store, std::move(request));
+    REQUIRE(result.ok());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (store->stats().checkpoints == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(store->stats().checkpoints >= 1);
+  // The checkpoint copied pages into the database file itself (it was a few pages at open).
+  CHECK(std::filesystem::file_size(path) > 1000u * 4096u);
+  store->close();
+  store.reset();
+  auto reopened = open_store(path);
+  CHECK(count_all(*reopened) == 2000);
+}
+
 TEST_CASE("max_batch bounds the messages of one commit", "[store][group]") {
   TempDir dir;
   SqliteStoreOptions options;

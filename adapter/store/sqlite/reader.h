@@ -1,0 +1,33 @@
+// The store's read side: one read-only connection behind a mutex. In WAL mode its statements
+// read the last committed snapshot and never wait for the writer. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "store/inbox_store.h"
+#include "store/sqlite/connection.h"
+
+namespace adapter::store::sqlite {
+
+class Reader {
+ public:
+  static Result<std::unique_ptr<Reader>> create(DbPtr db);
+
+  Result<std::optional<StoredMessage>> get(std::int64_t id);
+
+  Result<std::vector<StoredMessage>> find(const MessageQuery& query);
+
+  Result<std::int64_t> count(std::optional<MessageState> state);
+
+ private:
+  explicit Reader(DbPtr db) : db_(std::move(db)) {}
+
+  std::mutex mu_;  // guards the connection and statements below
+  DbPtr db_;       // declared before the statements: destroyed after them
+  StmtPtr get_, find_[4], count_all_, count_state_;
+};
+
+}  // namespace adapter::store::sqlite

@@ -1,0 +1,74 @@
+// The store's write side: the one write connection, used by the writer thread only (after
+// SqliteStore::open()). A batch of append requests becomes one transaction, each request inside
+// its own savepoint, and successes are reported only after COMMIT (and its fsync) returned.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "store/inbox_store.h"
+#include "store/sqlite/connection.h"
+
+namespace adapter::store::sqlite {
+
+using AppendResult = Result<std::vector<AppendOutcome>>;
+
+struct Request {
+  std::vector<InboundMessage> messages;
+  InboxStore::AppendCallback done;
+};
+
+struct Counters {
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> failed_batches{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> messages{0};
+  std::atomic<std::uint64_t> failed_requests{0};
+};
+
+class Writer {
+ public:
+  static Result<std::unique_ptr<Writer>> create(DbPtr db);
+
+  // Runs one batch in one transaction and returns one result per request, in order. Successes
+  // are returned only once COMMIT has returned SQLITE_OK.
+  std::vector<AppendResult> run_batch(std::vector<Request>& batch, Counters& counters);
+
+  sqlite3* connection() const { return db_.get(); }
+
+  // Abandons whatever is in progress (after an unexpected exception).
+  void abandon() { rollback_if_open(); }
+
+ private:
+  explicit Writer(DbPtr db) : db_(std::move(db)) {}
+
+  sqlite3* db() const { return db_.get(); }
+
+  void rollback_if_open();
+
+  // One append() inside its own savepoint: all of its messages or none.
+  AppendResult apply_request(const Request& request);
+
+  // Rolls back the current request only. If that fails, the request's partial work must not
+  // reach COMMIT, so the whole transaction goes.
+  void undo_request();
+
+  Result<AppendOutcome> apply_message(const InboundMessage& m);
+
+  Result<std::int64_t> insert(const InboundMessage& m, std::string_view sha, MessageState state,
+                              std::string_view error, std::string_view ack_code);
+
+  DbPtr db_;  // declared first: destroyed after the statements
+  StmtPtr begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
+  StmtPtr lookup_, insert_, bump_duplicate_;
+  bool cannot_commit_ = false;  // a request could not be undone and ROLLBACK failed too
+};
+
+// WAL + synchronous=FULL on the write connection, each read back (see writer.cpp).
+Status configure_writer(sqlite3* db);
+
+}  // namespace adapter::store::sqlite
