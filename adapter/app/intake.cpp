@@ -65,7 +65,8 @@ std::string Intake::next_ack_id() {
   return prefix + base36(counter.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
-Intake::Classified Intake::classify(std::string raw, const Inbound& in) const {
+Intake::Classified Intake::classify(std::string raw, const Inbound& in,
+                                    std::optional<ParseResult> parsed_already) const {
   Classified c;
   auto& r = c.record;
   r.raw = std::move(raw);
@@ -74,7 +75,8 @@ Intake::Classified Intake::classify(std::string raw, const Inbound& in) const {
   r.listener = policy_.listener;
   r.peer = in.peer;
 
-  auto parsed = hl7v2::Message::parse(payload, hl7v2::ParseOptions{policy_.default_charset});
+  ParseResult parsed =
+      parsed_already ? std::move(*parsed_already) : hl7v2::Message::parse(payload, parse_options());
   if (!parsed) {
     c.header = hl7v2::sniff_header(payload);
     c.outcome = parsed.error().code;
@@ -169,7 +171,10 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
   std::vector<Classified> items;
   std::optional<hl7v2::ParseError> batch_error;
   std::string_view batch_header;
-  const bool batch = hl7v2::looks_like_batch(in.payload);
+  // Parse first: a batch shows up as Errc::bad_batch (FHS/BHS first, or a second MSH), so a
+  // single message (nearly every frame) is read once, with no separate batch scan.
+  std::optional<ParseResult> parsed = hl7v2::Message::parse(in.payload, parse_options());
+  const bool batch = !*parsed && parsed->error().code == Errc::bad_batch;
   if (batch) {
     auto split = hl7v2::split_batch(in.payload);
     if (!split) {
@@ -180,7 +185,8 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
         items.push_back(classify(std::string(text), in));
     }
   } else {
-    items.push_back(classify(std::move(in.payload), in));
+    // The message views point into its own copy of the text, so moving the payload is safe.
+    items.push_back(classify(std::move(in.payload), in, std::move(parsed)));
   }
   if (batch_error) {
     // The envelope is wrong: keep the whole input as one rejected record and reject it all.

@@ -12,11 +12,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/stats.h"
 #include "common/errc.h"
+#include "hl7v2/message.h"
 #include "hl7v2/types.h"
 #include "store/inbox_store.h"
 
@@ -59,7 +61,10 @@ class Intake {
  private:
   struct Classified;
   // `raw` is one message's bytes; `in` gives the receipt context (peer, time).
-  Classified classify(std::string raw, const Inbound& in) const;
+  using ParseResult = Result<hl7v2::Message, hl7v2::ParseError>;
+  Classified classify(std::string raw, const Inbound& in,
+                      std::optional<ParseResult> parsed_already = std::nullopt) const;
+  hl7v2::ParseOptions parse_options() const { return hl7v2::ParseOptions{policy_.default_charset}; }
   std::string ack_for(const Classified& c, const store::AppendOutcome* outcome, Errc store_error);
   static std::string next_ack_id();
 
