@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "common/log.h"
-#include "store/sqlite/checkpointer.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/reader.h"
@@ -19,24 +18,23 @@
 namespace adapter::store {
 
 using sqlite::AppendResult;
+using sqlite::configure_writer;
 using sqlite::Counters;
 using sqlite::DbPtr;
-using sqlite::Reader;
-using sqlite::Request;
-using sqlite::Writer;
-using sqlite::configure_writer;
 using sqlite::directory_of;
 using sqlite::open_connection;
 using sqlite::pragma;
 using sqlite::prepare_directory;
+using sqlite::Reader;
+using sqlite::Request;
 using sqlite::sync_directory;
+using sqlite::Writer;
 
 struct SqliteStore::Impl {
   SqliteStoreOptions options;
   std::unique_ptr<Writer> writer;  // touched only by the writer thread once it runs
   std::unique_ptr<Reader> reader;  // declared after `writer`: closed first, so that the writer
                                    // connection is the last one and checkpoints the WAL away
-  std::unique_ptr<sqlite::Checkpointer> checkpointer;  // closed before both
   Counters counters;
 
   std::mutex mu;                 // guards the three fields below
@@ -101,6 +99,8 @@ void SqliteStore::Impl::writer_loop() {
         log::error("store.callback_threw", {{"error", "unknown exception"}});
       }
     }
+    // Between transactions and after this batch's ACKs are on their way (see writer.h).
+    writer->checkpoint_if_due(counters);
   }
 }
 
@@ -140,12 +140,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
   Result<std::unique_ptr<Reader>> reader = Reader::create(std::move(*read_db));
   if (!reader) return std::move(reader).error();
   impl->reader = std::move(*reader);
-
-  Result<std::unique_ptr<sqlite::Checkpointer>> checkpointer =
-      sqlite::Checkpointer::start(options.path, options.busy_timeout);
-  if (!checkpointer) return std::move(checkpointer).error();
-  impl->checkpointer = std::move(*checkpointer);
-  impl->checkpointer->attach(impl->writer->connection());
 
   // The database file may be new: make its directory entry durable before acknowledging anything.
   if (Status s = sync_directory(directory_of(options.path)); !s) return s.error();
@@ -206,11 +200,6 @@ void SqliteStore::close() {
   }
   std::lock_guard close_lock(s.close_mu);
   if (s.thread.joinable()) s.thread.join();
-  // The writer is done: no commit can call the WAL hook any more.
-  if (s.checkpointer) {
-    s.checkpointer->detach();
-    s.checkpointer->stop();
-  }
 }
 
 SqliteStoreStats SqliteStore::stats() const {
@@ -222,7 +211,7 @@ SqliteStoreStats SqliteStore::stats() const {
   stats.requests = c.requests.load(std::memory_order_relaxed);
   stats.messages = c.messages.load(std::memory_order_relaxed);
   stats.failed_requests = c.failed_requests.load(std::memory_order_relaxed);
-  stats.checkpoints = impl_->checkpointer ? impl_->checkpointer->checkpoints() : 0;
+  stats.checkpoints = c.checkpoints.load(std::memory_order_relaxed);
   {
     std::lock_guard lock(impl_->mu);
     stats.queued = impl_->queue.size();

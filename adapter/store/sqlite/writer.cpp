@@ -11,6 +11,8 @@ namespace adapter::store::sqlite {
 Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
   auto writer = std::unique_ptr<Writer>(new Writer(std::move(db)));
   sqlite3* d = writer->db_.get();
+  // Replaces SQLite's auto-checkpoint (which would run inside COMMIT): see checkpoint_if_due().
+  sqlite3_wal_hook(d, &Writer::on_wal_commit, writer.get());
   struct {
     StmtPtr* stmt;
     std::string_view sql;
@@ -240,12 +242,32 @@ Status configure_writer(sqlite3* db) {
     return std::move(r).error();
   }
   if (Status s = expect_pragma(db, "PRAGMA foreign_keys", "1"); !s) return s;
-  // Checkpoints run on their own thread (checkpointer.h); after one completes, the WAL is cut
-  // back to this size instead of keeping its high-water mark on disk.
+  // Should the WAL ever grow large (readers pinning old snapshots), it is cut back to this size
+  // after the next checkpoint instead of keeping its high-water mark on disk.
   if (Result<std::string> r = pragma(db, "PRAGMA journal_size_limit = 67108864"); !r) {
     return std::move(r).error();
   }
   return {};
+}
+
+int Writer::on_wal_commit(void* self, sqlite3*, const char*, int wal_pages) {
+  static_cast<Writer*>(self)->wal_pages_ = wal_pages;
+  return SQLITE_OK;
+}
+
+void Writer::checkpoint_if_due(Counters& counters) {
+  if (wal_pages_ < kCheckpointPages) return;
+  int log_pages = 0;
+  int copied = 0;
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    // Not fatal: the WAL keeps the data; the next attempt comes after the next commit.
+    log::warn("store.checkpoint_failed", {{"error", describe(db(), rc, "checkpoint")}});
+    return;
+  }
+  wal_pages_ = 0;  // reported again by the next commit
+  counters.checkpoints.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace adapter::store::sqlite
