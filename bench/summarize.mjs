@@ -134,8 +134,9 @@ p('Message: fixtures/hl7v2/samples/bench_oru_r01_genomics.hl7 (the peers\' oru_r
   `${parseRounds[0]?.pb.bytes ?? '?'} bytes, ${parseRounds[0]?.pb.segments ?? '?'} segments, ${parseRounds[0]?.pb.fields ?? '?'} fields, ` +
   `${parseRounds[0]?.pb.leaves ?? '?'} non-empty leaf values). Both sides: 400 ms warm-up, median of 5 x 1 s, batches of 100.`, '');
 p('- **parse+walk** (the target workload): `Message::parse`, then every field, repetition, component and subcomponent of every segment, ' +
-  'each leaf decoded (`append_text` into a reused `std::string`: escapes, `\\X..\\`, formatting sequences), field by field with ' +
-  '`Value::for_each_leaf` (the API message.h offers for reading a whole field).');
+  'each leaf decoded (escapes, `\\X..\\`, formatting sequences) with `Value::text(scratch)`, which returns the raw bytes when there is ' +
+  'nothing to decode and decodes into a reused `std::string` otherwise, in one pass over the message with `Message::for_each_leaf` ' +
+  '(the API message.h offers for reading a whole message).');
 p('- **parse+ranges**: the same reads through nested `repetitions()` / `components()` / `subcomponents()` ranges; parse_bench checks that both walks ' +
   'see the same leaves and decoded text.');
 p('- **parse+get3**: `Message::parse` and the same three reads bench.mjs does (PID-3.1, OBX[15]-5.1, OBX count), for a like-for-like line.');
