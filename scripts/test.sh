@@ -35,7 +35,8 @@ if [ "$quick" = no ]; then
     -DADAPTER_SANITIZE=address,undefined -DADAPTER_BUILD_FUZZERS=ON -DADAPTER_BUILD_BENCH=OFF >/dev/null
   cmake --build build/ci-asan -j "$jobs"
   step "sanitizer tests"
-  (cd build/ci-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  (cd build/ci-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions="$PWD/../../tests/ubsan.supp" \
     ctest --output-on-failure -j "$jobs" --timeout 900)
 
   step "clang-tidy"

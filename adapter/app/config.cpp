@@ -16,6 +16,12 @@ namespace {
 
 using rapidjson::Value;
 
+// The member `key` of an object, or nullptr. (Comparing RapidJSON 1.1 member iterators is
+// ambiguous under C++20's reversed operators, so lookups go through HasMember.)
+const Value* member(const Value& obj, const char* key) {
+  return obj.IsObject() && obj.HasMember(key) ? &obj[key] : nullptr;
+}
+
 // Walks the document, collecting every error with its JSON pointer.
 class Reader {
  public:
@@ -33,8 +39,8 @@ class Reader {
       error(where, "must be an object");
       return false;
     }
-    for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-      const std::string_view key(it->name.GetString(), it->name.GetStringLength());
+    for (const auto& m : obj.GetObject()) {
+      const std::string_view key(m.name.GetString(), m.name.GetStringLength());
       bool found = false;
       for (std::string_view k : known) found = found || k == key;
       if (!found) error(where + "/" + std::string(key), "unknown key");
@@ -44,30 +50,30 @@ class Reader {
 
   // String with ${ENV} substituted.
   void string(const Value& obj, const char* key, const std::string& where, std::string& out) {
-    const auto it = obj.FindMember(key);
-    if (it == obj.MemberEnd()) return;
+    const Value* it = member(obj, key);
+    if (it == nullptr) return;
     const std::string at = where + "/" + key;
-    if (!it->value.IsString()) return error(at, "must be a string");
-    out = substitute(std::string(it->value.GetString(), it->value.GetStringLength()), at);
+    if (!it->IsString()) return error(at, "must be a string");
+    out = substitute(std::string(it->GetString(), it->GetStringLength()), at);
   }
 
   void boolean(const Value& obj, const char* key, const std::string& where, bool& out) {
-    const auto it = obj.FindMember(key);
-    if (it == obj.MemberEnd()) return;
-    if (!it->value.IsBool()) return error(where + "/" + key, "must be true or false");
-    out = it->value.GetBool();
+    const Value* it = member(obj, key);
+    if (it == nullptr) return;
+    if (!it->IsBool()) return error(where + "/" + key, "must be true or false");
+    out = it->GetBool();
   }
 
   template <class Int>
   void integer(const Value& obj, const char* key, const std::string& where, Int& out,
                std::int64_t min, std::int64_t max) {
-    const auto it = obj.FindMember(key);
-    if (it == obj.MemberEnd()) return;
+    const Value* it = member(obj, key);
+    if (it == nullptr) return;
     const std::string at = where + "/" + key;
-    if (!it->value.IsInt64() || it->value.GetInt64() < min || it->value.GetInt64() > max) {
+    if (!it->IsInt64() || it->GetInt64() < min || it->GetInt64() > max) {
       return error(at, "must be an integer in " + std::to_string(min) + ".." + std::to_string(max));
     }
-    out = static_cast<Int>(it->value.GetInt64());
+    out = static_cast<Int>(it->GetInt64());
   }
 
   void seconds(const Value& obj, const char* key, const std::string& where,
@@ -138,13 +144,13 @@ void read_mllp(Reader& r, const Value& v, const std::string& where, MllpListener
   r.integer(v, "max_frame_bytes", where, l.max_frame_bytes, 1024, 1024LL * 1024 * 1024);
   r.seconds(v, "idle_timeout_seconds", where, l.idle_timeout, 1, 86400);
   r.integer(v, "max_connections", where, l.max_connections, 1, 100000);
-  if (auto it = v.FindMember("accept_message_types"); it != v.MemberEnd()) {
+  if (const Value* it = member(v, "accept_message_types"); it != nullptr) {
     const std::string at = where + "/accept_message_types";
-    if (!it->value.IsArray()) {
+    if (!it->IsArray()) {
       r.error(at, "must be an array of \"CODE^TRIGGER\" strings");
     } else {
-      for (rapidjson::SizeType i = 0; i < it->value.Size(); ++i) {
-        const Value& t = it->value[i];
+      for (rapidjson::SizeType i = 0; i < it->Size(); ++i) {
+        const Value& t = (*it)[i];
         const std::string s = t.IsString() ? t.GetString() : "";
         const auto caret = s.find('^');
         if (caret == std::string::npos || caret == 0 || caret + 1 == s.size()) {
@@ -165,8 +171,8 @@ void read_mllp(Reader& r, const Value& v, const std::string& where, MllpListener
                                               "' (use \"UNICODE UTF-8\", \"ASCII\" or \"8859/1\")");
     }
   }
-  if (auto it = v.FindMember("tls"); it != v.MemberEnd() && !it->value.IsNull()) {
-    read_tls(r, it->value, where + "/tls", l.tls.emplace());
+  if (const Value* it = member(v, "tls"); it != nullptr && !it->IsNull()) {
+    read_tls(r, *it, where + "/tls", l.tls.emplace());
   }
 }
 
@@ -210,44 +216,43 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
   if (r.object(doc, "", {"instance", "io_threads", "store", "listeners", "admin", "log"})) {
     r.string(doc, "instance", "", c.instance);
     r.integer(doc, "io_threads", "", c.io_threads, 1, 64);
-    if (auto it = doc.FindMember("store"); it != doc.MemberEnd()) {
-      if (r.object(it->value, "/store", {"kind", "path", "max_batch"})) {
-        r.string(it->value, "kind", "/store", c.store.kind);
+    if (const Value* it = member(doc, "store"); it != nullptr) {
+      if (r.object(*it, "/store", {"kind", "path", "max_batch"})) {
+        r.string(*it, "kind", "/store", c.store.kind);
         if (c.store.kind != "sqlite") r.error("/store/kind", "must be \"sqlite\"");
-        r.string(it->value, "path", "/store", c.store.path);
+        r.string(*it, "path", "/store", c.store.path);
         if (c.store.path.empty()) r.error("/store/path", "must not be empty");
-        r.integer(it->value, "max_batch", "/store", c.store.max_batch, 1, 100000);
+        r.integer(*it, "max_batch", "/store", c.store.max_batch, 1, 100000);
       }
     }
-    if (auto it = doc.FindMember("listeners"); it != doc.MemberEnd()) {
-      if (r.object(it->value, "/listeners", {"mllp"})) {
-        if (auto m = it->value.FindMember("mllp"); m != it->value.MemberEnd()) {
-          if (!m->value.IsArray()) {
+    if (const Value* it = member(doc, "listeners"); it != nullptr) {
+      if (r.object(*it, "/listeners", {"mllp"})) {
+        if (const Value* m = member(*it, "mllp"); m != nullptr) {
+          if (!m->IsArray()) {
             r.error("/listeners/mllp", "must be an array of listeners");
           } else {
-            for (rapidjson::SizeType i = 0; i < m->value.Size(); ++i) {
-              read_mllp(r, m->value[i], "/listeners/mllp/" + std::to_string(i),
-                        c.mllp.emplace_back());
+            for (rapidjson::SizeType i = 0; i < m->Size(); ++i) {
+              read_mllp(r, (*m)[i], "/listeners/mllp/" + std::to_string(i), c.mllp.emplace_back());
             }
           }
         }
       }
     }
-    if (auto it = doc.FindMember("admin"); it != doc.MemberEnd()) {
-      if (r.object(it->value, "/admin", {"enabled", "bind", "port"})) {
-        r.boolean(it->value, "enabled", "/admin", c.admin.enabled);
-        r.string(it->value, "bind", "/admin", c.admin.bind);
-        r.integer(it->value, "port", "/admin", c.admin.port, 0, 65535);
+    if (const Value* it = member(doc, "admin"); it != nullptr) {
+      if (r.object(*it, "/admin", {"enabled", "bind", "port"})) {
+        r.boolean(*it, "enabled", "/admin", c.admin.enabled);
+        r.string(*it, "bind", "/admin", c.admin.bind);
+        r.integer(*it, "port", "/admin", c.admin.port, 0, 65535);
       }
     }
-    if (auto it = doc.FindMember("log"); it != doc.MemberEnd()) {
-      if (r.object(it->value, "/log", {"level", "include_phi"})) {
+    if (const Value* it = member(doc, "log"); it != nullptr) {
+      if (r.object(*it, "/log", {"level", "include_phi"})) {
         std::string level;
-        r.string(it->value, "level", "/log", level);
+        r.string(*it, "level", "/log", level);
         if (!level.empty() && !log::parse_level(level, c.log.level)) {
           r.error("/log/level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
         }
-        r.boolean(it->value, "include_phi", "/log", c.log.include_phi);
+        r.boolean(*it, "include_phi", "/log", c.log.include_phi);
       }
     }
   }
