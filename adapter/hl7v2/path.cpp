@@ -44,7 +44,7 @@ std::string Path::to_string() const {
 }
 
 Result<Path> parse_path(std::string_view text) {
-  auto fail = [&](std::string why) {
+  auto fail = [&](const std::string& why) {
     return make_error(Errc::bad_path, "invalid HL7 path '" + std::string(text) + "': " + why);
   };
   Path p;
