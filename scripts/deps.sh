@@ -6,10 +6,12 @@ set -eu
 mode=${1:-run}
 
 packages="build-essential cmake libboost1.81-dev rapidjson-dev catch2 libxml2-dev libssl-dev libsqlite3-dev libpq-dev"
+# mllp_send (python3-hl7) and curl, to try the running daemon as the README shows.
+packages="$packages python3-hl7 curl"
 if [ "$mode" = test ]; then
   # mllp_send and python3-hl7 are real MLLP clients; openssl makes test certificates; clang
   # builds the sanitizer and libFuzzer pass; clang-format/clang-tidy keep the code in shape.
-  packages="$packages python3 python3-hl7 openssl clang libclang-rt-14-dev clang-format clang-tidy curl"
+  packages="$packages python3 openssl clang libclang-rt-14-dev clang-format clang-tidy"
   command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
 fi
 
