@@ -92,21 +92,11 @@ bool should_send(const Header& incoming, AckCode code) {
 // the ACK must stay valid UTF-8, so such bytes are shown as \xHH.
 static std::string printable(std::string_view text) {
   if (find_invalid_utf8(text) == std::string_view::npos) return std::string(text);
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const std::size_t len = utf8_sequence_length(text, i);
-    if (len > 0) {
-      out.append(text.substr(i, len));
-      i += len;
-    } else {
-      const auto c = static_cast<unsigned char>(text[i++]);
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
+  append_utf8_replacing_invalid(out, text, [](std::string& o, unsigned char byte) {
+    o += "\\x";
+    append_hex_byte(o, byte);
+  });
   return out;
 }
 

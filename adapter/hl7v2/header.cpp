@@ -33,11 +33,8 @@ void fill_derived(Header& h) {
   h.application_ack_type = decoded(h.application_ack_type, h.delimiters);
 }
 
-// The rule read_delimiters (message.cpp) applies to MSH-1 and MSH-2: no letter, digit, space,
-// NUL, CR, LF or non-ASCII byte.
 bool usable_delimiter(char c) {
-  return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' ||
-           c == '\r' || c == '\n' || c == '\0' || static_cast<unsigned char>(c) >= 0x80);
+  return Delimiters::usable(c);
 }
 
 // MSH-2 read as the parser reads it (2 to 5 usable characters, all different, none equal to
@@ -58,14 +55,7 @@ Delimiters sniffed_delimiters(char fs, std::string_view enc) {
     }
     chars[5] = '\0';
   }
-  Delimiters d;
-  d.field = fs;
-  d.component = chars[1];
-  d.repetition = chars[2];
-  d.escape = chars[3];
-  d.subcomponent = chars[4];
-  d.truncation = chars[5];
-  return d;
+  return Delimiters::from(chars);
 }
 
 // Header values are UTF-8 whatever the sender's character set: a Latin-1 value is converted,
@@ -78,26 +68,16 @@ std::string as_utf8(std::string_view raw, Charset cs, const Delimiters& d) {
     append_latin1_as_utf8(out, raw);
     return out;
   }
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::size_t i = 0;
-  while (i < raw.size()) {
-    const std::size_t len = utf8_sequence_length(raw, i);
-    if (len > 0) {
-      out.append(raw.substr(i, len));
-      i += len;
-      continue;
-    }
-    const auto c = static_cast<unsigned char>(raw[i++]);
+  append_utf8_replacing_invalid(out, raw, [&d](std::string& o, unsigned char byte) {
     if (d.escape == '\0') {
-      out.push_back('?');
-      continue;
+      o.push_back('?');
+      return;
     }
-    out.push_back(d.escape);
-    out.push_back('X');
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xF]);
-    out.push_back(d.escape);
-  }
+    o.push_back(d.escape);
+    o.push_back('X');
+    append_hex_byte(o, byte);
+    o.push_back(d.escape);
+  });
   return out;
 }
 

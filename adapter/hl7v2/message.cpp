@@ -155,12 +155,7 @@ std::optional<ParseError> read_delimiters(std::string_view text, Delimiters& d) 
     return error_at(Errc::bad_delimiters, "MSH-1 (the field separator) is missing", msh_field(1));
   }
   const char fs = text[3];
-  // Delimiters must be ASCII: a byte >= 0x80 is part of a multi-byte UTF-8 character, and with
-  // 8859/1 the text is converted to UTF-8 after this point, so such a byte would stop matching.
-  auto bad_char = [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' ||
-           c == '\r' || c == '\n' || c == '\0' || static_cast<unsigned char>(c) >= 0x80;
-  };
+  auto bad_char = [](char c) { return !Delimiters::usable(c); };
   if (bad_char(fs)) {
     return error_at(Errc::bad_delimiters, "MSH-1 is not a usable field separator", msh_field(1));
   }
@@ -193,12 +188,7 @@ std::optional<ParseError> read_delimiters(std::string_view text, Delimiters& d) 
     }
     chars[i + 1] = c;
   }
-  d.field = fs;
-  d.component = chars[1];
-  d.repetition = chars[2];
-  d.escape = chars[3];
-  d.subcomponent = chars[4];
-  d.truncation = chars[5];
+  d = Delimiters::from(chars);
   return std::nullopt;
 }
 

@@ -20,6 +20,26 @@ struct Delimiters {
 
   // The MSH-2 text for these delimiters ("^~\&", or "^~\&#" with a truncation character).
   std::string encoding_characters() const;
+  // Field, component, repetition, escape, subcomponent and truncation characters in MSH order
+  // ('\0' for those not declared).
+  static Delimiters from(const char (&chars)[6]) {
+    Delimiters d;
+    d.field = chars[0];
+    d.component = chars[1];
+    d.repetition = chars[2];
+    d.escape = chars[3];
+    d.subcomponent = chars[4];
+    d.truncation = chars[5];
+    return d;
+  }
+  // A character MSH-1/MSH-2 may declare: not a letter, digit, space, NUL, CR or LF, and ASCII (a
+  // byte >= 0x80 is part of a multi-byte UTF-8 character, and 8859/1 text is converted to UTF-8
+  // after the delimiters are read, so such a byte would stop matching).
+  static bool usable(char c) {
+    return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+             c == ' ' || c == '\r' || c == '\n' || c == '\0' ||
+             static_cast<unsigned char>(c) >= 0x80);
+  }
   bool is_delimiter(char c) const {
     return c == field || c == component || c == repetition ||
            (subcomponent != '\0' && c == subcomponent) || (escape != '\0' && c == escape) ||

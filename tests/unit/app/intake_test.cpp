@@ -10,36 +10,36 @@
 
 #include "hl7v2/message.h"
 #include "store/sqlite/sqlite_store.h"
+#include "support/fake_store.h"
 
 using namespace adapter;
 
 namespace {
 
-// Fails every append, as a full disk or a lost volume would (leveldb's EnvWrapper idea).
-class FailingStore : public store::InboxStore {
+// A SQLite store in a fresh directory, removed afterwards.
+class TempStore {
  public:
-  void append(std::vector<store::InboundMessage> messages, AppendCallback done) override {
-    appended_ += messages.size();
-    done(make_error(Errc::store_unavailable, "disk I/O error"));
+  TempStore() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "intake-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    dir_ = tmpl;
+    store::SqliteStoreOptions o;
+    o.path = dir_ + "/db.sqlite";
+    auto st = store::SqliteStore::open(o);
+    REQUIRE(st);
+    store_ = std::move(*st);
   }
-  Result<std::optional<store::StoredMessage>> get(std::int64_t) override {
-    return std::optional<store::StoredMessage>{};
+  ~TempStore() {
+    store_->close();
+    std::filesystem::remove_all(dir_);
   }
-  Result<std::vector<store::StoredMessage>> find(const store::MessageQuery&) override {
-    return std::vector<store::StoredMessage>{};
-  }
-  Result<std::int64_t> count(std::optional<store::MessageState>) override {
-    return std::int64_t{0};
-  }
-  void close() override {}
-  std::size_t appended_ = 0;
-};
+  store::SqliteStore& operator*() { return *store_; }
+  store::SqliteStore* operator->() { return store_.get(); }
 
-std::string temp_dir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "intake-test-XXXXXX").string();
-  REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-  return tmpl;
-}
+ private:
+  std::string dir_;
+  std::unique_ptr<store::SqliteStore> store_;
+};
 
 app::Receipt submit(app::Intake& intake, std::string payload) {
   std::promise<app::Receipt> p;
@@ -61,19 +61,15 @@ const std::string kGood =
 }  // namespace
 
 TEST_CASE("a stored message is acknowledged AA with its control ID", "[app][intake]") {
-  const std::string dir = temp_dir();
-  store::SqliteStoreOptions o;
-  o.path = dir + "/db.sqlite";
-  auto st = store::SqliteStore::open(o);
-  REQUIRE(st);
+  TempStore st;
   app::MllpStats stats;
-  app::Intake intake({"lab", {}, hl7v2::Charset::utf8, "adapterd"}, **st, stats);
+  app::Intake intake({"lab", {}, hl7v2::Charset::utf8, "adapterd"}, *st, stats);
 
   const app::Receipt r = submit(intake, kGood);
   CHECK(r.positive);
   CHECK(msa(r.ack, 1) == "AA");
   CHECK(msa(r.ack, 2) == "C-1");
-  auto rows = (*st)->find({});
+  auto rows = st->find({});
   REQUIRE(rows);
   REQUIRE(rows->size() == 1);
   CHECK((*rows)[0].message.raw == kGood);
@@ -84,14 +80,12 @@ TEST_CASE("a stored message is acknowledged AA with its control ID", "[app][inta
   // The same message again: same positive answer, nothing new stored.
   const app::Receipt again = submit(intake, kGood);
   CHECK(msa(again.ack, 1) == "AA");
-  CHECK(*(*st)->count(std::nullopt) == 1);
+  CHECK(*st->count(std::nullopt) == 1);
   CHECK(stats.messages_duplicate == 1);
-  (*st)->close();
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("a store failure never yields a positive ACK", "[app][intake]") {
-  FailingStore failing;
+  test::FakeStore failing(test::FakeStore::Mode::fail);
   app::MllpStats stats;
   app::Intake intake({"lab", {}, hl7v2::Charset::utf8, "adapterd"}, failing, stats);
 
@@ -105,7 +99,7 @@ TEST_CASE("a store failure never yields a positive ACK", "[app][intake]") {
   CHECK(ack->get("ERR-8")->text().find("could not be stored") != std::string::npos);
   CHECK(stats.store_failures == 1);
   CHECK(stats.messages_accepted == 0);
-  CHECK(failing.appended_ == 1);
+  CHECK(failing.appended() == 1);
 
   // Enhanced mode: CE instead of AE.
   std::string enhanced = kGood;
@@ -114,13 +108,9 @@ TEST_CASE("a store failure never yields a positive ACK", "[app][intake]") {
 }
 
 TEST_CASE("a batch is stored atomically and answered with a batch of ACKs", "[app][intake]") {
-  const std::string dir = temp_dir();
-  store::SqliteStoreOptions o;
-  o.path = dir + "/db.sqlite";
-  auto st = store::SqliteStore::open(o);
-  REQUIRE(st);
+  TempStore st;
   app::MllpStats stats;
-  app::Intake intake({"lab", {}, hl7v2::Charset::utf8, "adapterd"}, **st, stats);
+  app::Intake intake({"lab", {}, hl7v2::Charset::utf8, "adapterd"}, *st, stats);
   const std::string batch =
       "BHS|^~\\&|LAB|LABFAC|||20260101||||B-1\r" + kGood +
       "MSH|^~\\&|LAB|LABFAC|EHR|HOSP|20260101120000||ORU^R01^ORU_R01|C-2|P|2.5.1\rPID|1||M2\r"
@@ -132,13 +122,11 @@ TEST_CASE("a batch is stored atomically and answered with a batch of ACKs", "[ap
   CHECK(r.ack.find("MSA|AA|C-2\r") != std::string::npos);
   CHECK(r.ack.find("BTS|2\r") != std::string::npos);
   CHECK(r.ack.find("|B-1") != std::string::npos);  // BHS-11 echoes the batch control ID
-  CHECK(*(*st)->count(store::MessageState::received) == 2);
+  CHECK(*st->count(store::MessageState::received) == 2);
 
   // A malformed envelope is rejected whole and kept as one record.
   const app::Receipt bad = submit(intake, "BHS|^~\\&|LAB\r" + kGood + "BTS|5\r");
   CHECK_FALSE(bad.positive);
   CHECK(msa(bad.ack, 1) == "AR");
-  CHECK(*(*st)->count(store::MessageState::rejected) == 1);
-  (*st)->close();
-  std::filesystem::remove_all(dir);
+  CHECK(*st->count(store::MessageState::rejected) == 1);
 }

@@ -15,25 +15,13 @@
 
 #include "hl7v2/batch.h"
 #include "hl7v2/message.h"
+#include "unit/hl7v2/support.h"
 
 using namespace adapter;
 using namespace adapter::hl7v2;
+using namespace adapter::hl7v2::test;
 
 namespace {
-
-std::string read_sample(const std::string& name) {
-  const std::string path = std::string(ADAPTER_FIXTURES_DIR) + "/hl7v2/samples/" + name;
-  std::ifstream in(path, std::ios::binary);
-  INFO(path);
-  REQUIRE(in.good());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-Message parse_ok(std::string_view bytes) {
-  auto r = Message::parse(bytes);
-  if (!r) FAIL("parse failed: " << r.error().to_string());
-  return std::move(r).value();
-}
 
 Delimiters custom_delimiters() {
   Delimiters d;
@@ -126,24 +114,6 @@ void check_same_values(const Message& a, const Message& b) {
         }
       }
     }
-  }
-}
-
-void put_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   }
 }
 

@@ -9,9 +9,11 @@
 #include <string_view>
 
 #include "hl7v2/message.h"
+#include "unit/hl7v2/support.h"
 
 using namespace adapter;
 using namespace adapter::hl7v2;
+using namespace adapter::hl7v2::test;
 
 namespace {
 
@@ -42,25 +44,6 @@ Delimiters custom_delimiters() {
   d.escape = '$';
   d.subcomponent = '&';
   return d;
-}
-
-// UTF-8 encoding written here rather than borrowed from the adapter.
-void put_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 // Random valid UTF-8, rich in delimiters, escape-like text, CR and LF.

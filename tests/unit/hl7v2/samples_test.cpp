@@ -13,25 +13,13 @@
 #include "hl7v2/batch.h"
 #include "hl7v2/message.h"
 #include "hl7v2/oru_r01.h"
+#include "unit/hl7v2/support.h"
 
 using namespace adapter;
 using namespace adapter::hl7v2;
+using namespace adapter::hl7v2::test;
 
 namespace {
-
-std::string read_sample(const std::string& name) {
-  const std::string path = std::string(ADAPTER_FIXTURES_DIR) + "/hl7v2/samples/" + name;
-  std::ifstream in(path, std::ios::binary);
-  INFO(path);
-  REQUIRE(in.good());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-Message parse_ok(std::string_view bytes) {
-  auto r = Message::parse(bytes);
-  if (!r) FAIL("parse failed: " << r.error().to_string());
-  return std::move(r).value();
-}
 
 Value val(const Message& m, std::string_view path) {
   auto v = m.get(path);

@@ -16,52 +16,13 @@
 
 #include "hl7v2/message.h"
 #include "mllp/frame_decoder.h"
+#include "support/fake_store.h"
 
 using namespace adapter;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// Calls back from its own thread after a delay (or fails at once), like a store's writer.
-class ScriptedStore : public store::InboxStore {
- public:
-  explicit ScriptedStore(bool fail) : fail_(fail) {}
-  ~ScriptedStore() override { close(); }
-
-  void append(std::vector<store::InboundMessage> messages, AppendCallback done) override {
-    std::lock_guard lock(mu_);
-    const int delay_ms = fail_ ? 0 : 30;
-    const std::int64_t id = static_cast<std::int64_t>(threads_.size()) + 1;
-    threads_.emplace_back([this, delay_ms, id, n = messages.size(), done = std::move(done)] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-      if (fail_) return done(make_error(Errc::store_unavailable, "no space left on device"));
-      std::vector<store::AppendOutcome> out(n);
-      for (auto& o : out) o.id = id;
-      done(std::move(out));
-    });
-  }
-  Result<std::optional<store::StoredMessage>> get(std::int64_t) override {
-    return std::optional<store::StoredMessage>{};
-  }
-  Result<std::vector<store::StoredMessage>> find(const store::MessageQuery&) override {
-    return std::vector<store::StoredMessage>{};
-  }
-  Result<std::int64_t> count(std::optional<store::MessageState>) override {
-    return std::int64_t{0};
-  }
-  void close() override {
-    std::lock_guard lock(mu_);
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-
- private:
-  bool fail_;
-  std::mutex mu_;
-  std::vector<std::thread> threads_;
-};
 
 struct Server {
   explicit Server(store::InboxStore& store) {
@@ -110,7 +71,7 @@ std::string msa(const std::string& ack, const char* path) {
 }  // namespace
 
 TEST_CASE("a store that cannot commit gets AE with ERR 207, never AA", "[net][mllp]") {
-  ScriptedStore failing(true);
+  test::FakeStore failing(test::FakeStore::Mode::fail);
   Server server(failing);
   asio::io_context client;
   tcp::socket s(client);
@@ -126,7 +87,7 @@ TEST_CASE("a store that cannot commit gets AE with ERR 207, never AA", "[net][ml
 
 TEST_CASE("pipelined frames in one write are each answered after commit in arrival order",
           "[net][mllp]") {
-  ScriptedStore slow(false);
+  test::FakeStore slow(test::FakeStore::Mode::commit_later, std::chrono::milliseconds(30));
   Server server(slow);
   asio::io_context client;
   tcp::socket s(client);

@@ -1,0 +1,66 @@
+// An InboxStore for tests that inject faults (leveldb's EnvWrapper idea): every append fails as
+// a full disk would, or commits after a delay on a thread of its own, as the SQLite writer calls
+// back from its thread. Reads find nothing.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "store/inbox_store.h"
+
+namespace adapter::test {
+
+class FakeStore : public store::InboxStore {
+ public:
+  enum class Mode { fail, commit_later };
+  explicit FakeStore(Mode mode, std::chrono::milliseconds delay = std::chrono::milliseconds(0))
+      : mode_(mode), delay_(delay) {}
+  ~FakeStore() override { close(); }
+
+  void append(std::vector<store::InboundMessage> messages, AppendCallback done) override {
+    std::lock_guard lock(mu_);
+    appended_ += messages.size();
+    if (mode_ == Mode::fail) {
+      done(make_error(Errc::store_unavailable, "no space left on device"));
+      return;
+    }
+    const auto id = static_cast<std::int64_t>(appended_);
+    threads_.emplace_back([this, id, n = messages.size(), done = std::move(done)] {
+      std::this_thread::sleep_for(delay_);
+      std::vector<store::AppendOutcome> out(n);
+      for (auto& o : out) o.id = id;
+      done(std::move(out));
+    });
+  }
+  Result<std::optional<store::StoredMessage>> get(std::int64_t) override {
+    return std::optional<store::StoredMessage>{};
+  }
+  Result<std::vector<store::StoredMessage>> find(const store::MessageQuery&) override {
+    return std::vector<store::StoredMessage>{};
+  }
+  Result<std::int64_t> count(std::optional<store::MessageState>) override {
+    return std::int64_t{0};
+  }
+  void close() override {
+    std::lock_guard lock(mu_);
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+  std::size_t appended() {
+    std::lock_guard lock(mu_);
+    return appended_;
+  }
+
+ private:
+  Mode mode_;
+  std::chrono::milliseconds delay_;
+  std::mutex mu_;  // guards the two below
+  std::size_t appended_ = 0;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace adapter::test
