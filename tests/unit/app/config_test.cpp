@@ -48,7 +48,7 @@ TEST_CASE("configuration errors name their JSON pointer", "[app][config]") {
             .find("/listeners/mllp/0/tls/certificate_file: cannot read file") != std::string::npos);
 }
 
-TEST_CASE("syntax errors give line and column, comments are allowed", "[app][config]") {
+TEST_CASE("syntax errors give line and column and comments are allowed", "[app][config]") {
   CHECK(
       errors_of("{\n  // fine\n  \"io_threads\": 2,\n  \"store\": {,}\n}").find("test.json: 4:") !=
       std::string::npos);

@@ -70,7 +70,7 @@ std::string msa(const std::string& ack, const char* path) {
 
 }  // namespace
 
-TEST_CASE("a store that cannot commit gets AE with ERR 207, never AA", "[net][mllp]") {
+TEST_CASE("a store that cannot commit gets AE with ERR 207 and never AA", "[net][mllp]") {
   test::FakeStore failing(test::FakeStore::Mode::fail);
   Server server(failing);
   asio::io_context client;

@@ -1,0 +1,758 @@
+#include "mapping/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "hl7v2/types.h"
+#include "mapping/evaluator.h"
+#include "mapping/functions.h"
+
+namespace adapter::mapping {
+
+std::string_view to_string(Issue::Severity s) {
+  switch (s) {
+    case Issue::Severity::error:
+      return "error";
+    case Issue::Severity::warning:
+      return "warning";
+    case Issue::Severity::information:
+      return "information";
+  }
+  return "error";
+}
+
+std::string Issue::to_string() const {
+  std::string s = std::string(mapping::to_string(severity)) + ": " + message;
+  if (!source.empty()) s += " [" + source + "]";
+  if (!template_pos.empty()) s += " (" + template_pos + ")";
+  return s;
+}
+
+bool MappingResult::failed() const {
+  return std::any_of(issues.begin(), issues.end(),
+                     [](const Issue& i) { return i.severity == Issue::Severity::error; });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kMaxDepth = 64;
+
+std::uint64_t consume_key(std::uint32_t seg, std::uint32_t field, std::uint32_t rep,
+                          std::uint32_t comp, std::uint32_t sub) {
+  return (std::uint64_t{seg} << 44) | (std::uint64_t{field & 0xFFF} << 32) |
+         (std::uint64_t{rep & 0xFFF} << 20) | (std::uint64_t{comp & 0x3FF} << 10) |
+         std::uint64_t{sub & 0x3FF};
+}
+
+bool parse_number(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size() && std::isfinite(out);
+}
+
+}  // namespace
+
+class Evaluator::VarGuard {
+ public:
+  explicit VarGuard(std::vector<Var>& vars) : vars_(vars), size_(vars.size()) {}
+  ~VarGuard() { vars_.resize(size_); }
+  VarGuard(const VarGuard&) = delete;
+  VarGuard& operator=(const VarGuard&) = delete;
+
+ private:
+  std::vector<Var>& vars_;
+  std::size_t size_;
+};
+
+class Evaluator::ScopeGuard {
+ public:
+  explicit ScopeGuard(std::vector<Scope>& scopes) : scopes_(scopes), size_(scopes.size()) {}
+  ~ScopeGuard() { scopes_.resize(size_); }
+  ScopeGuard(const ScopeGuard&) = delete;
+  ScopeGuard& operator=(const ScopeGuard&) = delete;
+
+ private:
+  std::vector<Scope>& scopes_;
+  std::size_t size_;
+};
+
+Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::Message* message,
+                     const MappingSettings& settings, MappingResult& result)
+    : set_(set), template_(tmpl), message_(message), settings_(settings), result_(result) {
+  vars_.push_back({"feed", Value(settings.feed)});
+  vars_.push_back({"source", Value(settings.source)});
+  vars_.push_back({"template", Value(Json::object({{"name", Json::string(tmpl.name)},
+                                                   {"version", Json::string(tmpl.version)},
+                                                   {"set", Json::string(set.version)}}))});
+  if (message_ != nullptr) {
+    auto root = std::make_shared<Hl7Group>();
+    root->message = message_;
+    root->kind = "message";
+    root->index = 1;
+    root->segments.resize(message_->segment_count());
+    for (std::uint32_t i = 0; i < root->segments.size(); ++i) root->segments[i] = i;
+    scopes_.push_back({root, -1});
+  }
+}
+
+void Evaluator::issue(Issue::Severity severity, std::string message, const SourcePos& pos,
+                      const Value* at) {
+  Issue i;
+  i.severity = severity;
+  i.message = std::move(message);
+  i.template_pos = pos.to_string();
+  if (at != nullptr) i.source = source_path(*at);
+  result_.issues.push_back(std::move(i));
+}
+
+std::string Evaluator::source_path(const Value& v) const {
+  if (v.is_list() && !v.items().empty()) return source_path(v.items().front());
+  if (!v.is_hl7() || message_ == nullptr) return {};
+  const Hl7Ref& r = v.hl7();
+  hl7v2::Location loc = message_->segment(r.segment).location(r.field);
+  loc.repetition = r.repetition;
+  loc.component = r.component;
+  loc.subcomponent = r.subcomponent;
+  return loc.to_string();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+Json Evaluator::render(const TNode& node) {
+  switch (node.kind) {
+    case TNode::Kind::literal:
+      return node.literal;
+    case TNode::Kind::text:
+      return render_text(node);
+    case TNode::Kind::object:
+      return render_object(node);
+    case TNode::Kind::array:
+      return render_array(node);
+  }
+  return Json();
+}
+
+Json Evaluator::render_text(const TNode& node) {
+  if (node.parts.size() == 1 && node.parts[0].expr) return to_json(eval(*node.parts[0].expr));
+  std::string out;
+  for (const TPart& p : node.parts) {
+    if (!p.expr) {
+      out += p.text;
+      continue;
+    }
+    auto t = text(eval(*p.expr));
+    if (!t || t->empty()) return Json();  // "Patient/{{ id }}" without an id is nothing
+    out += *t;
+  }
+  return Json::string(std::move(out));
+}
+
+// A `$let` or partial argument keeps what its expression yields (a field, a group...), so that
+// what receives it can read components; anything else is rendered to JSON.
+static const Expr* single_expression(const TNode& n) {
+  return n.kind == TNode::Kind::text && n.parts.size() == 1 && n.parts[0].expr
+             ? n.parts[0].expr.get()
+             : nullptr;
+}
+
+Json Evaluator::render_object(const TNode& node) {
+  if (node.if_expr && !truthy(eval(*node.if_expr))) return Json();
+  if (++depth_ > kMaxDepth) {
+    --depth_;
+    issue(Issue::Severity::error,
+          "templates nested more than 64 deep (a partial including itself?)", node.pos);
+    return Json();
+  }
+  VarGuard vars(vars_);
+  ScopeGuard scopes(scopes_);
+  for (const auto& [name, value] : node.lets) {
+    const Expr* e = single_expression(*value);
+    vars_.push_back({name, e != nullptr ? eval(*e) : Value(render(*value))});
+  }
+  if (node.with) in_scope_push(eval(*node.with));
+
+  Json result;
+  if (!node.include.empty()) {
+    const auto it = set_.partials.find(node.include);
+    std::vector<Value> args;
+    if (it != set_.partials.end()) {
+      const Partial& p = it->second;
+      for (const auto& m : node.members) {
+        if (std::find(p.params.begin(), p.params.end(), m.key) == p.params.end()) {
+          issue(Issue::Severity::error, "partial '" + p.name + "' has no parameter '" + m.key + "'",
+                m.value->pos);
+        }
+      }
+      for (const std::string& param : p.params) {
+        Value v;
+        for (const auto& m : node.members) {
+          if (m.key != param) continue;
+          const Expr* e = single_expression(*m.value);
+          v = e != nullptr ? eval(*e) : Value(render(*m.value));
+        }
+        args.push_back(std::move(v));
+      }
+    }
+    Value v = render_partial(node.include, std::move(args), node.pos);
+    result = v.is_json() ? v.json() : to_json(v);
+  } else {
+    JsonObject out;
+    out.reserve(node.members.size());
+    for (const auto& m : node.members) {
+      Json v = render(*m.value);
+      if (!v.is_empty()) out.emplace_back(m.key, std::move(v));
+    }
+    if (node.merge) {
+      Json extra = render(*node.merge);
+      if (extra.is_object()) {
+        for (const auto& [k, v] : extra.as_object()) {
+          if (v.is_empty()) continue;
+          auto existing =
+              std::find_if(out.begin(), out.end(), [&](const auto& m) { return m.first == k; });
+          if (existing != out.end()) {
+            existing->second = v;
+          } else {
+            out.emplace_back(k, v);
+          }
+        }
+      }
+    }
+    for (const std::string& req : node.requires_members) {
+      if (std::none_of(out.begin(), out.end(), [&](const auto& m) { return m.first == req; })) {
+        --depth_;
+        return Json();
+      }
+    }
+    if (!out.empty()) {
+      if (settings_.explain) {
+        for (const auto& [k, v] : out) {
+          if (k == "resourceType" && v.is_string()) {
+            std::string context;
+            for (const Scope& s : scopes_) {
+              if (s.group && s.group->kind != "message") {
+                context += " " + s.group->kind + (s.group->key.empty() ? "" : " " + s.group->key) +
+                           "#" + std::to_string(s.group->index);
+              } else if (s.segment >= 0) {
+                context += " " + source_path(Value(Hl7Ref{
+                                     message_, static_cast<std::uint32_t>(s.segment), 0, 0, 0, 0}));
+              }
+            }
+            result_.explain.push_back(v.as_string() + " from " + node.pos.to_string() +
+                                      (context.empty() ? "" : " in" + context));
+          }
+        }
+      }
+      result = Json::object(std::move(out));
+    }
+  }
+  --depth_;
+  return result;
+}
+
+Json Evaluator::render_array(const TNode& node) {
+  JsonArray out;
+  for (const TNodePtr& item : node.items) {
+    if (item->kind == TNode::Kind::object && item->each) {
+      const std::vector<Value> elements = to_list(eval(*item->each));
+      std::int64_t index = 0;
+      for (const Value& el : elements) {
+        VarGuard vars(vars_);
+        ScopeGuard scopes(scopes_);
+        vars_.push_back({item->each_as, el});
+        vars_.push_back({"index", Value(Json::number(static_cast<double>(++index)))});
+        in_scope_push(el);
+        Json r = item->each_body ? render(*item->each_body) : render_object(*item);
+        if (r.is_array() && item->each_body && item->each_body->kind == TNode::Kind::array) {
+          for (const Json& x : r.as_array()) {
+            if (!x.is_empty()) out.push_back(x);
+          }
+        } else if (!r.is_empty()) {
+          out.push_back(std::move(r));
+        }
+      }
+      continue;
+    }
+    Json r = render(*item);
+    if (!r.is_empty()) out.push_back(std::move(r));
+  }
+  if (out.empty()) return Json();
+  return Json::array(std::move(out));
+}
+
+Value Evaluator::render_partial(const std::string& name, std::vector<Value> args,
+                                const SourcePos& pos) {
+  const auto it = set_.partials.find(name);
+  if (it == set_.partials.end()) {
+    issue(Issue::Severity::error, "no partial named '" + name + "'", pos);
+    return Value();
+  }
+  const Partial& p = it->second;
+  VarGuard vars(vars_);
+  for (std::size_t i = 0; i < p.params.size(); ++i) {
+    vars_.push_back({p.params[i], i < args.size() ? args[i] : Value()});
+  }
+  return Value(render(*p.body));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scopes and HL7 places
+
+bool Evaluator::in_scope_push(const Value& v) {
+  if (v.is_group()) {
+    scopes_.push_back({v.group(), -1});
+    return true;
+  }
+  if (v.is_hl7() && v.hl7().field == 0) {
+    scopes_.push_back({nullptr, static_cast<std::int64_t>(v.hl7().segment)});
+    return true;
+  }
+  if (v.is_list() && v.items().size() == 1) return in_scope_push(v.items().front());
+  return false;
+}
+
+std::vector<std::uint32_t> Evaluator::candidates(const char id[3], const Scope* base) const {
+  std::vector<std::uint32_t> out;
+  if (message_ == nullptr) return out;
+  const std::string_view want(id, 3);
+  auto collect = [&](const Scope& s) {
+    if (s.segment >= 0) {
+      if (message_->segment(static_cast<std::size_t>(s.segment)).id() == want) {
+        out.push_back(static_cast<std::uint32_t>(s.segment));
+      }
+      return;
+    }
+    for (std::uint32_t seg : s.group->segments) {
+      if (message_->segment(seg).id() == want) out.push_back(seg);
+    }
+  };
+  if (base != nullptr) {
+    collect(*base);
+    return out;
+  }
+  for (auto it = scopes_.rbegin(); it != scopes_.rend() && out.empty(); ++it) collect(*it);
+  return out;
+}
+
+Value Evaluator::eval_path(const Expr& e) {
+  const Hl7PathSpec& p = e.path;
+  std::optional<Scope> base;
+  if (!e.args.empty()) {
+    const Value b = eval(*e.args[0]);
+    if (b.is_group()) {
+      base = Scope{b.group(), -1};
+    } else if (b.is_hl7() && b.hl7().field == 0) {
+      base = Scope{nullptr, static_cast<std::int64_t>(b.hl7().segment)};
+    } else if (b.is_list() && b.items().size() == 1 && b.items()[0].is_group()) {
+      base = Scope{b.items()[0].group(), -1};
+    } else {
+      return Value();  // a path inside nothing is nothing
+    }
+  }
+  std::vector<std::uint32_t> found = candidates(p.segment, base ? &*base : nullptr);
+  if (p.occurrence > 0) {
+    if (p.occurrence > found.size()) return Value();
+    found = {found[p.occurrence - 1]};
+  }
+  if (p.filter) {
+    std::vector<std::uint32_t> kept;
+    for (std::uint32_t seg : found) {
+      ScopeGuard guard(scopes_);
+      scopes_.push_back({nullptr, static_cast<std::int64_t>(seg)});
+      if (truthy(eval(*p.filter))) kept.push_back(seg);
+    }
+    found = std::move(kept);
+  }
+  if (found.empty()) return Value();
+  if (p.field == 0) {
+    if (found.size() == 1) return Value(Hl7Ref{message_, found[0], 0, 0, 0, 0});
+    ValueList list;
+    for (std::uint32_t seg : found) list.push_back(Value(Hl7Ref{message_, seg, 0, 0, 0, 0}));
+    return Value::list(std::move(list));
+  }
+  return Value(Hl7Ref{message_, found[0], p.field, p.repetition, p.component, p.subcomponent});
+}
+
+std::string Evaluator::hl7_text(const Hl7Ref& r) {
+  if (r.message == nullptr || r.field == 0) return {};
+  const std::uint32_t rep = r.repetition == 0 ? 1 : r.repetition;
+  consumed_.insert(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
+  hl7v2::Value v = r.message->segment(r.segment).field(r.field).repetition(rep);
+  if (r.component > 0) v = v.component(r.component);
+  if (r.subcomponent > 0) v = v.subcomponent(r.subcomponent);
+  if (v.is_null()) return {};  // "" means "delete" in HL7: nothing to create from it
+  std::string scratch;
+  return std::string(v.text(scratch));
+}
+
+void Evaluator::consume(const Value& v) {
+  if (v.is_list()) {
+    for (const Value& i : v.items()) consume(i);
+  } else if (v.is_hl7()) {
+    const Hl7Ref& r = v.hl7();
+    if (r.field == 0) {
+      consumed_.insert(consume_key(r.segment, 0, 0, 0, 0));
+    } else {
+      consumed_.insert(consume_key(r.segment, r.field, r.repetition, r.component, r.subcomponent));
+    }
+  } else if (v.is_group()) {
+    for (std::uint32_t seg : v.group()->segments) consumed_.insert(consume_key(seg, 0, 0, 0, 0));
+  }
+}
+
+std::vector<std::string> Evaluator::unmapped_report() {
+  std::vector<std::string> out;
+  if (message_ == nullptr) return out;
+  // Ignore rules: "OBX" (whole segment), "OBX-1", "OBX-3.3".
+  struct Rule {
+    std::string segment;
+    std::uint32_t field = 0;
+    std::uint32_t component = 0;
+  };
+  std::vector<Rule> rules;
+  for (const std::string& spec : template_.ignore) {
+    Rule r;
+    r.segment = spec.substr(0, 3);
+    if (spec.size() > 4 && spec[3] == '-') {
+      r.field = static_cast<std::uint32_t>(std::atoi(spec.c_str() + 4));
+      const std::size_t dot = spec.find('.', 4);
+      if (dot != std::string::npos)
+        r.component = static_cast<std::uint32_t>(std::atoi(spec.c_str() + dot + 1));
+    }
+    rules.push_back(std::move(r));
+  }
+  std::string scratch;
+  message_->for_each_leaf([&](hl7v2::Message::LeafAt at, hl7v2::Value leaf) {
+    if (leaf.empty() || leaf.is_null()) return;
+    const std::string_view id = message_->segment(at.segment).id();
+    if (hl7v2::is_header_segment(id) && at.field <= 2) return;  // the delimiters themselves
+    for (const Rule& r : rules) {
+      if (r.segment == id && (r.field == 0 || r.field == at.field) &&
+          (r.component == 0 || r.component == at.component)) {
+        return;
+      }
+    }
+    const auto seg = at.segment;
+    if (consumed_.count(consume_key(seg, 0, 0, 0, 0)) ||
+        consumed_.count(consume_key(seg, at.field, at.repetition, 0, 0)) ||
+        consumed_.count(consume_key(seg, at.field, at.repetition, at.component, 0)) ||
+        consumed_.count(consume_key(seg, at.field, at.repetition, at.component, at.subcomponent)) ||
+        consumed_.count(consume_key(seg, at.field, 0, 0, 0))) {
+      return;
+    }
+    // Name the leaf only as deeply as its field is structured: OBX-5, OBX-5.2, PID-3.4.1.
+    hl7v2::Location loc = message_->segment(seg).location(at.field);
+    loc.repetition = at.repetition;
+    const hl7v2::Value rep = message_->segment(seg).field(at.field).repetition(at.repetition);
+    if (rep.component_count() > 1) {
+      loc.component = at.component;
+      if (rep.component(at.component).subcomponent_count() > 1) loc.subcomponent = at.subcomponent;
+    }
+    out.push_back(loc.to_string() + " = " + std::string(leaf.text(scratch)));
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+std::optional<std::string> Evaluator::text(const Value& v) {
+  if (v.is_json()) {
+    const Json& j = v.json();
+    switch (j.kind()) {
+      case Json::Kind::string:
+        return j.as_string();
+      case Json::Kind::number:
+        return j.number_text();
+      case Json::Kind::boolean:
+        return std::string(j.as_bool() ? "true" : "false");
+      default:
+        return std::nullopt;
+    }
+  }
+  if (v.is_hl7()) {
+    std::string t = hl7_text(v.hl7());
+    if (t.empty()) return std::nullopt;
+    return t;
+  }
+  if (v.is_xml()) return xml_text(v.xml());
+  if (v.is_list()) {
+    if (v.items().empty()) return std::nullopt;
+    return text(v.items().front());
+  }
+  return std::nullopt;
+}
+
+Json Evaluator::to_json(const Value& v) {
+  if (v.is_json()) return v.json();
+  if (v.is_list()) {
+    JsonArray out;
+    for (const Value& i : v.items()) {
+      Json j = to_json(i);
+      if (!j.is_empty()) out.push_back(std::move(j));
+    }
+    return out.empty() ? Json() : Json::array(std::move(out));
+  }
+  auto t = text(v);
+  return t ? Json::string(std::move(*t)) : Json();
+}
+
+std::vector<Value> Evaluator::to_list(const Value& v) {
+  if (v.is_list()) return v.items();
+  if (v.is_nothing()) return {};
+  if (v.is_json() && v.json().is_array()) {
+    std::vector<Value> out;
+    for (const Json& j : v.json().as_array()) out.emplace_back(j);
+    return out;
+  }
+  return {v};
+}
+
+bool Evaluator::truthy(const Value& v) {
+  if (v.is_json()) {
+    const Json& j = v.json();
+    switch (j.kind()) {
+      case Json::Kind::null:
+        return false;
+      case Json::Kind::boolean:
+        return j.as_bool();
+      case Json::Kind::number:
+        return j.as_double() != 0;
+      case Json::Kind::string:
+        return !j.as_string().empty();
+      case Json::Kind::array:
+        return !j.as_array().empty();
+      case Json::Kind::object:
+        return !j.as_object().empty();
+    }
+  }
+  if (v.is_hl7()) {
+    if (v.hl7().field == 0) return true;  // a segment that exists
+    return !hl7_text(v.hl7()).empty();
+  }
+  if (v.is_group()) return !v.group()->segments.empty();
+  if (v.is_list()) return !v.items().empty();
+  if (v.is_xml()) return v.xml().node != nullptr;
+  return false;
+}
+
+const Value* Evaluator::lookup_var(std::string_view name) const {
+  for (auto it = vars_.rbegin(); it != vars_.rend(); ++it) {
+    if (it->name == name) return &it->value;
+  }
+  return nullptr;
+}
+
+Value Evaluator::member(const Value& base, const std::string& name, const Expr& e) {
+  if (base.is_list()) {
+    if (base.items().empty()) return Value();
+    return member(base.items().front(), name, e);
+  }
+  const bool numeric = !name.empty() && std::all_of(name.begin(), name.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
+  if (base.is_hl7()) {
+    if (!numeric) {
+      issue(Issue::Severity::error, "'." + name + "' on an HL7 value: use a component number (.1)",
+            e.pos, &base);
+      return Value();
+    }
+    Hl7Ref r = base.hl7();
+    const auto n = static_cast<std::uint32_t>(std::atoi(name.c_str()));
+    if (r.field == 0 || n == 0) return Value();
+    if (r.component == 0) {
+      r.component = n;
+    } else if (r.subcomponent == 0) {
+      r.subcomponent = n;
+    } else {
+      return Value();
+    }
+    return Value(r);
+  }
+  if (base.is_group()) {
+    const Hl7Group& g = *base.group();
+    if (name == "key") return Value::string(g.key);
+    if (name == "kind") return Value::string(g.kind);
+    if (name == "index") return Value(Json::number(static_cast<double>(g.index)));
+    if (name == "count") return Value(Json::number(static_cast<double>(g.segments.size())));
+    issue(Issue::Severity::error, "groups have .key, .kind, .index and .count, not ." + name,
+          e.pos);
+    return Value();
+  }
+  if (base.is_xml()) return xml_attribute(base.xml(), name);
+  if (base.is_json()) {
+    const Json* m = base.json().find(name);
+    return m ? Value(*m) : Value();
+  }
+  return Value();
+}
+
+Value Evaluator::eval(const Expr& e) {
+  switch (e.op) {
+    case Expr::Op::literal:
+      return Value(e.value);
+    case Expr::Op::variable: {
+      if (const Value* v = lookup_var(e.name)) return *v;
+      issue(Issue::Severity::error, "unknown variable $" + e.name, e.pos);
+      return Value();
+    }
+    case Expr::Op::path:
+      return eval_path(e);
+    case Expr::Op::call: {
+      std::vector<Value> args;
+      args.reserve(e.args.size());
+      for (const ExprPtr& a : e.args) args.push_back(eval(*a));
+      return call_function(*this, e, args);
+    }
+    case Expr::Op::negate: {
+      double d = 0;
+      auto t = text(eval(*e.args[0]));
+      if (!t || !parse_number(*t, d)) return Value();
+      return Value(Json::number(-d));
+    }
+    case Expr::Op::logical_not:
+      return Value(Json::boolean(!truthy(eval(*e.args[0]))));
+    case Expr::Op::logical_and:
+      return Value(Json::boolean(truthy(eval(*e.args[0])) && truthy(eval(*e.args[1]))));
+    case Expr::Op::logical_or:
+      return Value(Json::boolean(truthy(eval(*e.args[0])) || truthy(eval(*e.args[1]))));
+    case Expr::Op::coalesce: {
+      Value l = eval(*e.args[0]);
+      if (truthy(l)) return l;
+      return eval(*e.args[1]);
+    }
+    case Expr::Op::equal:
+    case Expr::Op::not_equal:
+    case Expr::Op::less:
+    case Expr::Op::less_equal:
+    case Expr::Op::greater:
+    case Expr::Op::greater_equal: {
+      const auto a = text(eval(*e.args[0]));
+      const auto b = text(eval(*e.args[1]));
+      int cmp = 0;
+      double x = 0;
+      double y = 0;
+      if (a && b && parse_number(*a, x) && parse_number(*b, y)) {
+        cmp = x < y ? -1 : (x > y ? 1 : 0);
+      } else {
+        const std::string sa = a.value_or("");
+        const std::string sb = b.value_or("");
+        cmp = sa.compare(sb) < 0 ? -1 : (sa == sb ? 0 : 1);
+      }
+      bool r = false;
+      switch (e.op) {
+        case Expr::Op::equal:
+          r = cmp == 0;
+          break;
+        case Expr::Op::not_equal:
+          r = cmp != 0;
+          break;
+        case Expr::Op::less:
+          r = a && b && cmp < 0;
+          break;
+        case Expr::Op::less_equal:
+          r = a && b && cmp <= 0;
+          break;
+        case Expr::Op::greater:
+          r = a && b && cmp > 0;
+          break;
+        default:
+          r = a && b && cmp >= 0;
+          break;
+      }
+      return Value(Json::boolean(r));
+    }
+    case Expr::Op::add:
+    case Expr::Op::subtract: {
+      const auto a = text(eval(*e.args[0]));
+      const auto b = text(eval(*e.args[1]));
+      double x = 0;
+      double y = 0;
+      const bool numbers = a && b && parse_number(*a, x) && parse_number(*b, y);
+      if (e.op == Expr::Op::subtract) return numbers ? Value(Json::number(x - y)) : Value();
+      if (numbers) return Value(Json::number(x + y));
+      if (!a && !b) return Value();
+      return Value::string(a.value_or("") + b.value_or(""));
+    }
+    case Expr::Op::member:
+      return member(eval(*e.args[0]), e.name, e);
+    case Expr::Op::index: {
+      const Value base = eval(*e.args[0]);
+      const auto t = text(eval(*e.args[1]));
+      double d = 0;
+      if (!t || !parse_number(*t, d) || d < 0) return Value();
+      const auto n = static_cast<std::size_t>(d);
+      if (base.is_hl7()) {
+        Hl7Ref r = base.hl7();
+        if (r.field == 0 || r.component > 0 || n == 0) return Value();
+        r.repetition = static_cast<std::uint32_t>(n);
+        return Value(r);
+      }
+      const std::vector<Value> items = to_list(base);
+      return n < items.size() ? items[n] : Value();
+    }
+    case Expr::Op::conditional:
+      return truthy(eval(*e.args[0])) ? eval(*e.args[1]) : eval(*e.args[2]);
+    case Expr::Op::list: {
+      ValueList items;
+      for (const ExprPtr& a : e.args) {
+        Value v = eval(*a);
+        if (!v.is_nothing()) items.push_back(std::move(v));
+      }
+      return Value::list(std::move(items));
+    }
+  }
+  return Value();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+Result<const Template*> route_hl7(const TemplateSet& set, const hl7v2::Header& h) {
+  auto first_component = [&](const std::string& raw) {
+    return raw.substr(0, raw.find(h.delimiters.component));
+  };
+  const std::string type = h.type_and_trigger();
+  for (const Route& r : set.routes) {
+    bool ok = !r.match.count("xml_root");
+    for (const auto& [key, values] : r.match) {
+      std::string actual;
+      if (key == "message_type")
+        actual = type;
+      else if (key == "sending_application")
+        actual = first_component(h.sending_application);
+      else if (key == "sending_facility")
+        actual = first_component(h.sending_facility);
+      else if (key == "version")
+        actual = h.version;
+      else
+        continue;
+      ok = ok && std::find(values.begin(), values.end(), actual) != values.end();
+    }
+    if (!ok) continue;
+    const auto it = set.templates.find(r.template_file);
+    if (it != set.templates.end()) return &it->second;
+  }
+  return make_error(Errc::bad_config,
+                    "no route for message type " + type + " from " +
+                        first_component(h.sending_application) + "|" +
+                        first_component(h.sending_facility) + " (version " + h.version + ")",
+                    "routes.json");
+}
+
+MappingResult map_hl7(const TemplateSet& set, const Template& tmpl, const hl7v2::Message& message,
+                      const MappingSettings& settings) {
+  MappingResult result;
+  result.template_name = tmpl.name;
+  result.template_version = tmpl.version;
+  result.template_file = tmpl.file;
+  Evaluator ev(set, tmpl, &message, settings, result);
+  result.output = ev.render(*tmpl.body);
+  result.unmapped = ev.unmapped_report();
+  return result;
+}
+
+}  // namespace adapter::mapping

@@ -1,0 +1,90 @@
+// The template interpreter (internal to mapping/): renders template nodes and evaluates
+// expressions against one source message. One Evaluator per mapping; not thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "hl7v2/message.h"
+#include "hl7v2/oru_r01.h"
+#include "mapping/engine.h"
+#include "mapping/template.h"
+#include "mapping/value.h"
+
+namespace adapter::mapping {
+
+class Evaluator {
+ public:
+  Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::Message* message,
+            const MappingSettings& settings, MappingResult& result);
+
+  Json render(const TNode& node);
+  Value eval(const Expr& e);
+
+  // Conversions used by functions. Reading an HL7 value's text marks it as mapped.
+  std::optional<std::string> text(const Value& v);
+  Json to_json(const Value& v);
+  std::vector<Value> to_list(const Value& v);
+  bool truthy(const Value& v);
+
+  void issue(Issue::Severity severity, std::string message, const SourcePos& pos,
+             const Value* at = nullptr);
+  std::string source_path(const Value& v) const;  // "OBX[4]-5.1" for HL7 places
+
+  const TemplateSet& set() const { return set_; }
+  const MappingSettings& settings() const { return settings_; }
+  const hl7v2::Message* message() const { return message_; }
+
+  // HL7 structure, relative to the current context.
+  std::vector<Value> groups(std::string_view kind);  // ORU^R01 groups inside the context
+  std::vector<Value> subid_groups();                 // OBX by OBX-4 sub-ID group
+  std::vector<Value> segments(std::string_view id);  // segments in the innermost group having them
+  Value render_partial(const std::string& name, std::vector<Value> args, const SourcePos& pos);
+
+  // XML places (xml_source.cpp).
+  std::optional<std::string> xml_text(XmlRef node) const;
+  Value xml_attribute(XmlRef node, const std::string& name) const;
+
+  // Marks everything of a place (or a group's segments) as deliberately handled.
+  void consume(const Value& v);
+  std::vector<std::string> unmapped_report();
+
+ private:
+  struct Scope {
+    Hl7GroupPtr group;          // a group, or
+    std::int64_t segment = -1;  // one segment
+  };
+  struct Var {
+    std::string name;
+    Value value;
+  };
+  class VarGuard;
+  class ScopeGuard;
+
+  Json render_object(const TNode& node);
+  Json render_array(const TNode& node);
+  Json render_text(const TNode& node);
+  Value eval_path(const Expr& e);
+  Value member(const Value& base, const std::string& name, const Expr& e);
+  const Value* lookup_var(std::string_view name) const;
+  bool in_scope_push(const Value& v);  // pushes a scope when v is a group/segment; false otherwise
+  std::vector<std::uint32_t> candidates(const char id[3], const Scope* base) const;
+  const hl7v2::OruR01& oru();
+  std::string hl7_text(const Hl7Ref& r);
+
+  const TemplateSet& set_;
+  const Template& template_;
+  const hl7v2::Message* message_;
+  const MappingSettings& settings_;
+  MappingResult& result_;
+  std::vector<Var> vars_;
+  std::vector<Scope> scopes_;
+  std::optional<hl7v2::OruR01> oru_;
+  std::unordered_set<std::uint64_t> consumed_;
+  int depth_ = 0;
+};
+
+}  // namespace adapter::mapping

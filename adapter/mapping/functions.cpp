@@ -1,0 +1,526 @@
+#include "mapping/functions.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "common/sha256.h"
+#include "mapping/datetime.h"
+#include "mapping/evaluator.h"
+
+namespace adapter::mapping {
+namespace {
+
+using Args = std::vector<Value>;
+using Fn = Value (*)(Evaluator&, const Expr&, Args&);
+
+bool parse_decimal(const std::string& s, std::string& canonical) {
+  // FHIR decimal: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? ; v2 NM also allows "+", ".5",
+  // "5."
+  std::string t = s;
+  while (!t.empty() && t.front() == ' ') t.erase(t.begin());
+  while (!t.empty() && t.back() == ' ') t.pop_back();
+  if (!t.empty() && t.front() == '+') t.erase(t.begin());
+  bool neg = false;
+  if (!t.empty() && t.front() == '-') {
+    neg = true;
+    t.erase(t.begin());
+  }
+  if (t.empty()) return false;
+  std::size_t dot = t.find('.');
+  std::string ip = t.substr(0, dot);
+  std::string fp = dot == std::string::npos ? "" : t.substr(dot + 1);
+  if (ip.empty() && fp.empty()) return false;
+  auto all_digits = [](const std::string& x) {
+    return std::all_of(x.begin(), x.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!all_digits(ip) || !all_digits(fp)) return false;
+  while (ip.size() > 1 && ip.front() == '0') ip.erase(ip.begin());
+  if (ip.empty()) ip = "0";
+  canonical = (neg && (ip != "0" || fp.find_first_not_of('0') != std::string::npos) ? "-" : "") +
+              ip + (fp.empty() ? "" : "." + fp);
+  return true;
+}
+
+Value str(std::string s) {
+  return s.empty() ? Value() : Value::string(std::move(s));
+}
+
+std::string arg_text(Evaluator& ev, Args& a, std::size_t i) {
+  return i < a.size() ? ev.text(a[i]).value_or("") : std::string();
+}
+
+// ---- text
+
+Value f_text(Evaluator& ev, const Expr&, Args& a) {
+  return str(arg_text(ev, a, 0));
+}
+Value f_upper(Evaluator& ev, const Expr&, Args& a) {
+  std::string s = arg_text(ev, a, 0);
+  for (char& c : s)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+  return str(s);
+}
+Value f_lower(Evaluator& ev, const Expr&, Args& a) {
+  std::string s = arg_text(ev, a, 0);
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return str(s);
+}
+Value f_trim(Evaluator& ev, const Expr&, Args& a) {
+  std::string s = arg_text(ev, a, 0);
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return Value();
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return str(s.substr(b, e - b + 1));
+}
+Value f_replace(Evaluator& ev, const Expr&, Args& a) {
+  std::string s = arg_text(ev, a, 0);
+  const std::string from = arg_text(ev, a, 1);
+  const std::string to = arg_text(ev, a, 2);
+  if (from.empty()) return str(s);
+  std::string out;
+  std::size_t pos = 0;
+  for (std::size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+    out.append(s, pos, hit - pos);
+    out += to;
+  }
+  out.append(s, pos, std::string::npos);
+  return str(out);
+}
+Value f_substring(Evaluator& ev, const Expr&, Args& a) {
+  const std::string s = arg_text(ev, a, 0);
+  const long start = std::atol(arg_text(ev, a, 1).c_str());
+  if (start < 0 || static_cast<std::size_t>(start) >= s.size()) return Value();
+  const std::size_t len =
+      a.size() > 2 ? static_cast<std::size_t>(std::max(0L, std::atol(arg_text(ev, a, 2).c_str())))
+                   : std::string::npos;
+  return str(s.substr(static_cast<std::size_t>(start), len));
+}
+Value f_starts_with(Evaluator& ev, const Expr&, Args& a) {
+  const std::string s = arg_text(ev, a, 0);
+  const std::string p = arg_text(ev, a, 1);
+  return Value(Json::boolean(!p.empty() && s.rfind(p, 0) == 0));
+}
+Value f_ends_with(Evaluator& ev, const Expr&, Args& a) {
+  const std::string s = arg_text(ev, a, 0);
+  const std::string p = arg_text(ev, a, 1);
+  return Value(Json::boolean(!p.empty() && s.size() >= p.size() &&
+                             s.compare(s.size() - p.size(), p.size(), p) == 0));
+}
+Value f_contains(Evaluator& ev, const Expr&, Args& a) {
+  const std::string p = arg_text(ev, a, 1);
+  return Value(Json::boolean(!p.empty() && arg_text(ev, a, 0).find(p) != std::string::npos));
+}
+Value f_split(Evaluator& ev, const Expr&, Args& a) {
+  const std::string s = arg_text(ev, a, 0);
+  const std::string sep = arg_text(ev, a, 1);
+  ValueList out;
+  if (s.empty()) return Value::list({});
+  if (sep.empty()) return Value::list({Value::string(s)});
+  std::size_t pos = 0;
+  for (;;) {
+    const std::size_t hit = s.find(sep, pos);
+    std::string part = s.substr(pos, hit == std::string::npos ? std::string::npos : hit - pos);
+    if (!part.empty()) out.push_back(Value::string(std::move(part)));
+    if (hit == std::string::npos) break;
+    pos = hit + sep.size();
+  }
+  return Value::list(std::move(out));
+}
+Value f_join(Evaluator& ev, const Expr&, Args& a) {
+  std::string out;
+  const std::string sep = arg_text(ev, a, 1);
+  bool first = true;
+  for (const Value& v : ev.to_list(a.empty() ? Value() : a[0])) {
+    auto t = ev.text(v);
+    if (!t || t->empty()) continue;
+    if (!first) out += sep;
+    out += *t;
+    first = false;
+  }
+  return str(out);
+}
+Value f_concat(Evaluator& ev, const Expr&, Args& a) {
+  std::string out;
+  for (const Value& v : a) out += ev.text(v).value_or("");
+  return str(out);
+}
+Value f_length(Evaluator& ev, const Expr&, Args& a) {
+  return Value(Json::number(static_cast<double>(arg_text(ev, a, 0).size())));
+}
+
+// ---- presence and lists
+
+Value f_exists(Evaluator& ev, const Expr&, Args& a) {
+  return Value(Json::boolean(ev.truthy(a[0])));
+}
+Value f_empty(Evaluator& ev, const Expr&, Args& a) {
+  return Value(Json::boolean(!ev.truthy(a[0])));
+}
+Value f_coalesce(Evaluator& ev, const Expr&, Args& a) {
+  for (const Value& v : a) {
+    if (ev.truthy(v)) return v;
+  }
+  return Value();
+}
+Value f_count(Evaluator& ev, const Expr&, Args& a) {
+  return Value(Json::number(static_cast<double>(ev.to_list(a[0]).size())));
+}
+Value f_first(Evaluator& ev, const Expr&, Args& a) {
+  auto l = ev.to_list(a[0]);
+  return l.empty() ? Value() : l.front();
+}
+Value f_last(Evaluator& ev, const Expr&, Args& a) {
+  auto l = ev.to_list(a[0]);
+  return l.empty() ? Value() : l.back();
+}
+Value f_in(Evaluator& ev, const Expr&, Args& a) {
+  const auto x = ev.text(a[0]);
+  if (!x) return Value(Json::boolean(false));
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    for (const Value& v : ev.to_list(a[i])) {
+      if (ev.text(v) == x) return Value(Json::boolean(true));
+    }
+  }
+  return Value(Json::boolean(false));
+}
+Value f_distinct(Evaluator& ev, const Expr&, Args& a) {
+  ValueList out;
+  std::vector<std::string> seen;
+  for (const Value& v : ev.to_list(a[0])) {
+    auto t = ev.text(v);
+    if (!t || std::find(seen.begin(), seen.end(), *t) != seen.end()) continue;
+    seen.push_back(*t);
+    out.push_back(v);
+  }
+  return Value::list(std::move(out));
+}
+
+// ---- HL7 structure
+
+Value f_groups(Evaluator& ev, const Expr&, Args& a) {
+  return Value::list(ev.groups(arg_text(ev, a, 0)));
+}
+Value f_subid_groups(Evaluator& ev, const Expr&, Args&) {
+  return Value::list(ev.subid_groups());
+}
+Value f_segments(Evaluator& ev, const Expr&, Args& a) {
+  return Value::list(ev.segments(arg_text(ev, a, 0)));
+}
+Value f_repetitions(Evaluator& ev, const Expr&, Args& a) {
+  if (!a[0].is_hl7() || a[0].hl7().field == 0 || ev.message() == nullptr) return Value::list({});
+  const Hl7Ref r = a[0].hl7();
+  const std::size_t n = ev.message()->segment(r.segment).field(r.field).repetition_count();
+  ValueList out;
+  for (std::uint32_t i = 1; i <= n; ++i) {
+    Hl7Ref x = r;
+    x.repetition = i;
+    out.push_back(Value(x));
+  }
+  return Value::list(std::move(out));
+}
+Value f_is_null(Evaluator& ev, const Expr&, Args& a) {
+  if (!a[0].is_hl7() || ev.message() == nullptr || a[0].hl7().field == 0)
+    return Value(Json::boolean(false));
+  const Hl7Ref r = a[0].hl7();
+  hl7v2::Value v =
+      ev.message()->segment(r.segment).field(r.field).repetition(r.repetition ? r.repetition : 1);
+  if (r.component) v = v.component(r.component);
+  if (r.subcomponent) v = v.subcomponent(r.subcomponent);
+  ev.consume(a[0]);
+  return Value(Json::boolean(v.is_null()));
+}
+Value f_path(Evaluator& ev, const Expr&, Args& a) {
+  return str(ev.source_path(a[0]));
+}
+Value f_ignore(Evaluator& ev, const Expr&, Args& a) {
+  for (const Value& v : a) ev.consume(v);
+  return Value();
+}
+
+// ---- numbers, quantities, ranges
+
+Value f_number(Evaluator& ev, const Expr& call, Args& a) {
+  const auto t = ev.text(a[0]);
+  if (!t) return Value();
+  std::string canonical;
+  if (!parse_decimal(*t, canonical)) {
+    ev.issue(Issue::Severity::error, "'" + *t + "' is not a number", call.pos, &a[0]);
+    return Value();
+  }
+  return Value(Json::number(canonical));
+}
+
+Json ucum_quantity(const Json& value, const std::string& unit) {
+  JsonObject q{{"value", value}};
+  if (!unit.empty()) {
+    q.emplace_back("unit", Json::string(unit));
+    q.emplace_back("system", Json::string("http://unitsofmeasure.org"));
+    q.emplace_back("code", Json::string(unit));
+  }
+  return Json::object(std::move(q));
+}
+
+Value f_quantity(Evaluator& ev, const Expr& call, Args& a) {
+  Value n = f_number(ev, call, a);
+  if (n.is_nothing()) return Value();
+  return Value(ucum_quantity(n.json(), arg_text(ev, a, 1)));
+}
+
+Value f_range(Evaluator& ev, const Expr& call, Args& a) {
+  const std::string unit = arg_text(ev, a, 2);
+  JsonObject r;
+  Args low{a[0]};
+  Args high{a.size() > 1 ? a[1] : Value()};
+  Value l = f_number(ev, call, low);
+  Value h = f_number(ev, call, high);
+  if (!l.is_nothing()) r.emplace_back("low", ucum_quantity(l.json(), unit));
+  if (!h.is_nothing()) r.emplace_back("high", ucum_quantity(h.json(), unit));
+  return r.empty() ? Value() : Value(Json::object(std::move(r)));
+}
+
+// ---- dates
+
+Value f_datetime(Evaluator& ev, const Expr& call, Args& a) {
+  const auto t = ev.text(a[0]);
+  if (!t) return Value();
+  const DateTimeResult r = v2_to_fhir_datetime(*t, ev.settings().default_offset_minutes);
+  if (r.fhir.empty()) {
+    ev.issue(Issue::Severity::error, "'" + *t + "' is not a valid date/time: " + r.problem,
+             call.pos, &a[0]);
+    return Value();
+  }
+  if (!r.problem.empty()) ev.issue(Issue::Severity::warning, r.problem, call.pos, &a[0]);
+  return Value::string(r.fhir);
+}
+
+Value f_date(Evaluator& ev, const Expr& call, Args& a) {
+  const auto t = ev.text(a[0]);
+  if (!t) return Value();
+  const DateTimeResult r = v2_to_fhir_date(*t);
+  if (r.fhir.empty()) {
+    ev.issue(Issue::Severity::error, "'" + *t + "' is not a valid date: " + r.problem, call.pos,
+             &a[0]);
+    return Value();
+  }
+  return Value::string(r.fhir);
+}
+
+// ---- HGVS
+
+Value f_hgvs_accession(Evaluator& ev, const Expr&, Args& a) {
+  const std::string s = arg_text(ev, a, 0);
+  const std::size_t colon = s.find(':');
+  return colon == std::string::npos ? Value() : str(s.substr(0, colon));
+}
+Value f_hgvs_change(Evaluator& ev, const Expr&, Args& a) {
+  const std::string s = arg_text(ev, a, 0);
+  const std::size_t colon = s.find(':');
+  return str(colon == std::string::npos ? s : s.substr(colon + 1));
+}
+
+// ---- identifiers
+
+std::string joined(Evaluator& ev, Args& a) {
+  std::string key;
+  for (const Value& v : a) {
+    key += ev.text(v).value_or("");
+    key.push_back('\x1f');  // unit separator: ("ab","c") and ("a","bc") differ
+  }
+  return key;
+}
+Value f_hash(Evaluator& ev, const Expr&, Args& a) {
+  return Value::string(sha256_hex(joined(ev, a)));
+}
+// A UUID (version-5 layout) from SHA-256 of the arguments: the same inputs always give the same
+// fullUrl, so a resent or replayed message produces byte-identical Bundles.
+Value f_uuid(Evaluator& ev, const Expr&, Args& a) {
+  std::string h = sha256_hex(joined(ev, a)).substr(0, 32);
+  h[12] = '5';
+  static constexpr char kVariant[] = "89ab";
+  const int nibble = h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0';
+  h[16] = kVariant[nibble & 3];
+  return Value::string("urn:uuid:" + h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) +
+                       "-" + h.substr(16, 4) + "-" + h.substr(20, 12));
+}
+
+// ---- lookups, partials, issues
+
+Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
+  const std::string table = arg_text(ev, a, 0);
+  const auto it = ev.set().tables.find(table);
+  if (it == ev.set().tables.end()) {
+    ev.issue(Issue::Severity::error, "no lookup table named '" + table + "'", call.pos);
+    return Value();
+  }
+  const auto key = ev.text(a[1]);
+  if (!key) return Value();
+  const auto row = it->second.rows.find(*key);
+  if (row == it->second.rows.end()) return Value();
+  if (a.size() > 2) {
+    const std::string column = arg_text(ev, a, 2);
+    const Json* cell = row->second.find(column);
+    if (cell == nullptr) {
+      ev.issue(Issue::Severity::error, "table '" + table + "' has no column '" + column + "'",
+               call.pos);
+      return Value();
+    }
+    return cell->is_empty() ? Value() : Value(*cell);
+  }
+  // CSV rows without a column: the second column (key -> value tables).
+  if (!it->second.columns.empty()) {
+    if (it->second.columns.size() < 2) return Value();
+    const Json* cell = row->second.find(it->second.columns[1]);
+    return cell == nullptr || cell->is_empty() ? Value() : Value(*cell);
+  }
+  return Value(row->second);
+}
+
+Value f_include(Evaluator& ev, const Expr& call, Args& a) {
+  const std::string name = arg_text(ev, a, 0);
+  std::vector<Value> rest(a.begin() + 1, a.end());
+  return ev.render_partial(name, std::move(rest), call.pos);
+}
+
+Value f_issue(Evaluator& ev, const Expr& call, Args& a) {
+  const std::string severity = arg_text(ev, a, 0);
+  Issue::Severity s = Issue::Severity::error;
+  if (severity == "warning")
+    s = Issue::Severity::warning;
+  else if (severity == "information")
+    s = Issue::Severity::information;
+  else if (severity != "error") {
+    ev.issue(Issue::Severity::error, "issue() severity must be error, warning or information",
+             call.pos);
+  }
+  ev.issue(s, arg_text(ev, a, 1), call.pos, a.size() > 2 ? &a[2] : nullptr);
+  return Value();
+}
+
+struct Entry {
+  FunctionInfo info;
+  Fn fn;
+};
+
+const std::vector<Entry>& entries() {
+  static const std::vector<Entry> kEntries = {
+      {{"text", 1, 1, "text(x)", "decoded text of a value (HL7 escapes resolved)"}, f_text},
+      {{"upper", 1, 1, "upper(s)", "upper case (ASCII)"}, f_upper},
+      {{"lower", 1, 1, "lower(s)", "lower case (ASCII)"}, f_lower},
+      {{"trim", 1, 1, "trim(s)", "without leading and trailing blanks"}, f_trim},
+      {{"replace", 3, 3, "replace(s, from, to)", "every occurrence of from replaced"}, f_replace},
+      {{"substring", 2, 3, "substring(s, start, length?)", "part of s (start counts from 0)"},
+       f_substring},
+      {{"starts_with", 2, 2, "starts_with(s, prefix)", "true if s starts with prefix"},
+       f_starts_with},
+      {{"ends_with", 2, 2, "ends_with(s, suffix)", "true if s ends with suffix"}, f_ends_with},
+      {{"contains", 2, 2, "contains(s, part)", "true if part occurs in s"}, f_contains},
+      {{"split", 2, 2, "split(s, separator)", "list of the non-empty parts"}, f_split},
+      {{"join", 2, 2, "join(list, separator)", "texts of a list joined"}, f_join},
+      {{"concat", 1, -1, "concat(a, b, ...)", "texts joined (nothing counts as empty)"}, f_concat},
+      {{"length", 1, 1, "length(s)", "length in bytes"}, f_length},
+      {{"exists", 1, 1, "exists(x)", "true if x has a value"}, f_exists},
+      {{"empty", 1, 1, "empty(x)", "true if x has no value"}, f_empty},
+      {{"coalesce", 1, -1, "coalesce(a, b, ...)", "the first argument with a value"}, f_coalesce},
+      {{"count", 1, 1, "count(list)", "number of elements"}, f_count},
+      {{"first", 1, 1, "first(list)", "first element"}, f_first},
+      {{"last", 1, 1, "last(list)", "last element"}, f_last},
+      {{"in", 2, -1, "in(x, a, b, ...)",
+        "true if x's text equals one of the others (lists are searched)"},
+       f_in},
+      {{"distinct", 1, 1, "distinct(list)", "elements with distinct texts, first kept"},
+       f_distinct},
+      {{"groups", 1, 1, "groups(kind)",
+        "ORU^R01 groups in the context: PATIENT_RESULT, PATIENT, ORDER_OBSERVATION, OBSERVATION, "
+        "SPECIMEN"},
+       f_groups},
+      {{"subid_groups", 0, 0, "subid_groups()",
+        "the context's OBX grouped by OBX-4 sub-ID (2a, 1a.a -> 1a, 1.a -> 1a); .key is the group"},
+       f_subid_groups},
+      {{"segments", 1, 1, "segments(id)",
+        "the segments with this ID in the nearest group that has any"},
+       f_segments},
+      {{"repetitions", 1, 1, "repetitions(field)", "one value per repetition of an HL7 field"},
+       f_repetitions},
+      {{"is_null", 1, 1, "is_null(field)", "true if the HL7 value is the explicit null \"\""},
+       f_is_null},
+      {{"path", 1, 1, "path(x)", "the HL7 location of a value, e.g. OBX[4]-5.1"}, f_path},
+      {{"ignore", 1, -1, "ignore(x, ...)",
+        "marks values as deliberately not mapped (unmapped report)"},
+       f_ignore},
+      {{"number", 1, 1, "number(x)",
+        "a FHIR decimal (exact text kept); an error issue when x is not a number"},
+       f_number},
+      {{"quantity", 1, 2, "quantity(value, ucum_unit?)", "Quantity with UCUM system and code"},
+       f_quantity},
+      {{"range", 2, 3, "range(low, high, ucum_unit?)",
+        "Range of two quantities (either may be missing)"},
+       f_range},
+      {{"datetime", 1, 1, "datetime(dtm)",
+        "FHIR dateTime from a v2 DTM/TS: seconds and zone added as FHIR requires (feed default "
+        "zone)"},
+       f_datetime},
+      {{"date", 1, 1, "date(dtm)", "FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) from a v2 DTM/TS"},
+       f_date},
+      {{"hgvs_accession", 1, 1, "hgvs_accession(hgvs)",
+        "the reference sequence before ':' (NM_007294.3)"},
+       f_hgvs_accession},
+      {{"hgvs_change", 1, 1, "hgvs_change(hgvs)", "the change after ':' (c.5266dupC)"},
+       f_hgvs_change},
+      {{"hash", 1, -1, "hash(a, ...)", "SHA-256 (hex) of the arguments' texts"}, f_hash},
+      {{"uuid", 1, -1, "uuid(a, ...)",
+        "urn:uuid derived from the arguments: deterministic ids and fullUrls"},
+       f_uuid},
+      {{"lookup", 2, 3, "lookup(table, key, column?)",
+        "a lookup table's value for key (nothing if absent)"},
+       f_lookup},
+      {{"include", 1, -1, "include(partial, args...)",
+        "a partial's output, arguments in $params order"},
+       f_include},
+      {{"issue", 2, 3, "issue(severity, message, at?)",
+        "records a data issue (error stops delivery); yields nothing"},
+       f_issue},
+  };
+  return kEntries;
+}
+
+class Catalog : public FunctionCatalog {
+ public:
+  std::string check_call(std::string_view name, std::size_t n) const override {
+    for (const Entry& e : entries()) {
+      if (e.info.name != name) continue;
+      if (static_cast<int>(n) < e.info.min_args ||
+          (e.info.max_args >= 0 && static_cast<int>(n) > e.info.max_args)) {
+        return "wrong number of arguments for " + std::string(e.info.signature);
+      }
+      return {};
+    }
+    return "unknown function '" + std::string(name) + "' (adapterd functions lists them)";
+  }
+};
+
+}  // namespace
+
+const FunctionCatalog& builtin_functions() {
+  static const Catalog kCatalog;
+  return kCatalog;
+}
+
+const std::vector<FunctionInfo>& function_list() {
+  static const std::vector<FunctionInfo> kList = [] {
+    std::vector<FunctionInfo> out;
+    for (const Entry& e : entries()) out.push_back(e.info);
+    return out;
+  }();
+  return kList;
+}
+
+Value call_function(Evaluator& ev, const Expr& call, std::vector<Value>& args) {
+  for (const Entry& e : entries()) {
+    if (e.info.name == call.name) return e.fn(ev, call, args);
+  }
+  return Value();  // unreachable: the parser checked the name
+}
+
+}  // namespace adapter::mapping

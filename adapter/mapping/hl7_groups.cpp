@@ -1,0 +1,176 @@
+// HL7 v2 structure for templates: ORU^R01 groups and OBX-4 sub-ID groups, as Hl7Group values.
+#include <algorithm>
+
+#include "mapping/evaluator.h"
+
+namespace adapter::mapping {
+namespace {
+
+using hl7v2::SegmentRef;
+
+void add(std::vector<std::uint32_t>& out, const std::vector<SegmentRef>& s) {
+  out.insert(out.end(), s.begin(), s.end());
+}
+void add(std::vector<std::uint32_t>& out, const std::optional<SegmentRef>& s) {
+  if (s) out.push_back(*s);
+}
+
+void add_observation(std::vector<std::uint32_t>& out, const hl7v2::OruObservation& o) {
+  out.push_back(o.obx);
+  add(out, o.participants);
+  add(out, o.notes);
+  add(out, o.extras);
+}
+
+std::vector<std::uint32_t> segments_of(const hl7v2::OruSpecimen& sp) {
+  std::vector<std::uint32_t> out{sp.spm};
+  for (const auto& o : sp.observations) add_observation(out, o);
+  add(out, sp.extras);
+  return out;
+}
+
+std::vector<std::uint32_t> segments_of(const hl7v2::OruOrder& o) {
+  std::vector<std::uint32_t> out;
+  add(out, o.orc);
+  add(out, o.obr);
+  add(out, o.notes);
+  add(out, o.participants);
+  add(out, o.timing);
+  add(out, o.ctd);
+  for (const auto& obs : o.observations) add_observation(out, obs);
+  add(out, o.ft1);
+  add(out, o.cti);
+  for (const auto& sp : o.specimens) {
+    auto s = segments_of(sp);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  add(out, o.extras);
+  return out;
+}
+
+std::vector<std::uint32_t> segments_of(const hl7v2::OruPatient& p) {
+  std::vector<std::uint32_t> out{p.pid};
+  add(out, p.pd1);
+  add(out, p.participants);
+  add(out, p.notes);
+  add(out, p.nk1);
+  add(out, p.pv1);
+  add(out, p.pv2);
+  add(out, p.extras);
+  return out;
+}
+
+std::vector<std::uint32_t> segments_of(const hl7v2::OruPatientResult& r) {
+  std::vector<std::uint32_t> out;
+  if (r.patient) {
+    auto p = segments_of(*r.patient);
+    out.insert(out.end(), p.begin(), p.end());
+  }
+  for (const auto& o : r.orders) {
+    auto s = segments_of(o);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  add(out, r.extras);
+  return out;
+}
+
+// OBX-4 sub-ID to the variant/region group it belongs to:
+//   "2a" -> "2a", "1a.a" (a range inside region 1a) -> "1a", "1.a" -> "1a", "1" -> "1", "" -> "".
+std::string group_key(std::string_view sub_id) {
+  const std::size_t dot = sub_id.find('.');
+  const std::string_view first = sub_id.substr(0, dot);
+  const bool digits_only = !first.empty() && std::all_of(first.begin(), first.end(), [](char c) {
+    return c >= '0' && c <= '9';
+  });
+  if (digits_only && dot != std::string_view::npos) {
+    std::string_view second = sub_id.substr(dot + 1);
+    second = second.substr(0, second.find('.'));
+    return std::string(first) + std::string(second);
+  }
+  return std::string(first);
+}
+
+}  // namespace
+
+const hl7v2::OruR01& Evaluator::oru() {
+  if (!oru_) oru_ = hl7v2::view_oru_r01(*message_);
+  return *oru_;
+}
+
+std::vector<Value> Evaluator::groups(std::string_view kind) {
+  std::vector<Value> out;
+  if (message_ == nullptr) return out;
+  const hl7v2::OruR01& v = oru();
+  std::vector<std::pair<std::vector<std::uint32_t>, std::string>> found;
+  for (const auto& r : v.patient_results) {
+    if (kind == "PATIENT_RESULT") found.emplace_back(segments_of(r), "");
+    if (kind == "PATIENT" && r.patient) found.emplace_back(segments_of(*r.patient), "");
+    for (const auto& o : r.orders) {
+      if (kind == "ORDER_OBSERVATION") found.emplace_back(segments_of(o), "");
+      if (kind == "OBSERVATION") {
+        for (const auto& obs : o.observations) {
+          std::vector<std::uint32_t> s;
+          add_observation(s, obs);
+          found.emplace_back(std::move(s), "");
+        }
+      }
+      if (kind == "SPECIMEN") {
+        for (const auto& sp : o.specimens) found.emplace_back(segments_of(sp), "");
+      }
+    }
+  }
+  // Only groups inside the current context (a group's first segment is in the innermost scope).
+  const Scope& here = scopes_.back();
+  auto inside = [&](std::uint32_t seg) {
+    if (here.segment >= 0) return static_cast<std::int64_t>(seg) == here.segment;
+    return std::binary_search(here.group->segments.begin(), here.group->segments.end(), seg);
+  };
+  std::uint32_t index = 0;
+  for (auto& [segs, key] : found) {
+    std::sort(segs.begin(), segs.end());
+    if (segs.empty() || !inside(segs.front())) continue;
+    auto g = std::make_shared<Hl7Group>();
+    g->message = message_;
+    g->kind = std::string(kind);
+    g->key = key;
+    g->index = ++index;
+    g->segments = std::move(segs);
+    out.emplace_back(Hl7GroupPtr(std::move(g)));
+  }
+  return out;
+}
+
+std::vector<Value> Evaluator::subid_groups() {
+  std::vector<Value> out;
+  if (message_ == nullptr) return out;
+  const char obx[3] = {'O', 'B', 'X'};
+  std::vector<std::shared_ptr<Hl7Group>> groups;
+  for (std::uint32_t seg : candidates(obx, nullptr)) {
+    const Value sub_id(Hl7Ref{message_, seg, 4, 0, 0, 0});
+    const std::string key = group_key(text(sub_id).value_or(""));
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g->key == key; });
+    if (it == groups.end()) {
+      auto g = std::make_shared<Hl7Group>();
+      g->message = message_;
+      g->kind = "subid";
+      g->key = key;
+      g->index = static_cast<std::uint32_t>(groups.size() + 1);
+      groups.push_back(g);
+      it = groups.end() - 1;
+    }
+    (*it)->segments.push_back(seg);
+  }
+  for (auto& g : groups) out.emplace_back(Hl7GroupPtr(std::move(g)));
+  return out;
+}
+
+std::vector<Value> Evaluator::segments(std::string_view id) {
+  std::vector<Value> out;
+  if (id.size() != 3) return out;
+  for (std::uint32_t seg : candidates(id.data(), nullptr))
+    out.emplace_back(Hl7Ref{message_, seg, 0, 0, 0, 0});
+  return out;
+}
+
+}  // namespace adapter::mapping

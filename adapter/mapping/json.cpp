@@ -1,0 +1,139 @@
+#include "mapping/json.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/json_text.h"
+
+namespace adapter::mapping {
+
+Json Json::number(double value) {
+  if (!std::isfinite(value)) return Json();
+  if (value == std::floor(value) && std::fabs(value) < 1e15) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", value);
+    return number(std::string(buf));
+  }
+  // Shortest text that reads back as the same double.
+  char buf[40];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
+    if (std::strtod(buf, nullptr) == value) break;
+  }
+  return number(std::string(buf));
+}
+
+double Json::as_double() const {
+  return std::strtod(number_text().c_str(), nullptr);
+}
+
+const Json* Json::find(std::string_view key) const {
+  if (!is_object()) return nullptr;
+  for (const auto& [k, v] : as_object()) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+bool Json::is_empty() const {
+  switch (kind()) {
+    case Kind::null:
+      return true;
+    case Kind::string:
+      return as_string().empty();
+    case Kind::array:
+      return as_array().empty();
+    case Kind::object:
+      return as_object().empty();
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+void dump_to(std::string& out, const Json& v, bool pretty, int depth) {
+  auto newline = [&](int d) {
+    if (!pretty) return;
+    out.push_back('\n');
+    out.append(static_cast<std::size_t>(d) * 2, ' ');
+  };
+  switch (v.kind()) {
+    case Json::Kind::null:
+      out += "null";
+      return;
+    case Json::Kind::boolean:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Json::Kind::number:
+      out += v.number_text();
+      return;
+    case Json::Kind::string:
+      append_json_string(out, v.as_string());
+      return;
+    case Json::Kind::array: {
+      const auto& items = v.as_array();
+      if (items.empty()) {
+        out += "[]";
+        return;
+      }
+      out.push_back('[');
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        newline(depth + 1);
+        dump_to(out, items[i], pretty, depth + 1);
+      }
+      newline(depth);
+      out.push_back(']');
+      return;
+    }
+    case Json::Kind::object: {
+      const auto& members = v.as_object();
+      if (members.empty()) {
+        out += "{}";
+        return;
+      }
+      out.push_back('{');
+      for (std::size_t i = 0; i < members.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        newline(depth + 1);
+        append_json_string(out, members[i].first);
+        out += pretty ? ": " : ":";
+        dump_to(out, members[i].second, pretty, depth + 1);
+      }
+      newline(depth);
+      out.push_back('}');
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string Json::dump(bool pretty) const {
+  std::string out;
+  dump_to(out, *this, pretty, 0);
+  return out;
+}
+
+bool operator==(const Json& a, const Json& b) {
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Json::Kind::null:
+      return true;
+    case Json::Kind::boolean:
+      return a.as_bool() == b.as_bool();
+    case Json::Kind::number:
+      return a.number_text() == b.number_text();
+    case Json::Kind::string:
+      return a.as_string() == b.as_string();
+    case Json::Kind::array:
+      return a.as_array() == b.as_array();
+    case Json::Kind::object:
+      return a.as_object() == b.as_object();
+  }
+  return false;
+}
+
+}  // namespace adapter::mapping

@@ -1,0 +1,437 @@
+#include "mapping/template.h"
+
+#include <set>
+
+#include "common/sha256.h"
+#include "mapping/functions.h"
+
+namespace adapter::mapping {
+namespace {
+
+class Compiler {
+ public:
+  explicit Compiler(std::vector<Error>& errors) : errors_(errors) {}
+
+  void error(const SourcePos& pos, std::string message) {
+    errors_.push_back(make_error(Errc::bad_config, std::move(message), pos.to_string()));
+  }
+
+  ExprPtr expression(const PNode& n, std::string_view where) {
+    if (n.kind != PNode::Kind::string) {
+      error(n.pos, std::string(where) + " must be a string holding an expression");
+      return nullptr;
+    }
+    std::string_view text = n.text;
+    // "{{ x }}" and "x" both work for directives that only take an expression.
+    std::size_t offset = 1;  // the opening quote
+    if (text.size() >= 4 && text.substr(0, 2) == "{{" && text.substr(text.size() - 2) == "}}") {
+      text = text.substr(2, text.size() - 4);
+      offset += 2;
+    }
+    auto e = parse_expression(text, n.pos.shifted(static_cast<std::uint32_t>(offset)),
+                              builtin_functions());
+    if (!e) {
+      errors_.push_back(e.error());
+      return nullptr;
+    }
+    note_includes(**e);
+    return *e;
+  }
+
+  TNodePtr node(const PNode& n, bool array_item = false) {
+    auto t = std::make_shared<TNode>();
+    t->pos = n.pos;
+    switch (n.kind) {
+      case PNode::Kind::null:
+        t->kind = TNode::Kind::literal;
+        break;
+      case PNode::Kind::boolean:
+        t->kind = TNode::Kind::literal;
+        t->literal = Json::boolean(n.boolean);
+        break;
+      case PNode::Kind::number:
+        t->kind = TNode::Kind::literal;
+        t->literal = Json::number(n.text);
+        break;
+      case PNode::Kind::string:
+        text(n, *t);
+        break;
+      case PNode::Kind::array:
+        t->kind = TNode::Kind::array;
+        for (const PNode& item : n.items) t->items.push_back(node(item, true));
+        break;
+      case PNode::Kind::object:
+        object(n, *t, array_item);
+        break;
+    }
+    return t;
+  }
+
+  // Partial names used anywhere; checked once every partial is loaded.
+  std::vector<std::pair<std::string, SourcePos>> includes;
+
+ private:
+  void note_includes(const Expr& e) {
+    if (e.op == Expr::Op::call && e.name == "include" && !e.args.empty() &&
+        e.args[0]->op == Expr::Op::literal && e.args[0]->value.is_string()) {
+      includes.emplace_back(e.args[0]->value.as_string(), e.args[0]->pos);
+    }
+    for (const auto& a : e.args) note_includes(*a);
+    if (e.path.filter) note_includes(*e.path.filter);
+  }
+
+  void text(const PNode& n, TNode& t) {
+    const std::string& s = n.text;
+    std::size_t pos = 0;
+    while (pos < s.size()) {
+      const std::size_t open = s.find("{{", pos);
+      if (open == std::string::npos) break;
+      const std::size_t close = s.find("}}", open + 2);
+      if (close == std::string::npos) {
+        error(n.pos.shifted(static_cast<std::uint32_t>(open + 1)), "'{{' without '}}'");
+        break;
+      }
+      if (open > pos) t.parts.push_back({s.substr(pos, open - pos), nullptr});
+      auto e = parse_expression(std::string_view(s).substr(open + 2, close - open - 2),
+                                n.pos.shifted(static_cast<std::uint32_t>(open + 3)),
+                                builtin_functions());
+      if (!e) {
+        errors_.push_back(e.error());
+      } else {
+        note_includes(**e);
+        t.parts.push_back({{}, *e});
+      }
+      pos = close + 2;
+    }
+    if (t.parts.empty()) {
+      t.kind = TNode::Kind::literal;
+      t.literal = Json::string(s);
+      return;
+    }
+    if (pos < s.size()) t.parts.push_back({s.substr(pos), nullptr});
+    t.kind = TNode::Kind::text;
+  }
+
+  void object(const PNode& n, TNode& t, bool array_item) {
+    t.kind = TNode::Kind::object;
+    static const std::set<std::string, std::less<>> kDirectives = {
+        "$if", "$let", "$each", "$as", "$do", "$with", "$include", "$merge", "$requires"};
+    for (const auto& m : n.members) {
+      if (m.key.empty() || m.key[0] != '$') {
+        t.members.push_back({m.key, node(m.value)});
+        continue;
+      }
+      if (!kDirectives.count(m.key)) {
+        // Root-level keys ($template, $version, $ignore, $partial, $params) are read by the loader.
+        static const std::set<std::string, std::less<>> kRoot = {"$template", "$version", "$ignore",
+                                                                 "$partial", "$params"};
+        if (!kRoot.count(m.key)) {
+          error(m.key_pos, "unknown directive '" + m.key +
+                               "' (known: $if $let $each $as $do $with $include $merge $requires)");
+        }
+        continue;
+      }
+      if (m.key == "$if") {
+        t.if_expr = expression(m.value, "$if");
+      } else if (m.key == "$let") {
+        if (m.value.kind != PNode::Kind::object) {
+          error(m.value.pos, "$let must be an object of name: value");
+          continue;
+        }
+        for (const auto& v : m.value.members) t.lets.emplace_back(v.key, node(v.value));
+      } else if (m.key == "$each") {
+        if (!array_item) error(m.key_pos, "$each is only allowed on an item of an array");
+        t.each = expression(m.value, "$each");
+      } else if (m.key == "$as") {
+        if (m.value.kind != PNode::Kind::string || m.value.text.empty() || m.value.text[0] == '$') {
+          error(m.value.pos, "$as must be a variable name without '$'");
+        } else {
+          t.each_as = m.value.text;
+        }
+      } else if (m.key == "$do") {
+        t.each_body = node(m.value);
+      } else if (m.key == "$with") {
+        t.with = expression(m.value, "$with");
+      } else if (m.key == "$include") {
+        if (m.value.kind != PNode::Kind::string) {
+          error(m.value.pos, "$include must name a partial");
+        } else {
+          t.include = m.value.text;
+          includes.emplace_back(t.include, m.value.pos);
+        }
+      } else if (m.key == "$merge") {
+        t.merge = node(m.value);
+      } else if (m.key == "$requires") {
+        if (m.value.kind == PNode::Kind::string) {
+          t.requires_members.push_back(m.value.text);
+        } else if (m.value.kind == PNode::Kind::array) {
+          for (const auto& r : m.value.items) t.requires_members.push_back(r.text);
+        } else {
+          error(m.value.pos, "$requires must be a member name or a list of them");
+        }
+      }
+    }
+    if (t.each_body && !t.each) error(n.pos, "$do needs $each");
+    if (n.find("$as") && !t.each) error(n.pos, "$as needs $each");
+  }
+
+  std::vector<Error>& errors_;
+};
+
+std::string stem(const std::string& path) {
+  std::size_t slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const std::size_t dot = name.find_last_of('.');
+  return dot == std::string::npos ? name : name.substr(0, dot);
+}
+
+// RFC 4180-ish CSV: commas, double quotes around fields that need them, "" for a quote.
+std::vector<std::vector<std::string>> parse_csv(std::string_view text) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false;
+  bool any = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field.push_back('"');
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field.push_back(c);
+      }
+      continue;
+    }
+    if (c == '"') {
+      quoted = true;
+      any = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+      any = true;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      if (any || !field.empty()) {
+        row.push_back(std::move(field));
+        rows.push_back(std::move(row));
+      }
+      row.clear();
+      field.clear();
+      any = false;
+    } else {
+      field.push_back(c);
+      any = true;
+    }
+  }
+  if (any || !field.empty()) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+Json json_of(const PNode& n) {
+  switch (n.kind) {
+    case PNode::Kind::null:
+      return Json();
+    case PNode::Kind::boolean:
+      return Json::boolean(n.boolean);
+    case PNode::Kind::number:
+      return Json::number(n.text);
+    case PNode::Kind::string:
+      return Json::string(n.text);
+    case PNode::Kind::array: {
+      JsonArray a;
+      for (const auto& i : n.items) a.push_back(json_of(i));
+      return Json::array(std::move(a));
+    }
+    case PNode::Kind::object: {
+      JsonObject o;
+      for (const auto& m : n.members) o.emplace_back(m.key, json_of(m.value));
+      return Json::object(std::move(o));
+    }
+  }
+  return Json();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set(
+    const FileSource& files) {
+  auto set = std::make_shared<TemplateSet>();
+  std::vector<Error> errors;
+  Compiler compiler(errors);
+  Sha256 version;
+
+  auto read_json = [&](const std::string& path) -> std::optional<PNode> {
+    auto text = files.read(path);
+    if (!text) {
+      errors.push_back(make_error(Errc::bad_config, text.error().message, path));
+      return std::nullopt;
+    }
+    version.update(path);
+    version.update(std::string_view("\0", 1));
+    version.update(*text);
+    auto parsed = parse_positioned_json(*text, std::make_shared<const std::string>(path));
+    if (!parsed) {
+      errors.push_back(parsed.error());
+      return std::nullopt;
+    }
+    return std::move(*parsed);
+  };
+
+  // Tables first: they hold no expressions.
+  for (const std::string& path : files.list("tables", ".csv")) {
+    auto text = files.read(path);
+    if (!text) {
+      errors.push_back(make_error(Errc::bad_config, text.error().message, path));
+      continue;
+    }
+    version.update(path);
+    version.update(*text);
+    Table t;
+    t.name = stem(path);
+    auto rows = parse_csv(*text);
+    if (rows.empty()) {
+      errors.push_back(
+          make_error(Errc::bad_config, "empty table (a header row is needed)", path + ":1:1"));
+      continue;
+    }
+    t.columns = rows[0];
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+      if (rows[r].size() != t.columns.size()) {
+        errors.push_back(make_error(Errc::bad_config,
+                                    "row has " + std::to_string(rows[r].size()) +
+                                        " columns, the header " + std::to_string(t.columns.size()),
+                                    path + ":" + std::to_string(r + 1) + ":1"));
+        continue;
+      }
+      JsonObject row;
+      for (std::size_t c = 0; c < t.columns.size(); ++c)
+        row.emplace_back(t.columns[c], Json::string(rows[r][c]));
+      if (!t.rows.emplace(rows[r][0], Json::object(std::move(row))).second) {
+        errors.push_back(make_error(Errc::bad_config, "duplicate key '" + rows[r][0] + "'",
+                                    path + ":" + std::to_string(r + 1) + ":1"));
+      }
+    }
+    set->tables.emplace(t.name, std::move(t));
+  }
+  for (const std::string& path : files.list("tables", ".json")) {
+    auto root = read_json(path);
+    if (!root) continue;
+    if (root->kind != PNode::Kind::object) {
+      errors.push_back(make_error(Errc::bad_config, "a JSON table is an object of key: value",
+                                  root->pos.to_string()));
+      continue;
+    }
+    Table t;
+    t.name = stem(path);
+    for (const auto& m : root->members) t.rows.emplace(m.key, json_of(m.value));
+    set->tables.emplace(t.name, std::move(t));
+  }
+
+  for (const std::string& path : files.list("partials", ".json")) {
+    auto root = read_json(path);
+    if (!root) continue;
+    Partial p;
+    p.pos = root->pos;
+    const PNode* name = root->find("$partial");
+    if (root->kind != PNode::Kind::object || name == nullptr || name->kind != PNode::Kind::string) {
+      errors.push_back(make_error(Errc::bad_config,
+                                  "a partial is an object with \"$partial\": \"name\"",
+                                  root->pos.to_string()));
+      continue;
+    }
+    p.name = name->text;
+    if (const PNode* params = root->find("$params")) {
+      for (const auto& item : params->items) p.params.push_back(item.text);
+    }
+    p.body = compiler.node(*root);
+    if (set->partials.count(p.name)) {
+      errors.push_back(make_error(Errc::bad_config, "partial '" + p.name + "' is defined twice",
+                                  name->pos.to_string()));
+      continue;
+    }
+    set->partials.emplace(p.name, std::move(p));
+  }
+
+  auto routes = read_json("routes.json");
+  if (routes) {
+    const PNode* list = routes->find("routes");
+    if (list == nullptr || list->kind != PNode::Kind::array) {
+      errors.push_back(make_error(Errc::bad_config, "routes.json needs \"routes\": [...]",
+                                  routes->pos.to_string()));
+    } else {
+      static const std::set<std::string, std::less<>> kKeys = {
+          "message_type", "sending_application", "sending_facility", "version",
+          "xml_root",     "xml_namespace"};
+      for (const PNode& r : list->items) {
+        Route route;
+        route.pos = r.pos;
+        const PNode* name = r.find("name");
+        const PNode* tmpl = r.find("template");
+        const PNode* match = r.find("match");
+        if (tmpl == nullptr || tmpl->kind != PNode::Kind::string) {
+          errors.push_back(
+              make_error(Errc::bad_config, "a route needs \"template\"", r.pos.to_string()));
+          continue;
+        }
+        route.name = name ? name->text : tmpl->text;
+        route.template_file = tmpl->text;
+        if (match != nullptr) {
+          for (const auto& m : match->members) {
+            if (!kKeys.count(m.key)) {
+              errors.push_back(make_error(Errc::bad_config, "unknown match key '" + m.key + "'",
+                                          m.key_pos.to_string()));
+              continue;
+            }
+            auto& values = route.match[m.key];
+            if (m.value.kind == PNode::Kind::array) {
+              for (const auto& v : m.value.items) values.push_back(v.text);
+            } else {
+              values.push_back(m.value.text);
+            }
+          }
+        }
+        if (!set->templates.count(route.template_file)) {
+          auto root = read_json(route.template_file);
+          if (root) {
+            Template t;
+            t.file = route.template_file;
+            const PNode* tname = root->find("$template");
+            const PNode* tver = root->find("$version");
+            if (tname == nullptr || tver == nullptr) {
+              errors.push_back(make_error(
+                  Errc::bad_config, "a template needs \"$template\" (its name) and \"$version\"",
+                  root->pos.to_string()));
+            } else {
+              t.name = tname->text;
+              t.version = tver->text;
+            }
+            if (const PNode* ignore = root->find("$ignore")) {
+              for (const auto& i : ignore->items) t.ignore.push_back(i.text);
+            }
+            t.body = compiler.node(*root);
+            set->templates.emplace(t.file, std::move(t));
+          }
+        }
+        set->routes.push_back(std::move(route));
+      }
+    }
+  }
+
+  for (const auto& [name, pos] : compiler.includes) {
+    if (!set->partials.count(name)) {
+      errors.push_back(
+          make_error(Errc::bad_config, "no partial named '" + name + "'", pos.to_string()));
+    }
+  }
+  set->version = version.hex_digest().substr(0, 16);
+  if (!errors.empty()) return errors;
+  return std::shared_ptr<const TemplateSet>(std::move(set));
+}
+
+}  // namespace adapter::mapping

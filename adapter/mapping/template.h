@@ -1,0 +1,120 @@
+// Compiled templates. A template file looks like the FHIR JSON it produces; strings may embed
+// expressions ("{{ OBX-5.1 }}", expr.h) and objects may carry directives, keys that start
+// with '$':
+//
+//   "$if": "expr"                 keep this object only when expr is true
+//   "$let": {"name": "{{...}}"}   variables for this object and below ($name)
+//   "$each": "expr", "$as": "x"   (array items only) one item per element of expr; HL7 groups,
+//                                 segments and XML nodes become the context of the item
+//   "$do": <template>             with $each: what each element produces (else the object)
+//   "$with": "expr"               evaluate this object inside a group/segment/node
+//   "$include": "partial"         replace this object by a partial; other members are its
+//                                 arguments
+//   "$merge": <template>          add the members of an object template to this object
+//   "$requires": ["code"]         drop this object unless these members have values
+//
+// Whatever evaluates to nothing (null, "", [], {}) is omitted, so output never holds empty
+// elements. See mappings/README.md for the full language with examples.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "mapping/expr.h"
+#include "mapping/json.h"
+#include "mapping/source_text.h"
+
+namespace adapter::mapping {
+
+struct TNode;
+using TNodePtr = std::shared_ptr<const TNode>;
+
+struct TPart {
+  std::string text;  // literal text, or
+  ExprPtr expr;      // an expression
+};
+
+struct TNode {
+  enum class Kind { literal, text, object, array };
+  Kind kind = Kind::literal;
+  SourcePos pos;
+  Json literal;
+  std::vector<TPart> parts;  // text: a single expression part keeps its type
+  struct Member {
+    std::string key;
+    TNodePtr value;
+  };
+  std::vector<Member> members;  // object: output members in order
+  std::vector<TNodePtr> items;  // array
+  // Directives (objects only).
+  ExprPtr if_expr;
+  std::vector<std::pair<std::string, TNodePtr>> lets;
+  ExprPtr each;
+  std::string each_as = "it";
+  TNodePtr each_body;
+  ExprPtr with;
+  std::string include;  // partial name
+  TNodePtr merge;
+  std::vector<std::string> requires_members;
+};
+
+struct Partial {
+  std::string name;
+  std::vector<std::string> params;
+  TNodePtr body;
+  SourcePos pos;
+};
+
+// A lookup table: key -> row (column name -> value). CSV: the first column is the key and the
+// header names the columns; JSON: an object of key -> value (a value may be an object).
+struct Table {
+  std::string name;
+  std::vector<std::string> columns;  // CSV only
+  std::map<std::string, Json, std::less<>> rows;
+};
+
+struct Template {
+  std::string name;
+  std::string version;
+  std::string file;
+  TNodePtr body;
+  std::vector<std::string> ignore;  // "OBX-1", "MSH": deliberately not mapped
+};
+
+// Which template a message goes to. Every condition given must hold; a list means "any of".
+struct Route {
+  std::string name;
+  std::map<std::string, std::vector<std::string>> match;  // message_type, sending_application,
+                                                          // sending_facility, version, xml_root,
+                                                          // xml_namespace
+  std::string template_file;
+  SourcePos pos;
+};
+
+struct TemplateSet {
+  std::vector<Route> routes;
+  std::map<std::string, Template, std::less<>> templates;  // by file
+  std::map<std::string, Partial, std::less<>> partials;    // by name
+  std::map<std::string, Table, std::less<>> tables;        // by name
+  std::string version;  // content hash of every file, recorded with each mapped message
+};
+
+// Where templates come from (a folder on disk for adapterd; strings in tests).
+class FileSource {
+ public:
+  virtual ~FileSource() = default;
+  virtual Result<std::string> read(const std::string& path) const = 0;
+  // Files under `folder` (recursively) whose names end with `suffix`, as paths for read().
+  virtual std::vector<std::string> list(const std::string& folder,
+                                        const std::string& suffix) const = 0;
+};
+
+// Loads routes.json, the templates it names, partials/**.json and tables/**.{csv,json}.
+// Every problem is reported, each as "file:line:column: message".
+Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set(
+    const FileSource& files);
+
+}  // namespace adapter::mapping

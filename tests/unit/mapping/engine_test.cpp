@@ -1,0 +1,197 @@
+#include "mapping/engine.h"
+
+#include <catch2/catch.hpp>
+
+#include "unit/mapping/memory_files.h"
+
+using namespace adapter;
+using namespace adapter::mapping;
+using adapter::mapping::test::MemoryFiles;
+
+namespace {
+
+const char* kRoutes =
+    R"({"routes": [{"match": {"message_type": "ORU^R01"}, "template": "t.json"}]})";
+
+const std::string kMessage =
+    "MSH|^~\\&|LAB|FAC|EHR|HOSP|20240315143000-0500||ORU^R01^ORU_R01|C1|P|2.5.1\r"
+    "PID|1||MRN1^^^HOSP^MR~PI9^^^LAB^PI||DOE^JANE^Q\r"
+    "OBR|1|ORD1|LAB1|81247-9^Panel^LN\r"
+    "OBX|1|CWE|48018-6^Gene^LN|2a|HGNC:1100^BRCA1^HGNC||||||F\r"
+    "OBX|2|ST|48004-6^c.HGVS^LN|2a|NM_007294.3:c.5266dupC||||||F\r"
+    "OBX|3|NM|81258-6^VAF^LN|2a|0.480|1^^UCUM|||||F\r"
+    "OBX|4|CWE|48018-6^Gene^LN|2b|HGNC:1101^BRCA2^HGNC||||||F\r"
+    "OBX|5|ST|48004-6^c.HGVS^LN|2b|NM_000059.3:c.7397T>C||||||F\r"
+    "OBX|6|TX|51969-4^Summary^LN|1|Two variants \\T\\ more||||||F\r";
+
+struct Fixture {
+  std::shared_ptr<const TemplateSet> set;
+  hl7v2::Message message = *hl7v2::Message::parse(kMessage);
+
+  explicit Fixture(const std::string& tmpl, MemoryFiles files = {}) {
+    files.add("routes.json", kRoutes).add("t.json", tmpl);
+    auto loaded = load_template_set(files);
+    if (!loaded) {
+      std::string all;
+      for (const auto& e : loaded.error()) all += e.where + ": " + e.message + "\n";
+      FAIL(all);
+    }
+    set = *loaded;
+  }
+  MappingResult map(MappingSettings s = {}) {
+    auto route = route_hl7(*set, hl7v2::header_of(message));
+    REQUIRE(route);
+    return map_hl7(*set, **route, message, s);
+  }
+};
+
+std::vector<std::string> load_errors(const std::string& tmpl, MemoryFiles files = {}) {
+  files.add("routes.json", kRoutes).add("t.json", tmpl);
+  auto loaded = load_template_set(files);
+  REQUIRE_FALSE(loaded);
+  std::vector<std::string> out;
+  for (const auto& e : loaded.error()) out.push_back(e.where + ": " + e.message);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("templates read HL7 paths and omit what has no value", "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "id": "{{ PID-3.1 }}",
+    "second": "{{ PID-3[2].1 }}",
+    "name": {"family": "{{ PID-5.1 }}", "given": ["{{ PID-5.2 }}", "{{ PID-5.3 }}", "{{ PID-5.4 }}"]},
+    "missing": "{{ PID-99 }}",
+    "nested": {"gone": "{{ ZZZ-1 }}"},
+    "interpolated": "Patient/{{ PID-3.1 }}",
+    "nothing": "Patient/{{ PID-77 }}",
+    "summary": "{{ OBX[OBX-3.1 == '51969-4']-5 }}"
+  })J");
+  const MappingResult r = f.map();
+  INFO(r.output.dump(true));
+  CHECK(r.output.dump() ==
+        R"({"id":"MRN1","second":"PI9","name":{"family":"DOE","given":["JANE","Q"]},)"
+        R"("interpolated":"Patient/MRN1","summary":"Two variants & more"})");
+  CHECK(r.issues.empty());
+}
+
+TEST_CASE("each iterates sub-ID groups and filters find the OBX of a group", "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "variants": [{"$each": "subid_groups()", "$as": "g", "$if": "starts_with($g.key, '2')",
+      "key": "{{ $g.key }}",
+      "gene": "{{ OBX[OBX-3.1 == '48018-6']-5.2 }}",
+      "hgvs": "{{ hgvs_change(OBX[OBX-3.1 == '48004-6']-5) }}",
+      "vaf": "{{ quantity(OBX[OBX-3.1 == '81258-6']-5, '1') }}",
+      "id": "{{ uuid('variant', MSH-10, $g.key) }}"}]
+  })J");
+  const MappingResult r = f.map();
+  INFO(r.output.dump(true));
+  const Json* variants = r.output.find("variants");
+  REQUIRE(variants != nullptr);
+  REQUIRE(variants->as_array().size() == 2);
+  const Json& a = variants->as_array()[0];
+  CHECK(a.find("key")->as_string() == "2a");
+  CHECK(a.find("gene")->as_string() == "BRCA1");
+  CHECK(a.find("hgvs")->as_string() == "c.5266dupC");
+  CHECK(a.find("vaf")->dump() ==
+        R"({"value":0.480,"unit":"1","system":"http://unitsofmeasure.org","code":"1"})");
+  const Json& b = variants->as_array()[1];
+  CHECK(b.find("gene")->as_string() == "BRCA2");
+  CHECK(b.find("vaf") == nullptr);
+  CHECK(a.find("id")->as_string() != b.find("id")->as_string());
+  CHECK(a.find("id")->as_string().rfind("urn:uuid:", 0) == 0);
+  // Deterministic: the same input maps to the same ids.
+  CHECK(f.map().output == r.output);
+}
+
+TEST_CASE("partials and lets and merge and requires compose", "[mapping][engine]") {
+  MemoryFiles files;
+  files.add("partials/cwe.json", R"J({"$partial": "cwe", "$params": ["v"],
+    "coding": [{"$requires": "code", "system": "{{ lookup('systems', $v.3) }}", "code": "{{ $v.1 }}",
+                "display": "{{ $v.2 }}"}],
+    "text": "{{ $v.2 }}"})J");
+  files.add("tables/systems.csv",
+            "label,uri\nLN,http://loinc.org\nHGNC,http://www.genenames.org\n");
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "$let": {"gene": "{{ OBX[1]-5 }}"},
+    "code": {"$include": "cwe", "v": "{{ OBX[1]-3 }}"},
+    "value": {"$include": "cwe", "v": "{{ $gene }}"},
+    "empty": {"$include": "cwe", "v": "{{ OBX[1]-99 }}"},
+    "obj": {"a": "1", "$merge": {"b": "{{ 'two' }}", "a": "replaced"}},
+    "needs": {"$requires": ["code"], "other": "x"}
+  })J",
+            files);
+  const MappingResult r = f.map();
+  INFO(r.output.dump(true));
+  CHECK(
+      r.output.dump() ==
+      R"({"code":{"coding":[{"system":"http://loinc.org","code":"48018-6","display":"Gene"}],"text":"Gene"},)"
+      R"("value":{"coding":[{"system":"http://www.genenames.org","code":"HGNC:1100","display":"BRCA1"}],"text":"BRCA1"},)"
+      R"("obj":{"a":"replaced","b":"two"}})");
+}
+
+TEST_CASE("dates become valid FHIR with the feed's default zone", "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "a": "{{ datetime(MSH-7) }}", "b": "{{ datetime('202403151430') }}", "c": "{{ date(MSH-7) }}",
+    "d": "{{ datetime('20240315') }}", "bad": "{{ datetime('2024-03-15') }}"})J");
+  MappingSettings s;
+  s.default_offset_minutes = 60;
+  const MappingResult r = f.map(s);
+  CHECK(r.output.find("a")->as_string() == "2024-03-15T14:30:00-05:00");
+  CHECK(r.output.find("b")->as_string() == "2024-03-15T14:30:00+01:00");
+  CHECK(r.output.find("c")->as_string() == "2024-03-15");
+  CHECK(r.output.find("d")->as_string() == "2024-03-15");
+  CHECK(r.output.find("bad") == nullptr);
+  REQUIRE(r.issues.size() == 1);
+  CHECK(r.issues[0].severity == Issue::Severity::error);
+  CHECK(r.issues[0].message.find("not a valid date/time") != std::string::npos);
+  CHECK(r.issues[0].template_pos.rfind("t.json:3:", 0) == 0);
+  CHECK(r.failed());
+}
+
+TEST_CASE("data issues name the template position and the HL7 path", "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "n": "{{ number(OBX[1]-5) }}"})J");
+  const MappingResult r = f.map();
+  REQUIRE(r.issues.size() == 1);
+  CHECK(r.issues[0].source == "OBX-5");
+  CHECK(r.issues[0].message == "'HGNC:1100^BRCA1^HGNC' is not a number");
+  CHECK(r.issues[0].template_pos == "t.json:2:14");
+}
+
+TEST_CASE("the unmapped report lists content no template read", "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1", "$ignore": ["MSH", "OBX-1", "OBX-2", "OBX-11"],
+    "genes": [{"$each": "OBX[OBX-3.1 == '48018-6']", "gene": "{{ OBX-5.2 }}", "sub": "{{ OBX-4 }}"}]})J");
+  const MappingResult r = f.map();
+  for (const auto& u : r.unmapped) UNSCOPED_INFO(u);
+  CHECK(r.output.dump() ==
+        R"({"genes":[{"gene":"BRCA1","sub":"2a"},{"gene":"BRCA2","sub":"2b"}]})");
+  auto has = [&](const std::string& s) {
+    return std::find(r.unmapped.begin(), r.unmapped.end(), s) != r.unmapped.end();
+  };
+  CHECK(has("PID-5.1 = DOE"));
+  CHECK(has("OBX[3]-5 = 0.480"));
+  CHECK(has("OBX-5.1 = HGNC:1100"));  // only component 2 was read
+  CHECK_FALSE(has("OBX-5.2 = BRCA1"));
+  CHECK_FALSE(has("OBX-3.1 = 48018-6"));  // read by the filter
+  CHECK_FALSE(has("OBX-1 = 1"));          // $ignore
+  for (const auto& u : r.unmapped) CHECK(u.rfind("MSH", 0) != 0);
+}
+
+TEST_CASE("load errors give file and line and column", "[mapping][engine]") {
+  auto errors = load_errors(
+      "{\"$template\": \"t\", \"$version\": \"1\",\n  \"a\": \"{{ hgsv(OBX-5) }}\",\n"
+      "  \"b\": \"{{ OBX-5 == }}\",\n  \"c\": {\"$include\": \"nope\"},\n"
+      "  \"d\": {\"$each\": \"OBX\"},\n  \"e\": {\"$iff\": \"x\"}\n}");
+  for (const auto& e : errors) UNSCOPED_INFO(e);
+  REQUIRE(errors.size() == 5);
+  CHECK(errors[0] == "t.json:2:12: unknown function 'hgsv' (adapterd functions lists them)");
+  CHECK(errors[1].rfind("t.json:3:", 0) == 0);
+  CHECK(errors[1].find("expected a value") != std::string::npos);
+  CHECK(errors[2] == "t.json:5:9: $each is only allowed on an item of an array");
+  CHECK(errors[3].rfind("t.json:6:9: unknown directive '$iff'", 0) == 0);
+  CHECK(errors[4] == "t.json:4:21: no partial named 'nope'");
+  auto syntax = load_errors("{\"$template\": \"t\",\n  \"a\": [1, 2,\n}");
+  REQUIRE(syntax.size() == 1);
+  CHECK(syntax[0].rfind("t.json:3:1:", 0) == 0);
+}
