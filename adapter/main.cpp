@@ -1,7 +1,12 @@
 // adapterd: the genomics integration adapter daemon and its command-line tools.
 //
 //   adapterd serve [--config FILE]   run the daemon (embedded default configuration without FILE)
-//   adapterd check [--config FILE]   validate a configuration and exit 0 (valid) or 1
+//   adapterd check [--config FILE]   validate the configuration and every mapping: exit 0 or 1
+//   adapterd translate [--config FILE] [--explain] FILE...
+//                                    print the FHIR output for each message (issues on stderr)
+//   adapterd test-mappings [--config FILE] [--update] FOLDER
+//                                    run golden cases (FOLDER/<case>/input.hl7 + expected.json)
+//   adapterd functions               list the functions templates may call
 //   adapterd errors                  print the error table (ACK code, HL7 0357, HTTP status)
 //   adapterd version
 //
@@ -16,6 +21,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,6 +30,7 @@
 #include "app/config.h"
 #include "app/intake.h"
 #include "app/stats.h"
+#include "app/translate.h"
 #include "common/log.h"
 #include "net/admin_http.h"
 #include "net/mllp_listener.h"
@@ -39,6 +46,9 @@ int usage() {
   std::fprintf(stderr,
                "usage: adapterd serve [--config FILE]\n"
                "       adapterd check [--config FILE]\n"
+               "       adapterd translate [--config FILE] [--explain] FILE...\n"
+               "       adapterd test-mappings [--config FILE] [--update] FOLDER\n"
+               "       adapterd functions\n"
                "       adapterd errors\n"
                "       adapterd version\n");
   return 2;
@@ -161,16 +171,46 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command == "errors") return print_errors();
-  if (command != "serve" && command != "check") return usage();
+  if (command == "functions") {
+    app::print_functions(std::cout);
+    return 0;
+  }
+  if (command != "serve" && command != "check" && command != "translate" &&
+      command != "test-mappings") {
+    return usage();
+  }
 
   auto config = load(args);
   if (!config) {
     std::fputs(config.error().to_string().c_str(), stderr);
     return 1;
   }
+  // Arguments that are not options: files for translate, the folder for test-mappings.
+  std::vector<std::string> operands;
+  bool explain = false;
+  bool update = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config") {
+      ++i;
+    } else if (args[i] == "--explain" && command == "translate") {
+      explain = true;
+    } else if (args[i] == "--update" && command == "test-mappings") {
+      update = true;
+    } else {
+      operands.push_back(args[i]);
+    }
+  }
   if (command == "check") {
     std::printf("configuration OK\n");
-    return 0;
+    return app::check_mappings(*config, std::cout);
+  }
+  if (command == "translate") {
+    if (operands.empty()) return usage();
+    return app::translate_command(*config, operands, explain, std::cout, std::cerr);
+  }
+  if (command == "test-mappings") {
+    if (operands.size() != 1) return usage();
+    return app::test_mappings_command(*config, operands[0], update, std::cout);
   }
   return serve(*config);
 }

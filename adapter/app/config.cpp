@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "hl7v2/charset.h"
+#include "mapping/datetime.h"
 
 namespace adapter::app {
 namespace {
@@ -176,6 +177,23 @@ void read_mllp(Reader& r, const Value& v, const std::string& where, MllpListener
   }
 }
 
+mapping::Json to_json(const Value& v) {
+  if (v.IsNull()) return {};
+  if (v.IsBool()) return mapping::Json::boolean(v.GetBool());
+  if (v.IsInt64()) return mapping::Json::number(std::to_string(v.GetInt64()));
+  if (v.IsNumber()) return mapping::Json::number(v.GetDouble());
+  if (v.IsString()) return mapping::Json::string(std::string(v.GetString(), v.GetStringLength()));
+  if (v.IsArray()) {
+    mapping::JsonArray a;
+    for (const auto& i : v.GetArray()) a.push_back(to_json(i));
+    return mapping::Json::array(std::move(a));
+  }
+  mapping::JsonObject o;
+  for (const auto& m : v.GetObject())
+    o.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()), to_json(m.value));
+  return mapping::Json::object(std::move(o));
+}
+
 std::string line_and_column(std::string_view text, std::size_t offset) {
   std::size_t line = 1;
   std::size_t col = 1;
@@ -213,7 +231,8 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
   }
   Config c;
   Reader r(errs.errors);
-  if (r.object(doc, "", {"instance", "io_threads", "store", "listeners", "admin", "log"})) {
+  if (r.object(doc, "",
+               {"instance", "io_threads", "store", "listeners", "admin", "log", "mapping"})) {
     r.string(doc, "instance", "", c.instance);
     r.integer(doc, "io_threads", "", c.io_threads, 1, 64);
     if (const Value* it = member(doc, "store"); it != nullptr) {
@@ -243,6 +262,24 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
         r.boolean(*it, "enabled", "/admin", c.admin.enabled);
         r.string(*it, "bind", "/admin", c.admin.bind);
         r.integer(*it, "port", "/admin", c.admin.port, 0, 65535);
+      }
+    }
+    if (const Value* it = member(doc, "mapping"); it != nullptr) {
+      if (r.object(*it, "/mapping", {"directory", "default_timezone", "feed"})) {
+        r.string(*it, "directory", "/mapping", c.mapping.directory);
+        r.string(*it, "default_timezone", "/mapping", c.mapping.default_timezone);
+        c.mapping.default_offset_minutes = mapping::parse_utc_offset(c.mapping.default_timezone);
+        if (!c.mapping.default_offset_minutes) {
+          r.error("/mapping/default_timezone", "must be \"UTC\" or an offset such as \"+01:00\"");
+        }
+        if (const Value* feed = member(*it, "feed"); feed != nullptr) {
+          if (!feed->IsObject()) {
+            r.error("/mapping/feed",
+                    "must be an object (its members are $feed.<name> in templates)");
+          } else {
+            c.mapping.feed = to_json(*feed);
+          }
+        }
       }
     }
     if (const Value* it = member(doc, "log"); it != nullptr) {

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/result.h"
 #include "hl7v2/types.h"
+#include "mapping/json.h"
 
 namespace adapter::app {
 
@@ -54,6 +55,13 @@ struct LogConfig {
   bool include_phi = false;
 };
 
+struct MappingConfig {
+  std::string directory = "./mappings";  // routes.json, templates, partials/, tables/
+  std::string default_timezone = "UTC";  // for times without a zone: "UTC" or "+HH:MM"
+  std::optional<int> default_offset_minutes = 0;
+  mapping::Json feed = mapping::Json::object({});  // $feed in templates
+};
+
 struct Config {
   std::string instance = "adapterd";
   int io_threads = 2;
@@ -61,6 +69,7 @@ struct Config {
   std::vector<MllpListenerConfig> mllp;
   AdminConfig admin;
   LogConfig log;
+  MappingConfig mapping;
 };
 
 // Every problem found, each with its location (JSON pointer, or line:column for syntax).

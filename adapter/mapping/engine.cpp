@@ -160,8 +160,7 @@ static const Expr* single_expression(const TNode& n) {
              : nullptr;
 }
 
-Json Evaluator::render_object(const TNode& node) {
-  if (node.if_expr && !truthy(eval(*node.if_expr))) return Json();
+Json Evaluator::render_object(const TNode& node, bool each_element) {
   if (++depth_ > kMaxDepth) {
     --depth_;
     issue(Issue::Severity::error,
@@ -170,14 +169,25 @@ Json Evaluator::render_object(const TNode& node) {
   }
   VarGuard vars(vars_);
   ScopeGuard scopes(scopes_);
+  // $with first: the variables of $let usually read the group or segment it names; then $let.
+  if (node.with) in_scope_push(eval(*node.with));
   for (const auto& [name, value] : node.lets) {
     const Expr* e = single_expression(*value);
     vars_.push_back({name, e != nullptr ? eval(*e) : Value(render(*value))});
   }
-  if (node.with) in_scope_push(eval(*node.with));
+  // $if last, so that a condition can use the variables: "$let" {"kind": ...}, "$if": "$kind ==
+  // ..."
+  if (node.if_expr && !truthy(eval(*node.if_expr))) {
+    --depth_;
+    return Json();
+  }
+
+  for (const ExprPtr& check : node.checks) (void)eval(*check);
 
   Json result;
-  if (!node.include.empty()) {
+  if (each_element && node.each_body) {
+    result = render(*node.each_body);
+  } else if (!node.include.empty()) {
     const auto it = set_.partials.find(node.include);
     std::vector<Value> args;
     if (it != set_.partials.end()) {
@@ -266,7 +276,8 @@ Json Evaluator::render_array(const TNode& node) {
         vars_.push_back({item->each_as, el});
         vars_.push_back({"index", Value(Json::number(static_cast<double>(++index)))});
         in_scope_push(el);
-        Json r = item->each_body ? render(*item->each_body) : render_object(*item);
+        // The item's own $if, $with and $let apply to each element, then $do (or its members).
+        Json r = render_object(*item, true);
         if (r.is_array() && item->each_body && item->each_body->kind == TNode::Kind::array) {
           for (const Json& x : r.as_array()) {
             if (!x.is_empty()) out.push_back(x);
@@ -397,7 +408,10 @@ void Evaluator::consume(const Value& v) {
     if (r.field == 0) {
       consumed_.insert(consume_key(r.segment, 0, 0, 0, 0));
     } else {
-      consumed_.insert(consume_key(r.segment, r.field, r.repetition, r.component, r.subcomponent));
+      // A whole field (no repetition named) covers every repetition; a component without a
+      // repetition is read from the first, as hl7_text does.
+      const std::uint32_t rep = r.repetition == 0 && r.component > 0 ? 1 : r.repetition;
+      consumed_.insert(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
     }
   } else if (v.is_group()) {
     for (std::uint32_t seg : v.group()->segments) consumed_.insert(consume_key(seg, 0, 0, 0, 0));

@@ -16,6 +16,10 @@
 
 namespace adapter::mapping {
 
+// OBX-4 sub-ID to the variant/region group it belongs to: "2a" -> "2a", "1a.a" -> "1a",
+// "1.a" -> "1a", "1" -> "1".
+std::string subid_group_key(std::string_view sub_id);
+
 class Evaluator {
  public:
   Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::Message* message,
@@ -42,6 +46,7 @@ class Evaluator {
   std::vector<Value> groups(std::string_view kind);  // ORU^R01 groups inside the context
   std::vector<Value> subid_groups();                 // OBX by OBX-4 sub-ID group
   std::vector<Value> segments(std::string_view id);  // segments in the innermost group having them
+  std::vector<Value> notes();  // NTE of the innermost OBSERVATION, ORDER_OBSERVATION or PATIENT
   Value render_partial(const std::string& name, std::vector<Value> args, const SourcePos& pos);
 
   // XML places (xml_source.cpp).
@@ -64,7 +69,7 @@ class Evaluator {
   class VarGuard;
   class ScopeGuard;
 
-  Json render_object(const TNode& node);
+  Json render_object(const TNode& node, bool each_element = false);
   Json render_array(const TNode& node);
   Json render_text(const TNode& node);
   Value eval_path(const Expr& e);

@@ -267,28 +267,41 @@ class Parser {
         e->path.filter = f;
       }
     }
+    // Numbers stay below what the unmapped report can track (engine.cpp consume_key).
+    constexpr std::uint32_t kMaxPart = 999;
+    auto part = [&](const char* what, std::uint32_t& out) -> bool {
+      const std::size_t start = i_;
+      out = number_at();
+      if (out == 0 || out > kMaxPart) {
+        i_ = start;  // point at the number
+        fail(std::string(what) + " numbers run from 1 to 999");
+        return false;
+      }
+      return true;
+    };
     if (i_ + 1 < t_.size() && t_[i_] == '-' && is_digit(t_[i_ + 1])) {
       ++i_;
-      e->path.field = number_at();
-      if (e->path.field == 0) return fail("field numbers start at 1");
+      if (!part("field", e->path.field)) return nullptr;
       if (i_ < t_.size() && t_[i_] == '[' && i_ + 1 < t_.size() && is_digit(t_[i_ + 1])) {
         ++i_;
-        e->path.repetition = number_at();
-        if (e->path.repetition == 0 || !(i_ < t_.size() && t_[i_] == ']')) {
-          return fail("repetition must be [n] with n >= 1");
-        }
+        if (!part("repetition", e->path.repetition)) return nullptr;
+        if (!(i_ < t_.size() && t_[i_] == ']')) return fail("expected ']' after the repetition");
         ++i_;
       }
       if (i_ + 1 < t_.size() && t_[i_] == '.' && is_digit(t_[i_ + 1])) {
         ++i_;
-        e->path.component = number_at();
-        if (e->path.component == 0) return fail("component numbers start at 1");
+        if (!part("component", e->path.component)) return nullptr;
         if (i_ + 1 < t_.size() && t_[i_] == '.' && is_digit(t_[i_ + 1])) {
           ++i_;
-          e->path.subcomponent = number_at();
-          if (e->path.subcomponent == 0) return fail("subcomponent numbers start at 1");
+          if (!part("subcomponent", e->path.subcomponent)) return nullptr;
+          if (i_ + 1 < t_.size() && t_[i_] == '.' && is_digit(t_[i_ + 1])) {
+            return fail(
+                "an HL7 path ends at the subcomponent: SEG-field[rep].component.subcomponent");
+          }
         }
       }
+    } else if (i_ < t_.size() && t_[i_] == '-') {
+      return fail("expected a field number after '-' (OBX-5)");
     }
     return e;
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 #include "common/sha256.h"
@@ -205,6 +206,12 @@ Value f_groups(Evaluator& ev, const Expr&, Args& a) {
 Value f_subid_groups(Evaluator& ev, const Expr&, Args&) {
   return Value::list(ev.subid_groups());
 }
+Value f_subid_key(Evaluator& ev, const Expr&, Args& a) {
+  return str(subid_group_key(arg_text(ev, a, 0)));
+}
+Value f_notes(Evaluator& ev, const Expr&, Args&) {
+  return Value::list(ev.notes());
+}
 Value f_segments(Evaluator& ev, const Expr&, Args& a) {
   return Value::list(ev.segments(arg_text(ev, a, 0)));
 }
@@ -253,7 +260,9 @@ Value f_number(Evaluator& ev, const Expr& call, Args& a) {
 }
 
 Json ucum_quantity(const Json& value, const std::string& unit) {
-  JsonObject q{{"value", value}};
+  JsonObject q;
+  q.reserve(4);  // (built member by member: GCC 12 warns falsely on an initializer list here)
+  q.emplace_back("value", value);
   if (!unit.empty()) {
     q.emplace_back("unit", Json::string(unit));
     q.emplace_back("system", Json::string("http://unitsofmeasure.org"));
@@ -282,12 +291,25 @@ Value f_range(Evaluator& ev, const Expr& call, Args& a) {
 
 // ---- dates
 
+// What a value that cannot be converted costs: an error (the message stops) unless the template
+// passed 'warning' as the last argument, to leave the element out and say so.
+Issue::Severity bad_value_severity(Evaluator& ev, Args& a, const Expr& call) {
+  if (a.size() < 2) return Issue::Severity::error;
+  const std::string said = arg_text(ev, a, 1);
+  if (said == "warning") return Issue::Severity::warning;
+  if (said != "error") {
+    ev.issue(Issue::Severity::error, "severity must be 'error' or 'warning', not '" + said + "'",
+             call.pos);
+  }
+  return Issue::Severity::error;
+}
+
 Value f_datetime(Evaluator& ev, const Expr& call, Args& a) {
   const auto t = ev.text(a[0]);
   if (!t) return Value();
   const DateTimeResult r = v2_to_fhir_datetime(*t, ev.settings().default_offset_minutes);
   if (r.fhir.empty()) {
-    ev.issue(Issue::Severity::error, "'" + *t + "' is not a valid date/time: " + r.problem,
+    ev.issue(bad_value_severity(ev, a, call), "'" + *t + "' is not a valid date/time: " + r.problem,
              call.pos, &a[0]);
     return Value();
   }
@@ -300,8 +322,8 @@ Value f_date(Evaluator& ev, const Expr& call, Args& a) {
   if (!t) return Value();
   const DateTimeResult r = v2_to_fhir_date(*t);
   if (r.fhir.empty()) {
-    ev.issue(Issue::Severity::error, "'" + *t + "' is not a valid date: " + r.problem, call.pos,
-             &a[0]);
+    ev.issue(bad_value_severity(ev, a, call), "'" + *t + "' is not a valid date: " + r.problem,
+             call.pos, &a[0]);
     return Value();
   }
   return Value::string(r.fhir);
@@ -320,6 +342,18 @@ Value f_hgvs_change(Evaluator& ev, const Expr&, Args& a) {
   return str(colon == std::string::npos ? s : s.substr(colon + 1));
 }
 
+// HGVS shape: an optional reference sequence and ':', then a coordinate type letter and '.'
+// (c. g. m. n. p. r.), e.g. NM_007294.3:c.5266dupC or p.Gln1756ProfsTer74. SPDI such as
+// NC_000023.11:60465:T:C is not HGVS.
+Value f_is_hgvs(Evaluator& ev, const Expr&, Args& a) {
+  const std::string s = arg_text(ev, a, 0);
+  const std::size_t colon = s.find(':');
+  const std::string change = colon == std::string::npos ? s : s.substr(colon + 1);
+  const bool ok = change.size() > 2 && change[1] == '.' &&
+                  std::string_view("cgmnpr").find(change[0]) != std::string_view::npos;
+  return Value(Json::boolean(ok));
+}
+
 // ---- identifiers
 
 std::string joined(Evaluator& ev, Args& a) {
@@ -330,6 +364,35 @@ std::string joined(Evaluator& ev, Args& a) {
   }
   return key;
 }
+Value f_base64(Evaluator& ev, const Expr&, Args& a) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const std::string in = arg_text(ev, a, 0);
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const auto n = (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16) |
+                   (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8) |
+                   static_cast<unsigned char>(in[i + 2]);
+    out.push_back(kAlphabet[(n >> 18) & 63]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out.push_back(kAlphabet[(n >> 6) & 63]);
+    out.push_back(kAlphabet[n & 63]);
+  }
+  if (i < in.size()) {
+    const bool two = i + 1 < in.size();
+    const auto n =
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16) |
+        (two ? static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8 : 0U);
+    out.push_back(kAlphabet[(n >> 18) & 63]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out.push_back(two ? kAlphabet[(n >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return str(std::move(out));
+}
+
 Value f_hash(Evaluator& ev, const Expr&, Args& a) {
   return Value::string(sha256_hex(joined(ev, a)));
 }
@@ -343,6 +406,50 @@ Value f_uuid(Evaluator& ev, const Expr&, Args& a) {
   h[16] = kVariant[nibble & 3];
   return Value::string("urn:uuid:" + h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) +
                        "-" + h.substr(16, 4) + "-" + h.substr(20, 12));
+}
+
+// A FHIR token search value "system|value" for ifNoneExist and conditional references: '\\',
+// '|', ',' and '$' inside either part escaped as the search syntax requires, then everything but
+// unreserved characters, ':' and '/' percent-encoded.
+// Percent-encoding of everything outside RFC 3986 "unreserved" (and of `also`).
+std::string percent_encode(const std::string& s, std::string_view keep) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '.' || c == '_' || c == '~' ||
+                       keep.find(c) != std::string_view::npos;
+    if (plain) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xF]);
+    }
+  }
+  return out;
+}
+
+Value f_token(Evaluator& ev, const Expr&, Args& a) {
+  const std::string system = arg_text(ev, a, 0);
+  const std::string value = arg_text(ev, a, 1);
+  if (value.empty()) return Value();
+  // FHIR search escapes \ | , $ with a backslash; the result is then URL-encoded for the query.
+  auto part = [](const std::string& s) {
+    std::string escaped;
+    for (char c : s) {
+      if (c == '\\' || c == '|' || c == ',' || c == '$') escaped.push_back('\\');
+      escaped.push_back(c);
+    }
+    return percent_encode(escaped, ":/");
+  };
+  return Value::string(system.empty() ? part(value) : part(system) + "|" + part(value));
+}
+
+Value f_uri_part(Evaluator& ev, const Expr&, Args& a) {
+  return str(percent_encode(arg_text(ev, a, 0), ""));
 }
 
 // ---- lookups, partials, issues
@@ -438,6 +545,12 @@ const std::vector<Entry>& entries() {
       {{"subid_groups", 0, 0, "subid_groups()",
         "the context's OBX grouped by OBX-4 sub-ID (2a, 1a.a -> 1a, 1.a -> 1a); .key is the group"},
        f_subid_groups},
+      {{"subid_key", 1, 1, "subid_key(sub_id)",
+        "the variant/region group of an OBX-4 sub-ID: 1a.a -> 1a, 1.a -> 1a"},
+       f_subid_key},
+      {{"notes", 0, 0, "notes()",
+        "the NTE of the innermost observation, order or patient group (not of what it contains)"},
+       f_notes},
       {{"segments", 1, 1, "segments(id)",
         "the segments with this ID in the nearest group that has any"},
        f_segments},
@@ -457,21 +570,32 @@ const std::vector<Entry>& entries() {
       {{"range", 2, 3, "range(low, high, ucum_unit?)",
         "Range of two quantities (either may be missing)"},
        f_range},
-      {{"datetime", 1, 1, "datetime(dtm)",
+      {{"datetime", 1, 2, "datetime(dtm, on_bad?)",
         "FHIR dateTime from a v2 DTM/TS: seconds and zone added as FHIR requires (feed default "
-        "zone)"},
+        "zone). A bad value is an error, or with on_bad 'warning' left out with a warning"},
        f_datetime},
-      {{"date", 1, 1, "date(dtm)", "FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) from a v2 DTM/TS"},
+      {{"date", 1, 2, "date(dtm, on_bad?)",
+        "FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) from a v2 DTM/TS; on_bad as for datetime"},
        f_date},
       {{"hgvs_accession", 1, 1, "hgvs_accession(hgvs)",
         "the reference sequence before ':' (NM_007294.3)"},
        f_hgvs_accession},
+      {{"is_hgvs", 1, 1, "is_hgvs(s)",
+        "true if s looks like an HGVS expression (NM_...:c.123A>G, p.Gln5Ter)"},
+       f_is_hgvs},
       {{"hgvs_change", 1, 1, "hgvs_change(hgvs)", "the change after ':' (c.5266dupC)"},
        f_hgvs_change},
+      {{"base64", 1, 1, "base64(s)", "s in Base64 (an Attachment's data)"}, f_base64},
       {{"hash", 1, -1, "hash(a, ...)", "SHA-256 (hex) of the arguments' texts"}, f_hash},
       {{"uuid", 1, -1, "uuid(a, ...)",
         "urn:uuid derived from the arguments: deterministic ids and fullUrls"},
        f_uuid},
+      {{"token", 2, 2, "token(system, value)",
+        "FHIR token search value system|value, escaped for ifNoneExist and conditional references"},
+       f_token},
+      {{"uri_part", 1, 1, "uri_part(s)",
+        "s percent-encoded for use inside a URI (a namespace in an identifier system)"},
+       f_uri_part},
       {{"lookup", 2, 3, "lookup(table, key, column?)",
         "a lookup table's value for key (nothing if absent)"},
        f_lookup},

@@ -74,9 +74,11 @@ std::vector<std::uint32_t> segments_of(const hl7v2::OruPatientResult& r) {
   return out;
 }
 
+}  // namespace
+
 // OBX-4 sub-ID to the variant/region group it belongs to:
 //   "2a" -> "2a", "1a.a" (a range inside region 1a) -> "1a", "1.a" -> "1a", "1" -> "1", "" -> "".
-std::string group_key(std::string_view sub_id) {
+std::string subid_group_key(std::string_view sub_id) {
   const std::size_t dot = sub_id.find('.');
   const std::string_view first = sub_id.substr(0, dot);
   const bool digits_only = !first.empty() && std::all_of(first.begin(), first.end(), [](char c) {
@@ -89,8 +91,6 @@ std::string group_key(std::string_view sub_id) {
   }
   return std::string(first);
 }
-
-}  // namespace
 
 const hl7v2::OruR01& Evaluator::oru() {
   if (!oru_) oru_ = hl7v2::view_oru_r01(*message_);
@@ -108,10 +108,18 @@ std::vector<Value> Evaluator::groups(std::string_view kind) {
     for (const auto& o : r.orders) {
       if (kind == "ORDER_OBSERVATION") found.emplace_back(segments_of(o), "");
       if (kind == "OBSERVATION") {
+        // Observations of the order, then those about its specimens (OBX after SPM).
         for (const auto& obs : o.observations) {
           std::vector<std::uint32_t> s;
           add_observation(s, obs);
           found.emplace_back(std::move(s), "");
+        }
+        for (const auto& sp : o.specimens) {
+          for (const auto& obs : sp.observations) {
+            std::vector<std::uint32_t> s;
+            add_observation(s, obs);
+            found.emplace_back(std::move(s), "");
+          }
         }
       }
       if (kind == "SPECIMEN") {
@@ -147,7 +155,7 @@ std::vector<Value> Evaluator::subid_groups() {
   std::vector<std::shared_ptr<Hl7Group>> groups;
   for (std::uint32_t seg : candidates(obx, nullptr)) {
     const Value sub_id(Hl7Ref{message_, seg, 4, 0, 0, 0});
-    const std::string key = group_key(text(sub_id).value_or(""));
+    const std::string key = subid_group_key(text(sub_id).value_or(""));
     auto it =
         std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g->key == key; });
     if (it == groups.end()) {
@@ -170,6 +178,40 @@ std::vector<Value> Evaluator::segments(std::string_view id) {
   if (id.size() != 3) return out;
   for (std::uint32_t seg : candidates(id.data(), nullptr))
     out.emplace_back(Hl7Ref{message_, seg, 0, 0, 0, 0});
+  return out;
+}
+
+// The notes that belong to a group itself, not to what it contains: an order's NTE follow its OBR,
+// an observation's follow its OBX, a patient's follow PID.
+std::vector<Value> Evaluator::notes() {
+  std::vector<Value> out;
+  if (message_ == nullptr) return out;
+  auto emit = [&](const std::vector<SegmentRef>& notes) {
+    for (SegmentRef n : notes) out.emplace_back(Hl7Ref{message_, n, 0, 0, 0, 0});
+  };
+  for (auto s = scopes_.rbegin(); s != scopes_.rend(); ++s) {
+    if (!s->group || s->group->segments.empty()) continue;
+    const std::string& kind = s->group->kind;
+    const SegmentRef head = s->group->segments.front();
+    if (kind != "OBSERVATION" && kind != "ORDER_OBSERVATION" && kind != "PATIENT") continue;
+    for (const auto& r : oru().patient_results) {
+      if (kind == "PATIENT" && r.patient && r.patient->pid == head) emit(r.patient->notes);
+      for (const auto& o : r.orders) {
+        const SegmentRef first = o.orc ? *o.orc : o.obr.value_or(0);
+        if (kind == "ORDER_OBSERVATION" && first == head) emit(o.notes);
+        if (kind != "OBSERVATION") continue;
+        for (const auto& obs : o.observations) {
+          if (obs.obx == head) emit(obs.notes);
+        }
+        for (const auto& sp : o.specimens) {
+          for (const auto& obs : sp.observations) {
+            if (obs.obx == head) emit(obs.notes);
+          }
+        }
+      }
+    }
+    return out;
+  }
   return out;
 }
 

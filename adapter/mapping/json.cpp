@@ -136,4 +136,71 @@ bool operator==(const Json& a, const Json& b) {
   return false;
 }
 
+namespace {
+
+std::string short_dump(const Json& v) {
+  std::string s = v.dump();
+  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
+void diff(const Json& e, const Json& a, const std::string& path, std::vector<std::string>& out,
+          std::size_t max) {
+  if (out.size() >= max || e == a) return;
+  const std::string here = path.empty() ? "(root)" : path;
+  if (e.kind() != a.kind()) {
+    out.push_back(here + ": expected " + short_dump(e) + ", got " + short_dump(a));
+    return;
+  }
+  if (e.is_array()) {
+    const auto& ea = e.as_array();
+    const auto& aa = a.as_array();
+    for (std::size_t i = 0; i < std::max(ea.size(), aa.size()) && out.size() < max; ++i) {
+      const std::string p = path + "[" + std::to_string(i) + "]";
+      if (i >= ea.size()) {
+        out.push_back(p + ": unexpected " + short_dump(aa[i]));
+      } else if (i >= aa.size()) {
+        out.push_back(p + ": missing " + short_dump(ea[i]));
+      } else {
+        diff(ea[i], aa[i], p, out, max);
+      }
+    }
+    return;
+  }
+  if (e.is_object()) {
+    for (const auto& [k, v] : e.as_object()) {
+      const std::string p = path.empty() ? k : path + "." + k;
+      if (const Json* other = a.find(k)) {
+        diff(v, *other, p, out, max);
+      } else if (out.size() < max) {
+        out.push_back(p + ": missing " + short_dump(v));
+      }
+    }
+    for (const auto& [k, v] : a.as_object()) {
+      if (e.find(k) == nullptr && out.size() < max) {
+        out.push_back((path.empty() ? k : path + "." + k) + ": unexpected " + short_dump(v));
+      }
+    }
+    if (out.empty() || out.back().rfind(here, 0) != 0) {
+      // Same members, other order.
+      bool same_members = e.as_object().size() == a.as_object().size();
+      if (same_members && out.size() < max && !(e == a)) {
+        bool reordered = true;
+        for (const auto& [k, v] : e.as_object())
+          reordered = reordered && a.find(k) != nullptr && *a.find(k) == v;
+        if (reordered) out.push_back(here + ": same members in another order");
+      }
+    }
+    return;
+  }
+  out.push_back(here + ": expected " + short_dump(e) + ", got " + short_dump(a));
+}
+
+}  // namespace
+
+std::vector<std::string> json_diff(const Json& expected, const Json& actual, std::size_t max) {
+  std::vector<std::string> out;
+  diff(expected, actual, "", out, max);
+  return out;
+}
+
 }  // namespace adapter::mapping

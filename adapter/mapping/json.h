@@ -72,4 +72,8 @@ class Json {
   Data data_;
 };
 
+// Differences between two JSON values, one line each with its path:
+//   "entry[3].resource.valueQuantity.value: expected 0.48, got 0.480"
+std::vector<std::string> json_diff(const Json& expected, const Json& actual, std::size_t max = 50);
+
 }  // namespace adapter::mapping

@@ -1,6 +1,7 @@
 #include "mapping/source_text.h"
 
 #include "common/utf8.h"
+#include "mapping/json.h"
 
 namespace adapter::mapping {
 
@@ -303,6 +304,36 @@ Result<PNode> parse_positioned_json(std::string_view text,
                                     std::shared_ptr<const std::string> file) {
   if (text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.remove_prefix(3);
   return Parser(text, std::move(file)).parse();
+}
+
+Json to_json(const PNode& n) {
+  switch (n.kind) {
+    case PNode::Kind::null:
+      return Json();
+    case PNode::Kind::boolean:
+      return Json::boolean(n.boolean);
+    case PNode::Kind::number:
+      return Json::number(n.text);
+    case PNode::Kind::string:
+      return Json::string(n.text);
+    case PNode::Kind::array: {
+      JsonArray a;
+      for (const auto& i : n.items) a.push_back(to_json(i));
+      return Json::array(std::move(a));
+    }
+    case PNode::Kind::object: {
+      JsonObject o;
+      for (const auto& m : n.members) o.emplace_back(m.key, to_json(m.value));
+      return Json::object(std::move(o));
+    }
+  }
+  return Json();
+}
+
+Result<Json> parse_json(std::string_view text, const std::string& name) {
+  auto node = parse_positioned_json(text, std::make_shared<const std::string>(name));
+  if (!node) return node.error();
+  return to_json(*node);
 }
 
 }  // namespace adapter::mapping

@@ -52,4 +52,9 @@ struct PMember {
 // Errors carry "file:line:column" in Error::where.
 Result<PNode> parse_positioned_json(std::string_view text, std::shared_ptr<const std::string> file);
 
+// The plain JSON value of a positioned node, and a parse straight to it.
+class Json;
+Json to_json(const PNode& node);
+Result<Json> parse_json(std::string_view text, const std::string& name);
+
 }  // namespace adapter::mapping

@@ -115,7 +115,7 @@ class Compiler {
   void object(const PNode& n, TNode& t, bool array_item) {
     t.kind = TNode::Kind::object;
     static const std::set<std::string, std::less<>> kDirectives = {
-        "$if", "$let", "$each", "$as", "$do", "$with", "$include", "$merge", "$requires"};
+        "$if", "$let", "$each", "$as", "$do", "$with", "$include", "$merge", "$requires", "$check"};
     for (const auto& m : n.members) {
       if (m.key.empty() || m.key[0] != '$') {
         t.members.push_back({m.key, node(m.value)});
@@ -126,8 +126,9 @@ class Compiler {
         static const std::set<std::string, std::less<>> kRoot = {"$template", "$version", "$ignore",
                                                                  "$partial", "$params"};
         if (!kRoot.count(m.key)) {
-          error(m.key_pos, "unknown directive '" + m.key +
-                               "' (known: $if $let $each $as $do $with $include $merge $requires)");
+          error(m.key_pos,
+                "unknown directive '" + m.key +
+                    "' (known: $if $let $each $as $do $with $include $merge $requires $check)");
         }
         continue;
       }
@@ -159,6 +160,8 @@ class Compiler {
           t.include = m.value.text;
           includes.emplace_back(t.include, m.value.pos);
         }
+      } else if (m.key == "$check") {
+        if (auto e = expression(m.value, "$check")) t.checks.push_back(e);
       } else if (m.key == "$merge") {
         t.merge = node(m.value);
       } else if (m.key == "$requires") {
@@ -233,30 +236,6 @@ std::vector<std::vector<std::string>> parse_csv(std::string_view text) {
   return rows;
 }
 
-Json json_of(const PNode& n) {
-  switch (n.kind) {
-    case PNode::Kind::null:
-      return Json();
-    case PNode::Kind::boolean:
-      return Json::boolean(n.boolean);
-    case PNode::Kind::number:
-      return Json::number(n.text);
-    case PNode::Kind::string:
-      return Json::string(n.text);
-    case PNode::Kind::array: {
-      JsonArray a;
-      for (const auto& i : n.items) a.push_back(json_of(i));
-      return Json::array(std::move(a));
-    }
-    case PNode::Kind::object: {
-      JsonObject o;
-      for (const auto& m : n.members) o.emplace_back(m.key, json_of(m.value));
-      return Json::object(std::move(o));
-    }
-  }
-  return Json();
-}
-
 }  // namespace
 
 Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set(
@@ -329,7 +308,7 @@ Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set
     }
     Table t;
     t.name = stem(path);
-    for (const auto& m : root->members) t.rows.emplace(m.key, json_of(m.value));
+    for (const auto& m : root->members) t.rows.emplace(m.key, to_json(m.value));
     set->tables.emplace(t.name, std::move(t));
   }
 

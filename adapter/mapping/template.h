@@ -1,17 +1,18 @@
 // Compiled templates. A template file looks like the FHIR JSON it produces; strings may embed
 // expressions ("{{ OBX-5.1 }}", expr.h) and objects may carry directives, keys that start
-// with '$':
+// with '$', applied in the order listed:
 //
-//   "$if": "expr"                 keep this object only when expr is true
-//   "$let": {"name": "{{...}}"}   variables for this object and below ($name)
 //   "$each": "expr", "$as": "x"   (array items only) one item per element of expr; HL7 groups,
 //                                 segments and XML nodes become the context of the item
-//   "$do": <template>             with $each: what each element produces (else the object)
 //   "$with": "expr"               evaluate this object inside a group/segment/node
+//   "$let": {"name": "{{...}}"}   variables for this object and below ($name)
+//   "$if": "expr"                 keep this object only when expr is true (may use the $let)
+//   "$do": <template>             with $each: what each element produces (else the object)
 //   "$include": "partial"         replace this object by a partial; other members are its
 //                                 arguments
 //   "$merge": <template>          add the members of an object template to this object
 //   "$requires": ["code"]         drop this object unless these members have values
+//   "$check": "expr"              evaluated for its issues only (e.g. issue('warning', ...))
 //
 // Whatever evaluates to nothing (null, "", [], {}) is omitted, so output never holds empty
 // elements. See mappings/README.md for the full language with examples.
@@ -59,6 +60,7 @@ struct TNode {
   std::string include;  // partial name
   TNodePtr merge;
   std::vector<std::string> requires_members;
+  std::vector<ExprPtr> checks;
 };
 
 struct Partial {

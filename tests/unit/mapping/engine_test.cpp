@@ -195,3 +195,19 @@ TEST_CASE("load errors give file and line and column", "[mapping][engine]") {
   REQUIRE(syntax.size() == 1);
   CHECK(syntax[0].rfind("t.json:3:1:", 0) == 0);
 }
+
+TEST_CASE("bad HL7 paths are load errors at their position", "[mapping][engine]") {
+  auto errors = load_errors(
+      "{\"$template\": \"t\", \"$version\": \"1\",\n  \"a\": \"{{ OBX-0 }}\",\n"
+      "  \"b\": \"{{ OBX-5.1.1.1 }}\",\n  \"c\": \"{{ OBX-5[0] }}\",\n"
+      "  \"d\": \"{{ OBX-99999 }}\",\n  \"e\": \"{{ PID-5.0 }}\"\n}");
+  for (const auto& e : errors) UNSCOPED_INFO(e);
+  REQUIRE(errors.size() == 5);
+  CHECK(errors[0] == "t.json:2:16: field numbers run from 1 to 999");
+  CHECK(errors[1] ==
+        "t.json:3:21: an HL7 path ends at the subcomponent: "
+        "SEG-field[rep].component.subcomponent");
+  CHECK(errors[2] == "t.json:4:18: repetition numbers run from 1 to 999");
+  CHECK(errors[3] == "t.json:5:16: field numbers run from 1 to 999");
+  CHECK(errors[4] == "t.json:6:18: component numbers run from 1 to 999");
+}

@@ -454,7 +454,8 @@ TEST_CASE("group commit shares commits among concurrent callers", "[store][group
   CHECK(stats.commits <= kThreads * kPerThread / 2);
 }
 
-TEST_CASE("WAL checkpoints run between transactions and not inside commits", "[store][checkpoint]") {
+TEST_CASE("WAL checkpoints run between transactions and not inside commits",
+          "[store][checkpoint]") {
   TempDir dir;
   const std::string path = dir.file("inbox.db");
   auto store = open_store(path);

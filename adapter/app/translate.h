@@ -1,0 +1,65 @@
+// Mapping HL7 v2 input with the configured templates, for the daemon's mapping step and for
+// the integration engineer's commands: `adapterd translate`, `check` and `test-mappings`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "app/config.h"
+#include "hl7v2/types.h"
+#include "mapping/engine.h"
+#include "mapping/template.h"
+
+namespace adapter::app {
+
+using TemplateSetPtr = std::shared_ptr<const mapping::TemplateSet>;
+
+// Loads config.mapping.directory; every problem is reported ("file:line:column: message").
+Result<TemplateSetPtr, std::vector<Error>> load_mappings(const MappingConfig& config);
+
+// Facts about how a message arrived, which templates read as $source.
+struct Arrival {
+  std::string received_at;  // FHIR instant; empty: MSH-7 is used (translate, golden files)
+  std::string listener;
+  std::int64_t message_id = 0;
+};
+
+struct MappedMessage {
+  std::string label;                 // "file.hl7", or "file.hl7#2" for a batch's second
+  std::optional<Error> input_error;  // not parseable, or no route: nothing was mapped
+  mapping::MappingResult result;
+
+  bool ok() const { return !input_error && !result.failed(); }
+};
+
+class Mapper {
+ public:
+  Mapper(TemplateSetPtr set, const MappingConfig& config) : set_(std::move(set)), config_(config) {}
+
+  // One message, or each message of a batch.
+  std::vector<MappedMessage> map(std::string_view bytes, const std::string& label,
+                                 const Arrival& receipt, bool explain) const;
+  MappedMessage map_message(std::string_view bytes, const std::string& label,
+                            const Arrival& receipt, bool explain) const;
+  const mapping::TemplateSet& templates() const { return *set_; }
+
+ private:
+  TemplateSetPtr set_;
+  MappingConfig config_;
+};
+
+int translate_command(const Config& config, const std::vector<std::string>& files, bool explain,
+                      std::ostream& out, std::ostream& err);
+// Runs the golden cases under `folder` (fixtures/mappings/README.md); with `update`, writes
+// each case's expected files from what the mappings produce now.
+int test_mappings_command(const Config& config, const std::string& folder, bool update,
+                          std::ostream& out);
+int check_mappings(const Config& config, std::ostream& out);  // 0 when every template loads
+void print_functions(std::ostream& out);
+
+}  // namespace adapter::app
