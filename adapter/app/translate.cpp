@@ -262,15 +262,7 @@ int test_mappings_command(const Config& config, const std::string& folder, bool 
         mapping::JsonObject merged = mapping_config.feed.is_object()
                                          ? mapping_config.feed.as_object()
                                          : mapping::JsonObject{};
-        for (const auto& [k, v] : feed->as_object()) {
-          auto it = std::find_if(merged.begin(), merged.end(),
-                                 [&](const auto& m) { return m.first == k; });
-          if (it != merged.end()) {
-            it->second = v;
-          } else {
-            merged.emplace_back(k, v);
-          }
-        }
+        for (const auto& [k, v] : feed->as_object()) mapping::set_member(merged, k, v);
         mapping_config.feed = mapping::Json::object(std::move(merged));
       }
     }

@@ -221,14 +221,7 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
       Json extra = render(*node.merge);
       if (extra.is_object()) {
         for (const auto& [k, v] : extra.as_object()) {
-          if (v.is_empty()) continue;
-          auto existing =
-              std::find_if(out.begin(), out.end(), [&](const auto& m) { return m.first == k; });
-          if (existing != out.end()) {
-            existing->second = v;
-          } else {
-            out.emplace_back(k, v);
-          }
+          if (!v.is_empty()) set_member(out, k, v);
         }
       }
     }

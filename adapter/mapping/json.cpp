@@ -203,4 +203,14 @@ std::vector<std::string> json_diff(const Json& expected, const Json& actual, std
   return out;
 }
 
+void set_member(JsonObject& members, std::string_view key, Json value) {
+  for (auto& member : members) {
+    if (member.first == key) {
+      member.second = std::move(value);
+      return;
+    }
+  }
+  members.emplace_back(std::string(key), std::move(value));
+}
+
 }  // namespace adapter::mapping

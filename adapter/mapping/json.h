@@ -19,6 +19,10 @@ class Json;
 using JsonArray = std::vector<Json>;
 using JsonObject = std::vector<std::pair<std::string, Json>>;
 
+// Sets `key` in `members`: replaces the value in place when the key exists (keeping the member
+// order), appends it otherwise. Used for $merge and for feed.json overrides.
+void set_member(JsonObject& members, std::string_view key, Json value);
+
 class Json {
  public:
   enum class Kind { null, boolean, number, string, array, object };

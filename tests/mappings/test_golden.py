@@ -1,0 +1,253 @@
+"""Properties of the shipped mappings over the golden cases in fixtures/mappings, computed from
+each input with a small parser of our own (not the adapter's), never from the expected files:
+
+- every variant group of a genetic input becomes exactly one Variant, carrying the gene, HGVS and
+  allele rows of its group (an HGVS row that is not HGVS becomes a note on that Variant);
+- every OBX with a value in a laboratory input becomes an Observation, report text, or a line of
+  the unmapped report;
+- translating the same input twice gives byte-identical output.
+
+Run by CTest (tests/mappings/CMakeLists.txt) with ADAPTERD and REPO_ROOT set.
+"""
+import base64
+import json
+import os
+import re
+import subprocess
+import unittest
+
+ADAPTERD = os.environ.get("ADAPTERD", "")
+ROOT = os.environ.get("REPO_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+CASES = os.path.join(ROOT, "fixtures", "mappings")
+
+# Rows that describe a variant (DOMAIN.md §2.3, §1.3): HGVS, alleles, positions, display name,
+# variant assessment, ISCN, structural bounds. A sub-ID group holding one of them is a variant.
+VARIANT_CODES = {"48004-6", "48005-3", "81290-9", "69547-8", "69551-0", "81254-5", "47998-0",
+                 "69548-6", "81291-7", "81301-4", "81302-2"}
+HGVS_CODES = {"48004-6", "48005-3", "81290-9"}
+ALLELE_CODES = {"69547-8", "69551-0"}
+GENE = "48018-6"
+HGVS = re.compile(r"^([A-Za-z]{2,4}_?[0-9]+(\.[0-9]+)?(\([^)]*\))?:)?[cgmnrp]\.\S+$")
+GR = "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/"
+
+
+class Hl7:
+    """Just enough HL7 v2: segments, fields, first-repetition components (delimiters from MSH)."""
+
+    def __init__(self, data):
+        text = data.decode("utf-8-sig")
+        lines = [l for l in re.split(r"\r\n|\r|\n", text) if l.strip()]
+        self.field_sep = lines[0][3]
+        self.comp_sep, self.rep_sep = lines[0][4], lines[0][5]
+        self.segments = []
+        for line in lines:
+            fields = line.split(self.field_sep)
+            if fields[0] == "MSH":
+                fields = ["MSH", self.field_sep] + fields[1:]
+            self.segments.append(fields)
+
+    def field(self, seg, n):
+        return seg[n] if n < len(seg) else ""
+
+    def component(self, seg, n, c):
+        rep = self.field(seg, n).split(self.rep_sep)[0]
+        parts = rep.split(self.comp_sep)
+        return parts[c - 1] if c - 1 < len(parts) else ""
+
+    def observations(self):
+        """(order number, OBX ordinal in the message, segment) for every OBX."""
+        order, ordinal = 0, 0
+        for seg in self.segments:
+            if seg[0] == "OBR":
+                order += 1
+            elif seg[0] == "OBX":
+                ordinal += 1
+                yield order, ordinal, seg
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def group_key(sub_id):
+    """OBX-4 to its variant group: 2a -> 2a, 1a.a -> 1a, 1.a -> 1a."""
+    head, _, rest = sub_id.partition(".")
+    if head.isdigit() and rest:
+        return head + rest.split(".")[0]
+    return head
+
+
+def translate(path, explain=True):
+    args = [ADAPTERD, "translate"] + (["--explain"] if explain else []) + [path]
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, timeout=60)
+    return run.returncode, run.stdout, run.stderr.decode()
+
+
+def unmapped_paths(stderr):
+    """The unmapped report of `translate --explain`: 'OBX[4]-5.1', ... (the part before ' = ')."""
+    out = []
+    for line in stderr.splitlines():
+        m = re.match(r"^.*?:   (\S+) = ", line)
+        if m:
+            out.append(m.group(1))
+    return out
+
+
+def cases(prefix):
+    names = sorted(n for n in os.listdir(CASES) if n.startswith(prefix))
+    return [(n, os.path.join(CASES, n, "input.hl7")) for n in names]
+
+
+def resources(bundle, kind):
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def has_profile(resource, name):
+    return GR + name in resource.get("meta", {}).get("profile", [])
+
+
+def component(variant, code):
+    return [c for c in variant.get("component", [])
+            if any(x.get("code") == code for x in c["code"].get("coding", []))]
+
+
+class GeneticCases(unittest.TestCase):
+    def test_there_are_genetic_cases(self):
+        self.assertGreaterEqual(len(cases("genetic-")), 5)
+
+    def test_one_variant_per_variant_group_with_its_gene_hgvs_and_allele_rows(self):
+        for name, path in cases("genetic-"):
+            with self.subTest(case=name):
+                msg = Hl7(read(path))
+                groups = {}
+                for order, _, obx in msg.observations():
+                    key = (order, group_key(msg.field(obx, 4)))
+                    groups.setdefault(key, []).append(obx)
+                variant_groups = {k: rows for k, rows in groups.items()
+                                  if any(msg.component(r, 3, 1) in VARIANT_CODES for r in rows)}
+                self.assertGreater(len(variant_groups), 0)
+
+                status, out, err = translate(path)
+                self.assertEqual(status, 0, err)
+                bundle = json.loads(out)
+                variants = [o for o in resources(bundle, "Observation") if has_profile(o, "variant")]
+                self.assertEqual(len(variants), len(variant_groups), "Variants vs variant groups")
+
+                for (order, key), rows in variant_groups.items():
+                    matching = [v for v in variants
+                                if any(i["value"].endswith("/variant/" + key) for i in v["identifier"])]
+                    self.assertEqual(len(matching), 1, "group %s" % key)
+                    v = matching[0]
+                    notes = " ".join(n["text"] for n in v.get("note", []))
+                    for r in rows:
+                        code = msg.component(r, 3, 1)
+                        coded = msg.field(r, 2) in ("CWE", "CE", "CNE")
+                        value = msg.component(r, 5, 1) if coded else msg.field(r, 5)
+                        if code == GENE and not value.startswith("HGNC:0000"):
+                            codes = [c["code"] for comp in component(v, GENE)
+                                     for c in comp["valueCodeableConcept"].get("coding", [])]
+                            self.assertIn(value, codes, "gene in group %s" % key)
+                        if code in HGVS_CODES and value:
+                            if HGVS.match(value):
+                                codes = [c["code"] for comp in component(v, code)
+                                         for c in comp["valueCodeableConcept"]["coding"]]
+                                self.assertEqual(codes, [value], "%s in group %s" % (code, key))
+                            else:
+                                self.assertEqual(component(v, code), [])
+                                self.assertIn(value, notes, "non-HGVS %s kept as a note" % code)
+                        if code in ALLELE_CODES and value not in ("", "."):
+                            got = [c.get("valueString") for c in component(v, code)]
+                            self.assertEqual(got, [value], "%s in group %s" % (code, key))
+
+    def test_implications_derive_from_their_variant(self):
+        for name, path in cases("genetic-"):
+            with self.subTest(case=name):
+                status, out, err = translate(path, explain=False)
+                bundle = json.loads(out)
+                urls = {e["fullUrl"] for e in bundle["entry"]
+                        if has_profile(e["resource"], "variant")}
+                for o in resources(bundle, "Observation"):
+                    if has_profile(o, "diagnostic-implication"):
+                        self.assertNotIn("valueCodeableConcept", o)
+                        refs = [d["reference"] for d in o["derivedFrom"]]
+                        self.assertTrue(refs and all(r in urls for r in refs))
+
+
+class LaboratoryCases(unittest.TestCase):
+    def test_there_are_laboratory_cases(self):
+        self.assertGreaterEqual(len(cases("lab-")), 5)
+
+    def test_every_obx_with_a_value_is_mapped_or_reported(self):
+        for name, path in cases("lab-"):
+            with self.subTest(case=name):
+                msg = Hl7(read(path))
+                with_value = [(order, n, obx) for order, n, obx in msg.observations()
+                              if msg.field(obx, 5) not in ("", '""')]
+                # Coded rows inside an order must be Observations (ED, an embedded document, goes
+                # to the report); the rest (before any OBR, no code) may be text or reported.
+                must_map = sum(1 for order, _, obx in with_value
+                               if order > 0 and msg.component(obx, 3, 1) and msg.field(obx, 2) != "ED")
+                status, out, err = translate(path)
+                self.assertEqual(status, 0, err)
+                bundle = json.loads(out)
+                unmapped = unmapped_paths(err)
+                observations = [o for o in resources(bundle, "Observation") if "meta" not in o]
+                report_text = ""
+                for r in resources(bundle, "DiagnosticReport"):
+                    for form in r.get("presentedForm", []):
+                        if form["contentType"].startswith("text/plain"):
+                            report_text += base64.b64decode(form["data"]).decode()
+
+                used = set()
+
+                def observation_for(obx):
+                    """An Observation not yet matched with this row's code and value."""
+                    code = msg.component(obx, 3, 1)
+                    value = msg.component(obx, 5, 2 if msg.field(obx, 2) == "SN" else 1)
+                    for i, o in enumerate(observations):
+                        if i in used or not any(c.get("code") == code for c in o["code"].get("coding", [])):
+                            continue
+                        q = o.get("valueQuantity", {}).get("value")
+                        if (q is not None and same_number(q, value)) or (q is None and value in json.dumps(o)):
+                            used.add(i)
+                            return o
+                    return None
+
+                as_observation = as_text = as_unmapped = 0
+                for _, n, obx in with_value:
+                    label = "OBX-5" if n == 1 else "OBX[%d]-5" % n
+                    if msg.component(obx, 3, 1) and observation_for(obx):
+                        as_observation += 1
+                    elif not msg.field(obx, 3) and msg.field(obx, 5) in report_text:
+                        as_text += 1
+                    elif any(p == label or p.startswith(label + ".") or p.startswith(label + "[")
+                             for p in unmapped):
+                        as_unmapped += 1
+                    else:
+                        self.fail("%s: OBX %d with a value is neither mapped nor reported" % (name, n))
+                self.assertEqual(as_observation + as_text + as_unmapped, len(with_value))
+                self.assertEqual(as_observation, must_map)
+                # No Observation is invented: at most one per OBX.
+                self.assertLessEqual(len(observations), sum(1 for _ in msg.observations()))
+
+
+def same_number(a, b):
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
+class Determinism(unittest.TestCase):
+    def test_translating_twice_gives_identical_bytes(self):
+        for name, path in cases(""):
+            with self.subTest(case=name):
+                first = translate(path, explain=False)
+                second = translate(path, explain=False)
+                self.assertEqual(first[1], second[1])
+                self.assertEqual(first[0], second[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
