@@ -216,8 +216,8 @@ void diff_lines(const std::string& what, const std::string& expected, const std:
   std::set_difference(want.begin(), want.end(), got.begin(), got.end(),
                       std::back_inserter(missing));
   std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(extra));
-  for (const auto& l : missing) problems.push_back(what + " lacks: " + l);
-  for (const auto& l : extra) problems.push_back(what + " has new: " + l);
+  for (const auto& l : missing) problems.push_back(std::string(what).append(" lacks: ").append(l));
+  for (const auto& l : extra) problems.push_back(std::string(what).append(" has new: ").append(l));
 }
 
 }  // namespace

@@ -143,6 +143,10 @@ std::string short_dump(const Json& v) {
   return s.size() > 80 ? s.substr(0, 77) + "..." : s;
 }
 
+std::string member_path(const std::string& path, const std::string& key) {
+  return path.empty() ? key : std::string(path).append(".").append(key);
+}
+
 void diff(const Json& e, const Json& a, const std::string& path, std::vector<std::string>& out,
           std::size_t max) {
   if (out.size() >= max || e == a) return;
@@ -168,7 +172,7 @@ void diff(const Json& e, const Json& a, const std::string& path, std::vector<std
   }
   if (e.is_object()) {
     for (const auto& [k, v] : e.as_object()) {
-      const std::string p = path.empty() ? k : path + "." + k;
+      const std::string p = member_path(path, k);
       if (const Json* other = a.find(k)) {
         diff(v, *other, p, out, max);
       } else if (out.size() < max) {
@@ -177,7 +181,7 @@ void diff(const Json& e, const Json& a, const std::string& path, std::vector<std
     }
     for (const auto& [k, v] : a.as_object()) {
       if (e.find(k) == nullptr && out.size() < max) {
-        out.push_back((path.empty() ? k : path + "." + k) + ": unexpected " + short_dump(v));
+        out.push_back(member_path(path, k).append(": unexpected ").append(short_dump(v)));
       }
     }
     if (out.empty() || out.back().rfind(here, 0) != 0) {

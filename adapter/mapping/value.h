@@ -13,7 +13,7 @@
 
 #include "mapping/json.h"
 
-struct _xmlNode;
+struct _xmlNode;  // NOLINT(bugprone-reserved-identifier): libxml2's own name for xmlNode
 
 namespace adapter::hl7v2 {
 class Message;
