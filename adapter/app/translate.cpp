@@ -14,6 +14,7 @@
 #include "mapping/datetime.h"
 #include "mapping/functions.h"
 #include "mapping/source_text.h"
+#include "xml/document.h"
 
 namespace adapter::app {
 
@@ -79,9 +80,44 @@ MappedMessage Mapper::map_message(std::string_view bytes, const std::string& lab
   return m;
 }
 
+MappedMessage Mapper::map_document(std::string_view bytes, const std::string& label,
+                                   const Arrival& receipt, bool explain) const {
+  MappedMessage m;
+  m.label = label;
+  auto doc = xml::parse(bytes, xml_limits_);
+  if (!doc) {
+    m.input_error = doc.error();
+    return m;
+  }
+  auto route = mapping::route_xml(*set_, *doc);
+  if (!route) {
+    m.input_error = route.error();
+    return m;
+  }
+  mapping::MappingSettings settings;
+  settings.default_offset_minutes = config_.default_offset_minutes;
+  settings.feed = config_.feed;
+  settings.explain = explain;
+  mapping::JsonObject source{
+      {"sha256", mapping::Json::string(sha256_hex(bytes))},
+      {"xml_root", mapping::Json::string(doc->root_name())},
+      {"message_id", mapping::Json::number(static_cast<double>(receipt.message_id))}};
+  if (!receipt.received_at.empty())
+    source.emplace_back("received_at", mapping::Json::string(receipt.received_at));
+  if (!receipt.listener.empty())
+    source.emplace_back("listener", mapping::Json::string(receipt.listener));
+  settings.source = mapping::Json::object(std::move(source));
+  m.result = mapping::map_xml(*set_, **route, *doc, settings);
+  return m;
+}
+
 std::vector<MappedMessage> Mapper::map(std::string_view bytes, const std::string& label,
                                        const Arrival& receipt, bool explain) const {
   std::vector<MappedMessage> out;
+  if (xml::looks_like_xml(bytes)) {
+    out.push_back(map_document(bytes, label, receipt, explain));
+    return out;
+  }
   if (hl7v2::looks_like_batch(bytes)) {
     auto batch = hl7v2::split_batch(bytes);
     if (!batch) {
@@ -174,10 +210,11 @@ int check_mappings(const Config& config, std::ostream& out) {
 
 namespace {
 
-// A golden case: input.hl7, and what it must give. See fixtures/mappings/README.md.
+// A golden case: input.hl7 or input.xml, and what it must give. See fixtures/mappings/README.md.
 struct GoldenCase {
   fs::path dir;
   std::string name;
+  std::string input;  // input.hl7 or input.xml
 };
 
 bool write_file(const fs::path& path, const std::string& text) {
@@ -232,21 +269,26 @@ int test_mappings_command(const Config& config, const std::string& folder, bool 
   std::vector<GoldenCase> cases;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(folder, ec)) {
-    if (entry.is_directory() && fs::exists(entry.path() / "input.hl7")) {
-      cases.push_back({entry.path(), entry.path().filename().string()});
+    if (!entry.is_directory()) continue;
+    for (const char* input : {"input.hl7", "input.xml"}) {
+      if (fs::exists(entry.path() / input)) {
+        cases.push_back({entry.path(), entry.path().filename().string(), input});
+        break;
+      }
     }
   }
   std::sort(cases.begin(), cases.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
   if (cases.empty()) {
     out << folder
-        << ": no cases (folders with input.hl7 and expected.json or expected-error.txt)\n";
+        << ": no cases (folders with input.hl7 or input.xml, and expected.json or "
+           "expected-error.txt)\n";
     return 1;
   }
   int failed = 0;
   for (const GoldenCase& c : cases) {
     std::vector<std::string> problems;
-    auto input = read_file((c.dir / "input.hl7").string());
+    auto input = read_file((c.dir / c.input).string());
     if (!input) problems.push_back(input.error().message);
 
     // feed.json: $feed settings for this case, over the configured ones (e.g. patient_mode).
@@ -274,7 +316,9 @@ int test_mappings_command(const Config& config, const std::string& folder, bool 
     }
 
     const Mapper mapper(*set, mapping_config);
-    const MappedMessage m = mapper.map_message(*input, c.name, Arrival{}, false);
+    const MappedMessage m = c.input == "input.xml"
+                                ? mapper.map_document(*input, c.name, Arrival{}, false)
+                                : mapper.map_message(*input, c.name, Arrival{}, false);
     std::string error_text;
     if (m.input_error) error_text = "not mapped: " + m.input_error->to_string() + "\n";
     for (const auto& i : m.result.issues) {

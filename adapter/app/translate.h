@@ -14,6 +14,7 @@
 #include "hl7v2/types.h"
 #include "mapping/engine.h"
 #include "mapping/template.h"
+#include "xml/document.h"
 
 namespace adapter::app {
 
@@ -41,16 +42,19 @@ class Mapper {
  public:
   Mapper(TemplateSetPtr set, const MappingConfig& config) : set_(std::move(set)), config_(config) {}
 
-  // One message, or each message of a batch.
+  // One message, each message of a batch, or one XML document.
   std::vector<MappedMessage> map(std::string_view bytes, const std::string& label,
                                  const Arrival& receipt, bool explain) const;
   MappedMessage map_message(std::string_view bytes, const std::string& label,
                             const Arrival& receipt, bool explain) const;
+  MappedMessage map_document(std::string_view bytes, const std::string& label,
+                             const Arrival& receipt, bool explain) const;  // XML
   const mapping::TemplateSet& templates() const { return *set_; }
 
  private:
   TemplateSetPtr set_;
   MappingConfig config_;
+  xml::Limits xml_limits_;
 };
 
 int translate_command(const Config& config, const std::vector<std::string>& files, bool explain,

@@ -92,6 +92,45 @@ std::string date_part(std::string_view d, std::string& problem) {
   return out;
 }
 
+// XML feeds send ISO 8601 / xs:dateTime ("2022-03-21", "2022-03-21T13:45:00.5+02:00", "...Z").
+// They are rewritten to the v2 DTM form they correspond to, so one validator and one set of
+// precision and zone rules serves both kinds of feed. A v2 DTM never has '-' at offset 4.
+std::string iso_to_dtm(std::string_view iso) {
+  std::string out;
+  const std::size_t t = iso.find('T');
+  for (char c : iso.substr(0, t)) {
+    if (c != '-') out.push_back(c);
+  }
+  if (t == std::string_view::npos) return out;
+  std::string_view time = iso.substr(t + 1);
+  std::string zone;
+  const std::size_t z = time.find_first_of("Z+-");
+  if (z != std::string_view::npos) {
+    const std::string_view zs = time.substr(z);
+    if (zs == "Z") {
+      zone = "+0000";
+    } else {
+      zone = std::string(1, zs[0]);
+      for (char c : zs.substr(1)) {
+        if (c != ':') zone.push_back(c);
+      }
+    }
+    time = time.substr(0, z);
+  }
+  for (char c : time) {
+    if (c != ':') out.push_back(c);
+  }
+  return out + zone;
+}
+
+std::string_view as_dtm(std::string_view text, std::string& scratch) {
+  if (text.size() >= 7 && text[4] == '-') {
+    scratch = iso_to_dtm(text);
+    return scratch;
+  }
+  return text;
+}
+
 }  // namespace
 
 std::optional<int> parse_utc_offset(std::string_view t) {
@@ -108,7 +147,8 @@ std::optional<int> parse_utc_offset(std::string_view t) {
 
 DateTimeResult v2_to_fhir_date(std::string_view dtm) {
   DateTimeResult r;
-  Parsed p = split(dtm);
+  std::string scratch;
+  Parsed p = split(as_dtm(dtm, scratch));
   if (!p.problem.empty()) {
     r.problem = p.problem;
     return r;
@@ -119,7 +159,8 @@ DateTimeResult v2_to_fhir_date(std::string_view dtm) {
 
 DateTimeResult v2_to_fhir_datetime(std::string_view dtm, std::optional<int> default_offset) {
   DateTimeResult r;
-  Parsed p = split(dtm);
+  std::string scratch;
+  Parsed p = split(as_dtm(dtm, scratch));
   if (!p.problem.empty()) {
     r.problem = p.problem;
     return r;

@@ -1,4 +1,6 @@
-// HL7 v2 DTM (and TS, whose first component is a DTM) to FHIR date and dateTime.
+// HL7 v2 DTM (and TS, whose first component is a DTM) to FHIR date and dateTime. ISO 8601 /
+// xs:dateTime text from XML feeds ("2022-03-21", "2022-03-21T13:45:00+02:00") is accepted too and
+// follows the same rules.
 //
 //   v2 "20240315143000-0500"  -> FHIR "2024-03-15T14:30:00-05:00"
 //   v2 "20240315"             -> FHIR "2024-03-15"      (date precision is kept: no time made up)

@@ -81,8 +81,14 @@ class Evaluator::ScopeGuard {
 };
 
 Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::Message* message,
-                     const MappingSettings& settings, MappingResult& result)
-    : set_(set), template_(tmpl), message_(message), settings_(settings), result_(result) {
+                     const xml::Document* document, const MappingSettings& settings,
+                     MappingResult& result)
+    : set_(set),
+      template_(tmpl),
+      message_(message),
+      document_(document),
+      settings_(settings),
+      result_(result) {
   vars_.push_back({"feed", Value(settings.feed)});
   vars_.push_back({"source", Value(settings.source)});
   vars_.push_back({"template", Value(Json::object({{"name", Json::string(tmpl.name)},
@@ -97,6 +103,7 @@ Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::
     for (std::uint32_t i = 0; i < root->segments.size(); ++i) root->segments[i] = i;
     scopes_.push_back({root, -1});
   }
+  if (document_ != nullptr) scopes_.push_back({nullptr, -1, document_->root()});
 }
 
 void Evaluator::issue(Issue::Severity severity, std::string message, const SourcePos& pos,
@@ -111,6 +118,7 @@ void Evaluator::issue(Issue::Severity severity, std::string message, const Sourc
 
 std::string Evaluator::source_path(const Value& v) const {
   if (v.is_list() && !v.items().empty()) return source_path(v.items().front());
+  if (v.is_xml() && v.xml().node != nullptr) return xml::node_path(v.xml().node);
   if (!v.is_hl7() || message_ == nullptr) return {};
   const Hl7Ref& r = v.hl7();
   hl7v2::Location loc = message_->segment(r.segment).location(r.field);
@@ -315,6 +323,10 @@ bool Evaluator::in_scope_push(const Value& v) {
     scopes_.push_back({nullptr, static_cast<std::int64_t>(v.hl7().segment)});
     return true;
   }
+  if (v.is_xml() && v.xml().node != nullptr) {
+    scopes_.push_back({nullptr, -1, v.xml().node});
+    return true;
+  }
   if (v.is_list() && v.items().size() == 1) return in_scope_push(v.items().front());
   return false;
 }
@@ -324,6 +336,7 @@ std::vector<std::uint32_t> Evaluator::candidates(const char id[3], const Scope* 
   if (message_ == nullptr) return out;
   const std::string_view want(id, 3);
   auto collect = [&](const Scope& s) {
+    if (s.group == nullptr && s.segment < 0) return;  // an XML scope
     if (s.segment >= 0) {
       if (message_->segment(static_cast<std::size_t>(s.segment)).id() == want) {
         out.push_back(static_cast<std::uint32_t>(s.segment));
@@ -408,10 +421,13 @@ void Evaluator::consume(const Value& v) {
     }
   } else if (v.is_group()) {
     for (std::uint32_t seg : v.group()->segments) consumed_.insert(consume_key(seg, 0, 0, 0, 0));
+  } else if (v.is_xml()) {
+    consume_xml(v.xml().node);
   }
 }
 
 std::vector<std::string> Evaluator::unmapped_report() {
+  if (document_ != nullptr) return xml_unmapped_report();
   std::vector<std::string> out;
   if (message_ == nullptr) return out;
   // Ignore rules: "OBX" (whole segment), "OBX-1", "OBX-3.3".
@@ -589,7 +605,7 @@ Value Evaluator::member(const Value& base, const std::string& name, const Expr& 
           e.pos);
     return Value();
   }
-  if (base.is_xml()) return xml_attribute(base.xml(), name);
+  if (base.is_xml()) return xml_member(base.xml(), name);
   if (base.is_json()) {
     const Json* m = base.json().find(name);
     return m ? Value(*m) : Value();
@@ -756,7 +772,44 @@ MappingResult map_hl7(const TemplateSet& set, const Template& tmpl, const hl7v2:
   result.template_name = tmpl.name;
   result.template_version = tmpl.version;
   result.template_file = tmpl.file;
-  Evaluator ev(set, tmpl, &message, settings, result);
+  Evaluator ev(set, tmpl, &message, nullptr, settings, result);
+  result.output = ev.render(*tmpl.body);
+  result.unmapped = ev.unmapped_report();
+  return result;
+}
+
+}  // namespace adapter::mapping
+
+namespace adapter::mapping {
+
+Result<const Template*> route_xml(const TemplateSet& set, const xml::Document& document) {
+  const std::string root = document.root_name();
+  const std::string ns = document.root_namespace();
+  for (const Route& r : set.routes) {
+    const auto want_root = r.match.find("xml_root");
+    if (want_root == r.match.end()) continue;  // an HL7 v2 route
+    auto holds = [&](const char* key, const std::string& actual) {
+      const auto it = r.match.find(key);
+      return it == r.match.end() ||
+             std::find(it->second.begin(), it->second.end(), actual) != it->second.end();
+    };
+    if (!holds("xml_root", root) || !holds("xml_namespace", ns)) continue;
+    const auto it = set.templates.find(r.template_file);
+    if (it != set.templates.end()) return &it->second;
+  }
+  return make_error(Errc::bad_config,
+                    "no route for XML root element <" + root + ">" +
+                        (ns.empty() ? std::string(" (no namespace)") : " in namespace " + ns),
+                    "routes.json");
+}
+
+MappingResult map_xml(const TemplateSet& set, const Template& tmpl, const xml::Document& document,
+                      const MappingSettings& settings) {
+  MappingResult result;
+  result.template_name = tmpl.name;
+  result.template_version = tmpl.version;
+  result.template_file = tmpl.file;
+  Evaluator ev(set, tmpl, nullptr, &document, settings, result);
   result.output = ev.render(*tmpl.body);
   result.unmapped = ev.unmapped_report();
   return result;

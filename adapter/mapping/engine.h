@@ -3,6 +3,7 @@
 //   auto set = load_template_set(files);                  // once; reload builds a new set
 //   auto route = route_hl7(*set, hl7v2::header_of(msg));  // which template
 //   auto result = map_hl7(*set, *route, msg, settings);   // the Bundle, issues, unmapped report
+//   (XML reports: xml::parse, route_xml, map_xml; templates then read the source with xpath())
 //
 // Bad data never throws and never stops mapping at the first problem: each is an Issue with the
 // template position and the source path ("OBX[4]-5.1"). An error-severity issue means the
@@ -19,6 +20,7 @@
 #include "hl7v2/message.h"
 #include "mapping/json.h"
 #include "mapping/template.h"
+#include "xml/document.h"
 
 namespace adapter::mapping {
 
@@ -56,6 +58,12 @@ struct MappingResult {
 Result<const Template*> route_hl7(const TemplateSet& set, const hl7v2::Header& header);
 
 MappingResult map_hl7(const TemplateSet& set, const Template& tmpl, const hl7v2::Message& message,
+                      const MappingSettings& settings);
+
+// XML: routes with "xml_root" (the root element's local name) and optionally "xml_namespace".
+Result<const Template*> route_xml(const TemplateSet& set, const xml::Document& document);
+
+MappingResult map_xml(const TemplateSet& set, const Template& tmpl, const xml::Document& document,
                       const MappingSettings& settings);
 
 }  // namespace adapter::mapping

@@ -13,6 +13,8 @@
 #include "mapping/engine.h"
 #include "mapping/template.h"
 #include "mapping/value.h"
+#include "xml/document.h"
+#include "xml/xpath.h"
 
 namespace adapter::mapping {
 
@@ -22,8 +24,9 @@ std::string subid_group_key(std::string_view sub_id);
 
 class Evaluator {
  public:
+  // Exactly one of `message` (HL7 v2) and `document` (XML) is the source.
   Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::Message* message,
-            const MappingSettings& settings, MappingResult& result);
+            const xml::Document* document, const MappingSettings& settings, MappingResult& result);
 
   Json render(const TNode& node);
   Value eval(const Expr& e);
@@ -49,18 +52,26 @@ class Evaluator {
   std::vector<Value> notes();  // NTE of the innermost OBSERVATION, ORDER_OBSERVATION or PATIENT
   Value render_partial(const std::string& name, std::vector<Value> args, const SourcePos& pos);
 
-  // XML places (xml_source.cpp).
-  std::optional<std::string> xml_text(XmlRef node) const;
-  Value xml_attribute(XmlRef node, const std::string& name) const;
+  // XML places (xml_source.cpp). Reading a node's text marks it (and what it contains) mapped.
+  std::optional<std::string> xml_text(XmlRef node);
+  Value xml_member(XmlRef node, const std::string& name);  // attribute, else first child element
+  // XPath relative to `context` (or the innermost XML node of the template's context).
+  Value xpath(const std::string& expression, const Value* context, const SourcePos& pos);
 
   // Marks everything of a place (or a group's segments) as deliberately handled.
   void consume(const Value& v);
   std::vector<std::string> unmapped_report();
 
+  // XML, in xml_source.cpp: the innermost XML node in scope, and the unmapped report's XML half.
+  _xmlNode* xml_context() const;
+  void consume_xml(const _xmlNode* node);
+  std::vector<std::string> xml_unmapped_report();
+
  private:
   struct Scope {
     Hl7GroupPtr group;          // a group, or
-    std::int64_t segment = -1;  // one segment
+    std::int64_t segment = -1;  // one segment, or
+    _xmlNode* xml = nullptr;    // an XML node
   };
   struct Var {
     std::string name;
@@ -83,6 +94,9 @@ class Evaluator {
   const TemplateSet& set_;
   const Template& template_;
   const hl7v2::Message* message_;
+  const xml::Document* document_;
+  std::unique_ptr<xml::XPath> xpath_;  // created on first use, with the template's namespaces
+  std::unordered_set<const void*> xml_consumed_;
   const MappingSettings& settings_;
   MappingResult& result_;
   std::vector<Var> vars_;

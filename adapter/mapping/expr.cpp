@@ -399,7 +399,9 @@ class Parser {
           if (!eat(",")) return fail("expected ',' or ')' in the call of " + word);
         }
       }
-      if (std::string why = fns_.check_call(word, e->args.size()); !why.empty()) {
+      std::string why = fns_.check_call(word, e->args.size());
+      if (why.empty()) why = fns_.check_arguments(*e);
+      if (!why.empty()) {
         failed_ = true;
         error_ = make_error(Errc::bad_config, why, pos.to_string());
         return nullptr;

@@ -77,6 +77,9 @@ class FunctionCatalog {
   virtual ~FunctionCatalog() = default;
   // Empty string: fine. Otherwise the reason it is not.
   virtual std::string check_call(std::string_view name, std::size_t arguments) const = 0;
+  // Checks what can be checked of a parsed call before any message arrives (an XPath literal's
+  // syntax). Empty string: fine.
+  virtual std::string check_arguments(const Expr& /*call*/) const { return {}; }
 };
 
 // Parses one expression; `pos` is where its first character sits in the template file.

@@ -8,6 +8,7 @@
 #include "common/sha256.h"
 #include "mapping/datetime.h"
 #include "mapping/evaluator.h"
+#include "xml/xpath.h"
 
 namespace adapter::mapping {
 namespace {
@@ -240,6 +241,11 @@ Value f_is_null(Evaluator& ev, const Expr&, Args& a) {
 }
 Value f_path(Evaluator& ev, const Expr&, Args& a) {
   return str(ev.source_path(a[0]));
+}
+Value f_xpath(Evaluator& ev, const Expr& call, Args& a) {
+  const auto expression = ev.text(a[0]);
+  if (!expression) return Value();
+  return ev.xpath(*expression, a.size() > 1 ? &a[1] : nullptr, call.pos);
 }
 Value f_ignore(Evaluator& ev, const Expr&, Args& a) {
   for (const Value& v : a) ev.consume(v);
@@ -558,7 +564,13 @@ const std::vector<Entry>& entries() {
        f_repetitions},
       {{"is_null", 1, 1, "is_null(field)", "true if the HL7 value is the explicit null \"\""},
        f_is_null},
-      {{"path", 1, 1, "path(x)", "the HL7 location of a value, e.g. OBX[4]-5.1"}, f_path},
+      {{"path", 1, 1, "path(x)",
+        "the location of a value: OBX[4]-5.1 (HL7), /report/variant[2]/gene (XML)"},
+       f_path},
+      {{"xpath", 1, 2, "xpath(expression, node?)",
+        "XML nodes (or a text, number or boolean) selected by XPath 1.0 from node, or from the "
+        "XML node in context; prefixes from $namespaces"},
+       f_xpath},
       {{"ignore", 1, -1, "ignore(x, ...)",
         "marks values as deliberately not mapped (unmapped report)"},
        f_ignore},
@@ -621,6 +633,14 @@ class Catalog : public FunctionCatalog {
       return {};
     }
     return "unknown function '" + std::string(name) + "' (adapterd functions lists them)";
+  }
+  std::string check_arguments(const Expr& call) const override {
+    // An XPath written as a literal is compiled when the template loads.
+    if (call.name == "xpath" && !call.args.empty() && call.args[0]->op == Expr::Op::literal &&
+        call.args[0]->value.is_string()) {
+      return xml::check_xpath(call.args[0]->value.as_string());
+    }
+    return {};
   }
 };
 

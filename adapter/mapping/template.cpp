@@ -1,9 +1,12 @@
 #include "mapping/template.h"
 
+#include "xml/xpath.h"
+
 #include <set>
 
 #include "common/sha256.h"
 #include "mapping/functions.h"
+#include "xml/xpath.h"
 
 namespace adapter::mapping {
 namespace {
@@ -123,8 +126,8 @@ class Compiler {
       }
       if (!kDirectives.count(m.key)) {
         // Root-level keys ($template, $version, $ignore, $partial, $params) are read by the loader.
-        static const std::set<std::string, std::less<>> kRoot = {"$template", "$version", "$ignore",
-                                                                 "$partial", "$params"};
+        static const std::set<std::string, std::less<>> kRoot = {
+            "$template", "$version", "$ignore", "$namespaces", "$partial", "$params"};
         if (!kRoot.count(m.key)) {
           error(m.key_pos,
                 "unknown directive '" + m.key +
@@ -391,7 +394,24 @@ Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set
               t.version = tver->text;
             }
             if (const PNode* ignore = root->find("$ignore")) {
-              for (const auto& i : ignore->items) t.ignore.push_back(i.text);
+              for (const auto& i : ignore->items) {
+                // An XPath (XML templates) is compiled now, so a typo is a load error.
+                if (!i.text.empty() && i.text[0] == '/') {
+                  if (std::string why = xml::check_xpath(i.text); !why.empty()) {
+                    errors.push_back(make_error(Errc::bad_config, why, i.pos.to_string()));
+                  }
+                }
+                t.ignore.push_back(i.text);
+              }
+            }
+            if (const PNode* ns = root->find("$namespaces")) {
+              if (ns->kind != PNode::Kind::object) {
+                errors.push_back(make_error(
+                    Errc::bad_config, "$namespaces must be an object of prefix: namespace URI",
+                    ns->pos.to_string()));
+              } else {
+                for (const auto& m : ns->members) t.namespaces.emplace_back(m.key, m.value.text);
+              }
             }
             t.body = compiler.node(*root);
             set->templates.emplace(t.file, std::move(t));

@@ -83,7 +83,8 @@ struct Template {
   std::string version;
   std::string file;
   TNodePtr body;
-  std::vector<std::string> ignore;  // "OBX-1", "MSH": deliberately not mapped
+  std::vector<std::string> ignore;  // "OBX-1", "MSH", or an XPath "//rcomment": not mapped
+  std::vector<std::pair<std::string, std::string>> namespaces;  // XPath prefix -> namespace URI
 };
 
 // Which template a message goes to. Every condition given must hold; a list means "any of".

@@ -5,6 +5,7 @@ each input with a small parser of our own (not the adapter's), never from the ex
   allele rows of its group (an HGVS row that is not HGVS becomes a note on that Variant);
 - every OBX with a value in a laboratory input becomes an Observation, report text, or a line of
   the unmapped report;
+- every <variant> of a QCI XML input becomes one Variant with its gene, c.HGVS and alt allele;
 - translating the same input twice gives byte-identical output.
 
 Run by CTest (tests/mappings/CMakeLists.txt) with ADAPTERD and REPO_ROOT set.
@@ -15,6 +16,7 @@ import os
 import re
 import subprocess
 import unittest
+import xml.etree.ElementTree as ET
 
 ADAPTERD = os.environ.get("ADAPTERD", "")
 ROOT = os.environ.get("REPO_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -96,7 +98,14 @@ def unmapped_paths(stderr):
 
 def cases(prefix):
     names = sorted(n for n in os.listdir(CASES) if n.startswith(prefix))
-    return [(n, os.path.join(CASES, n, "input.hl7")) for n in names]
+    out = []
+    for n in names:
+        for input_name in ("input.hl7", "input.xml"):
+            path = os.path.join(CASES, n, input_name)
+            if os.path.exists(path):
+                out.append((n, path))
+                break
+    return out
 
 
 def resources(bundle, kind):
@@ -230,6 +239,41 @@ class LaboratoryCases(unittest.TestCase):
                 self.assertEqual(as_observation, must_map)
                 # No Observation is invented: at most one per OBX.
                 self.assertLessEqual(len(observations), sum(1 for _ in msg.observations()))
+
+
+class XmlCases(unittest.TestCase):
+    """QCI XML reports: one Variant per <variant>, with its gene and HGVS; one implication per
+    assessed variant, derived from it."""
+
+    def test_there_are_xml_cases(self):
+        self.assertGreater(len(cases("xml-")), 0)
+
+    def test_one_variant_per_variant_element(self):
+        for name, path in cases("xml-"):
+            with self.subTest(case=name):
+                root = ET.parse(path).getroot()
+                status, out, err = translate(path)
+                self.assertEqual(status, 0, err)
+                bundle = json.loads(out)
+                variants = [o for o in resources(bundle, "Observation") if has_profile(o, "variant")]
+                elements = root.findall("variant")
+                self.assertEqual(len(variants), len(elements))
+                urls = {id(e["resource"]): e["fullUrl"] for e in bundle["entry"]}
+                for element, variant in zip(elements, variants):
+                    gene = component(variant, GENE)
+                    self.assertEqual(gene[0]["valueCodeableConcept"]["text"], element.findtext("gene"))
+                    hgvs = component(variant, "48004-6")
+                    self.assertEqual(hgvs[0]["valueCodeableConcept"]["coding"][0]["code"],
+                                     element.findtext("transcriptchange/transcript") + ":" +
+                                     element.findtext("transcriptchange/change"))
+                    alt = component(variant, "69551-0")
+                    self.assertEqual(alt[0]["valueString"], element.findtext("alternate"))
+                implications = [o for o in resources(bundle, "Observation")
+                                if has_profile(o, "diagnostic-implication")]
+                assessed = [v for v, el in zip(variants, elements) if (el.findtext("assessment") or "").strip()]
+                self.assertEqual(len(implications), len(assessed))
+                for implication, variant in zip(implications, assessed):
+                    self.assertEqual(implication["derivedFrom"], [{"reference": urls[id(variant)]}])
 
 
 def same_number(a, b):

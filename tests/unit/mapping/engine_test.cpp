@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "unit/mapping/memory_files.h"
+#include "xml/document.h"
 
 using namespace adapter;
 using namespace adapter::mapping;
@@ -133,7 +134,9 @@ TEST_CASE("partials and lets and merge and requires compose", "[mapping][engine]
 TEST_CASE("dates become valid FHIR with the feed's default zone", "[mapping][engine]") {
   Fixture f(R"J({"$template": "t", "$version": "1",
     "a": "{{ datetime(MSH-7) }}", "b": "{{ datetime('202403151430') }}", "c": "{{ date(MSH-7) }}",
-    "d": "{{ datetime('20240315') }}", "bad": "{{ datetime('2024-03-15') }}"})J");
+    "d": "{{ datetime('20240315') }}", "bad": "{{ datetime('2024-13-15') }}",
+    "iso": "{{ datetime('2022-03-21T13:45:00.5Z') }}", "iso_local": "{{ datetime('2022-03-21T13:45') }}",
+    "iso_date": "{{ date('2022-03-21') }}", "iso_offset": "{{ datetime('2022-03-21T13:45:00-04:30') }}"})J");
   MappingSettings s;
   s.default_offset_minutes = 60;
   const MappingResult r = f.map(s);
@@ -142,6 +145,11 @@ TEST_CASE("dates become valid FHIR with the feed's default zone", "[mapping][eng
   CHECK(r.output.find("c")->as_string() == "2024-03-15");
   CHECK(r.output.find("d")->as_string() == "2024-03-15");
   CHECK(r.output.find("bad") == nullptr);
+  // ISO 8601 text (XML feeds) follows the same rules.
+  CHECK(r.output.find("iso")->as_string() == "2022-03-21T13:45:00.5+00:00");
+  CHECK(r.output.find("iso_local")->as_string() == "2022-03-21T13:45:00+01:00");
+  CHECK(r.output.find("iso_date")->as_string() == "2022-03-21");
+  CHECK(r.output.find("iso_offset")->as_string() == "2022-03-21T13:45:00-04:30");
   REQUIRE(r.issues.size() == 1);
   CHECK(r.issues[0].severity == Issue::Severity::error);
   CHECK(r.issues[0].message.find("not a valid date/time") != std::string::npos);
@@ -210,4 +218,93 @@ TEST_CASE("bad HL7 paths are load errors at their position", "[mapping][engine]"
   CHECK(errors[2] == "t.json:4:18: repetition numbers run from 1 to 999");
   CHECK(errors[3] == "t.json:5:16: field numbers run from 1 to 999");
   CHECK(errors[4] == "t.json:6:18: component numbers run from 1 to 999");
+}
+
+// ---------------------------------------------------------------------------------------------
+// XML sources
+
+namespace {
+
+const char* kXmlRoutes = R"({"routes": [{"match": {"xml_root": "report", "xml_namespace": "urn:lab"},
+                                         "template": "x.json"}]})";
+
+const std::string kReport = R"(<?xml version="1.0"?>
+<lab:report xmlns:lab="urn:lab" id="R-1">
+  <lab:date>2022-03-21T13:45:00+02:00</lab:date>
+  <lab:variant gene="BRCA1"><lab:change>c.5266dupC</lab:change><lab:depth>88</lab:depth></lab:variant>
+  <lab:variant gene="TP53"><lab:change>c.215C&gt;G</lab:change><lab:depth>150</lab:depth></lab:variant>
+  <lab:reviewer>Dr Who</lab:reviewer>
+</lab:report>)";
+
+MappingResult map_report(const std::string& tmpl, const std::string& report = kReport) {
+  MemoryFiles files;
+  files.add("routes.json", kXmlRoutes).add("x.json", tmpl);
+  auto loaded = load_template_set(files);
+  if (!loaded) {
+    std::string all;
+    for (const auto& e : loaded.error()) all += e.where + ": " + e.message + "\n";
+    FAIL(all);
+  }
+  auto doc = xml::parse(report);
+  REQUIRE(doc);
+  auto route = route_xml(**loaded, *doc);
+  REQUIRE(route);
+  return map_xml(**loaded, **route, *doc, MappingSettings{});
+}
+
+}  // namespace
+
+TEST_CASE("XML templates iterate XPath node sets with namespaces", "[mapping][xml]") {
+  const MappingResult r = map_report(R"J({"$template": "x", "$version": "1",
+    "$namespaces": {"l": "urn:lab"},
+    "$ignore": ["/l:report/l:reviewer"],
+    "id": "{{ xpath('/l:report/@id') }}",
+    "when": "{{ datetime(xpath('l:date')) }}",
+    "variants": [{"$each": "xpath('l:variant')", "$as": "v",
+      "gene": "{{ $v.gene }}", "change": "{{ xpath('l:change') }}", "n": "{{ $index }}"}],
+    "count": "{{ xpath('count(l:variant)') }}"
+  })J");
+  CHECK(r.issues.empty());
+  CHECK(r.output.dump() ==
+        R"({"id":"R-1","when":"2022-03-21T13:45:00+02:00","variants":[{"gene":"BRCA1","change":"c.5266dupC","n":1},{"gene":"TP53","change":"c.215C>G","n":2}],"count":2})");
+  // Depth was never read: reported, with readable paths. The reviewer is $ignore'd.
+  CHECK(r.unmapped == std::vector<std::string>{"/report/variant[1]/depth = 88",
+                                               "/report/variant[2]/depth = 150"});
+}
+
+TEST_CASE("XML routing names the root element and namespace it could not place", "[mapping][xml]") {
+  MemoryFiles files;
+  files.add("routes.json", kXmlRoutes).add("x.json", R"({"$template": "x", "$version": "1"})");
+  auto loaded = load_template_set(files);
+  REQUIRE(loaded);
+  auto doc = xml::parse("<report xmlns='urn:other'/>");
+  REQUIRE(doc);
+  auto route = route_xml(**loaded, *doc);
+  REQUIRE_FALSE(route);
+  CHECK(route.error().message == "no route for XML root element <report> in namespace urn:other");
+}
+
+TEST_CASE("XPath errors: syntax at load with file:line:column, unknown prefix at run time",
+          "[mapping][xml]") {
+  MemoryFiles files;
+  files.add("routes.json", kXmlRoutes)
+      .add("x.json", "{\"$template\": \"x\", \"$version\": \"1\",\n  \"a\": \"{{ xpath('/report[') }}\"}");
+  auto loaded = load_template_set(files);
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error()[0].where == "x.json:2:12");
+  CHECK(loaded.error()[0].message == "XPath '/report[': Invalid expression");
+
+  const MappingResult r = map_report(R"({"$template": "x", "$version": "1",
+    "a": "{{ xpath('nope:variant') }}"})");
+  REQUIRE(r.issues.size() == 1);
+  CHECK(r.failed());
+  CHECK(r.issues[0].template_pos == "x.json:2:14");
+  CHECK(r.issues[0].message.find("nope:variant") != std::string::npos);
+}
+
+TEST_CASE("xpath() on an HL7 message is an error, not a crash", "[mapping][xml]") {
+  Fixture f(R"({"$template": "t", "$version": "1", "a": "{{ xpath('/x') }}"})");
+  const MappingResult r = f.map();
+  REQUIRE(r.issues.size() == 1);
+  CHECK(r.issues[0].message == "xpath() needs an XML source; this message is HL7 v2");
 }
