@@ -225,7 +225,8 @@ TEST_CASE("bad HL7 paths are load errors at their position", "[mapping][engine]"
 
 namespace {
 
-const char* kXmlRoutes = R"({"routes": [{"match": {"xml_root": "report", "xml_namespace": "urn:lab"},
+const char* kXmlRoutes =
+    R"({"routes": [{"match": {"xml_root": "report", "xml_namespace": "urn:lab"},
                                          "template": "x.json"}]})";
 
 const std::string kReport = R"(<?xml version="1.0"?>
@@ -265,8 +266,9 @@ TEST_CASE("XML templates iterate XPath node sets with namespaces", "[mapping][xm
     "count": "{{ xpath('count(l:variant)') }}"
   })J");
   CHECK(r.issues.empty());
-  CHECK(r.output.dump() ==
-        R"({"id":"R-1","when":"2022-03-21T13:45:00+02:00","variants":[{"gene":"BRCA1","change":"c.5266dupC","n":1},{"gene":"TP53","change":"c.215C>G","n":2}],"count":2})");
+  CHECK(
+      r.output.dump() ==
+      R"({"id":"R-1","when":"2022-03-21T13:45:00+02:00","variants":[{"gene":"BRCA1","change":"c.5266dupC","n":1},{"gene":"TP53","change":"c.215C>G","n":2}],"count":2})");
   // Depth was never read: reported, with readable paths. The reviewer is $ignore'd.
   CHECK(r.unmapped == std::vector<std::string>{"/report/variant[1]/depth = 88",
                                                "/report/variant[2]/depth = 150"});
@@ -288,7 +290,8 @@ TEST_CASE("XPath errors: syntax at load with file:line:column, unknown prefix at
           "[mapping][xml]") {
   MemoryFiles files;
   files.add("routes.json", kXmlRoutes)
-      .add("x.json", "{\"$template\": \"x\", \"$version\": \"1\",\n  \"a\": \"{{ xpath('/report[') }}\"}");
+      .add("x.json",
+           "{\"$template\": \"x\", \"$version\": \"1\",\n  \"a\": \"{{ xpath('/report[') }}\"}");
   auto loaded = load_template_set(files);
   REQUIRE_FALSE(loaded);
   CHECK(loaded.error()[0].where == "x.json:2:12");

@@ -38,7 +38,8 @@ TEST_CASE("entity expansion (billion laughs) is refused", "[xml][security]") {
   std::string bomb = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n";
   for (int i = 1; i <= 9; ++i) {
     bomb += "<!ENTITY lol" + std::to_string(i) + " \"";
-    for (int j = 0; j < 10; ++j) bomb += "&lol" + (i == 1 ? std::string() : std::to_string(i - 1)) + ";";
+    for (int j = 0; j < 10; ++j)
+      bomb += "&lol" + (i == 1 ? std::string() : std::to_string(i - 1)) + ";";
     bomb += "\">\n";
   }
   bomb += "]>\n<lolz>&lol9;</lolz>";
@@ -48,8 +49,8 @@ TEST_CASE("entity expansion (billion laughs) is refused", "[xml][security]") {
 }
 
 TEST_CASE("an external DTD is refused, never fetched", "[xml][security]") {
-  auto doc = xml::parse(
-      R"(<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://192.0.2.1/evil.dtd"><r/>)");
+  auto doc =
+      xml::parse(R"(<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://192.0.2.1/evil.dtd"><r/>)");
   REQUIRE_FALSE(doc);
   CHECK(doc.error().code == Errc::xml_refused);
 }
@@ -88,7 +89,8 @@ TEST_CASE("looks_like_xml tells XML from HL7 v2", "[xml]") {
 }
 
 TEST_CASE("XPath selects nodes, texts, numbers and booleans, with namespaces", "[xml][xpath]") {
-  auto doc = xml::parse(R"(<v:report xmlns:v="urn:test"><v:variant gene="BRCA1"><v:vaf>0.48</v:vaf></v:variant>
+  auto doc = xml::parse(
+      R"(<v:report xmlns:v="urn:test"><v:variant gene="BRCA1"><v:vaf>0.48</v:vaf></v:variant>
 <v:variant gene="TP53"/></v:report>)");
   REQUIRE(doc);
   xml::XPath xp(doc->get());
