@@ -6,6 +6,8 @@
 //                                    print the FHIR output for each message (issues on stderr)
 //   adapterd test-mappings [--config FILE] [--update] FOLDER
 //                                    run golden cases (FOLDER/<case>/input.hl7 + expected.json)
+//   adapterd replay [--config FILE] (--failed | MESSAGE_ID)
+//                                    map stored messages again with the current templates
 //   adapterd functions               list the functions templates may call
 //   adapterd errors                  print the error table (ACK code, HL7 0357, HTTP status)
 //   adapterd version
@@ -21,14 +23,18 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "app/config.h"
 #include "app/intake.h"
+#include "app/mapping_worker.h"
 #include "app/stats.h"
 #include "app/translate.h"
 #include "common/log.h"
@@ -48,6 +54,7 @@ int usage() {
                "       adapterd check [--config FILE]\n"
                "       adapterd translate [--config FILE] [--explain] FILE...\n"
                "       adapterd test-mappings [--config FILE] [--update] FOLDER\n"
+               "       adapterd replay [--config FILE] (--failed | MESSAGE_ID)\n"
                "       adapterd functions\n"
                "       adapterd errors\n"
                "       adapterd version\n");
@@ -82,6 +89,28 @@ int serve(const app::Config& config) {
     log::error("adapterd.store_open_failed",
                {{"path", config.store.path}, {"error", store.error().message}});
     return 1;
+  }
+
+  // Mappings: loaded once at startup (a broken set stops the daemon here, with every error
+  // located). Without a mappings folder the daemon still receives, stores and acknowledges;
+  // messages wait, unmapped, until it runs with one.
+  std::unique_ptr<app::MappingWorker> mapping_worker;
+  if (std::filesystem::is_directory(config.mapping.directory)) {
+    auto set = app::load_mappings(config.mapping);
+    if (!set) {
+      for (const auto& e : set.error()) {
+        log::error("mapping.load_failed", {{"where", e.where}, {"error", e.message}});
+      }
+      return 1;
+    }
+    auto mapper = std::make_shared<const app::Mapper>(*set, config.mapping);
+    log::info("mapping.loaded",
+              {{"directory", config.mapping.directory}, {"template_set", (*set)->version}});
+    mapping_worker = std::make_unique<app::MappingWorker>(**store, std::move(mapper));
+    mapping_worker->start();
+  } else {
+    log::warn("mapping.disabled", {{"directory", config.mapping.directory},
+                                   {"reason", "no such folder: messages are stored, not mapped"}});
   }
 
   boost::asio::io_context ioc(config.io_threads);
@@ -142,6 +171,7 @@ int serve(const app::Config& config) {
   for (int i = 1; i < config.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  if (mapping_worker) mapping_worker->stop();
   // Commit whatever is still queued: those messages are durable even if their ACK never left.
   (*store)->close();
   log::info("adapterd.stopped");
@@ -162,6 +192,34 @@ int print_errors() {
   return 0;
 }
 
+// Marks mappings pending again; a running daemon maps them within its poll interval.
+int replay(const app::Config& config, const std::vector<std::string>& operands) {
+  log::configure({log::Level::warn, false, 2});
+  std::optional<std::int64_t> id;
+  if (operands.size() != 1) return usage();
+  if (operands[0] != "--failed") {
+    char* end = nullptr;
+    const long long n = std::strtoll(operands[0].c_str(), &end, 10);
+    if (end == operands[0].c_str() || *end != '\0' || n <= 0) return usage();
+    id = n;
+  }
+  store::SqliteStoreOptions options;
+  options.path = config.store.path;
+  auto store = store::SqliteStore::open(options);
+  if (!store) {
+    std::fprintf(stderr, "adapterd replay: %s\n", store.error().to_string().c_str());
+    return 1;
+  }
+  auto n = (*store)->requeue_mappings(id);
+  (*store)->close();
+  if (!n) {
+    std::fprintf(stderr, "adapterd replay: %s\n", n.error().to_string().c_str());
+    return 1;
+  }
+  std::printf("%lld message(s) queued for mapping\n", static_cast<long long>(*n));
+  return id && *n == 0 ? 1 : 0;
+}
+
 int run(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string command = argv[1];
@@ -176,7 +234,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command != "serve" && command != "check" && command != "translate" &&
-      command != "test-mappings") {
+      command != "test-mappings" && command != "replay") {
     return usage();
   }
 
@@ -212,6 +270,7 @@ int run(int argc, char** argv) {
     if (operands.size() != 1) return usage();
     return app::test_mappings_command(*config, operands[0], update, std::cout);
   }
+  if (command == "replay") return replay(*config, operands);
   return serve(*config);
 }
 

@@ -277,7 +277,14 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
             r.error("/mapping/feed",
                     "must be an object (its members are $feed.<name> in templates)");
           } else {
-            c.mapping.feed = to_json(*feed);
+            // Over the defaults, member by member: a config that sets one feed option keeps
+            // the others (an identifier system left out would make identifiers unusable).
+            mapping::JsonObject merged = c.mapping.feed.as_object();
+            const mapping::Json given = to_json(*feed);
+            for (const auto& [key, value] : given.as_object()) {
+              mapping::set_member(merged, key, value);
+            }
+            c.mapping.feed = mapping::Json::object(std::move(merged));
           }
         }
       }

@@ -59,7 +59,12 @@ struct MappingConfig {
   std::string directory = "./mappings";  // routes.json, templates, partials/, tables/
   std::string default_timezone = "UTC";  // for times without a zone: "UTC" or "+HH:MM"
   std::optional<int> default_offset_minutes = 0;
-  mapping::Json feed = mapping::Json::object({});  // $feed in templates
+  // $feed in templates; a configured "feed" object is merged over these defaults (the same as
+  // config/adapterd.json documents).
+  mapping::Json feed = mapping::Json::object(
+      {{"patient_mode", mapping::Json::string("conditional-create")},
+       {"identifier_system", mapping::Json::string("urn:adapterd:identifier")},
+       {"genome_build", mapping::Json::string("")}});
 };
 
 struct Config {

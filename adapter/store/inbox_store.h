@@ -16,7 +16,7 @@
 namespace adapter::store {
 
 enum class MessageState {
-  received,  // accepted and durable; waiting for mapping (a later issue)
+  received,  // accepted and durable (its mapping, once done, is a MappingRecord)
   rejected,  // kept for inspection and replay, but not processed: parse error, refused type, ...
 };
 std::string_view to_string(MessageState state);
@@ -65,6 +65,26 @@ struct MessageQuery {
   std::size_t limit = 100;
 };
 
+// The outcome of mapping one received message (the daemon maps after the ACK has gone out).
+enum class MappingState {
+  pending,         // queued for (re)mapping: new, or replayed after a template fix
+  mapped,          // the Bundle is ready for delivery
+  mapping_failed,  // an error-severity issue: kept, not delivered, replayable
+};
+std::string_view to_string(MappingState state);
+
+struct MappingRecord {
+  std::int64_t message_id = 0;
+  MappingState state = MappingState::pending;
+  std::string template_name;     // "oru-r01"
+  std::string template_version;  // the template's $version
+  std::string template_set;      // content hash of the whole mappings folder
+  std::string issues_json;       // [{"severity", "message", "template", "source"}, ...]
+  std::string bundle_json;       // the output (kept even when failed, for inspection)
+  std::int64_t mapped_at_us = 0;
+  std::int64_t attempts = 0;  // read back: how many times it was mapped
+};
+
 class InboxStore {
  public:
   virtual ~InboxStore() = default;
@@ -83,13 +103,29 @@ class InboxStore {
   virtual Result<std::vector<StoredMessage>> find(const MessageQuery& query) = 0;
   virtual Result<std::int64_t> count(std::optional<MessageState> state) = 0;
 
+  // Mapping. Messages to map: received (not rejected) messages with id > after_id that have no
+  // mapping yet, and any message whose mapping is pending (replayed), in id order.
+  virtual Result<std::vector<StoredMessage>> to_map(std::int64_t after_id, std::size_t limit) = 0;
+  // Where to resume after a restart: the highest message id that has a mapping (messages are
+  // mapped and recorded in id order, so the ones below it have theirs), or 0.
+  virtual Result<std::int64_t> mapping_watermark() = 0;
+  // Records (replaces) the mapping of a message; `done` runs once it is durable (store thread).
+  using StatusCallback = std::function<void(Status)>;
+  virtual void record_mapping(MappingRecord record, StatusCallback done) = 0;
+  virtual Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) = 0;
+  // Replay: marks mappings pending again, so the daemon maps those messages with the templates
+  // it has now. One message, or (no id) every mapping_failed one. Returns how many.
+  virtual Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) = 0;
+
   // Waits for every pending append to complete and stops accepting new ones (they fail with
   // store_unavailable). Idempotent.
   virtual void close() = 0;
 };
 
-// Blocking convenience over append(), for tools and tests (never on an I/O thread).
+// Blocking conveniences over append() and record_mapping(), for tools, workers and tests (never
+// on an I/O thread).
 Result<std::vector<AppendOutcome>> append_and_wait(InboxStore& store,
                                                    std::vector<InboundMessage> messages);
+Status record_mapping_and_wait(InboxStore& store, MappingRecord record);
 
 }  // namespace adapter::store

@@ -43,6 +43,20 @@ class FakeStore : public store::InboxStore {
   Result<std::int64_t> count(std::optional<store::MessageState>) override {
     return std::int64_t{0};
   }
+  // The mapping side is not what this fake is for: nothing to map, nothing recorded.
+  Result<std::vector<store::StoredMessage>> to_map(std::int64_t, std::size_t) override {
+    return std::vector<store::StoredMessage>{};
+  }
+  Result<std::int64_t> mapping_watermark() override { return std::int64_t{0}; }
+  void record_mapping(store::MappingRecord, StatusCallback done) override {
+    if (done) done(make_error(Errc::store_unavailable, "fake store records no mappings"));
+  }
+  Result<std::optional<store::MappingRecord>> mapping_of(std::int64_t) override {
+    return std::optional<store::MappingRecord>{};
+  }
+  Result<std::int64_t> requeue_mappings(std::optional<std::int64_t>) override {
+    return std::int64_t{0};
+  }
   void close() override {
     std::lock_guard lock(mu_);
     for (auto& t : threads_) {

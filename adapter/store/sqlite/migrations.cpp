@@ -39,6 +39,24 @@ CREATE UNIQUE INDEX messages_accepted_key
 
 CREATE INDEX messages_state_id ON messages (state, id);
 )sql"},
+    // The mapping of each received message, done after its ACK. A table of its own rather than
+    // more states in `messages`: SQLite cannot alter a CHECK constraint without copying every raw
+    // message, and intake never has to touch it. Replay sets the state back to 'pending'.
+    {2, R"sql(
+CREATE TABLE mappings (
+  message_id INTEGER PRIMARY KEY REFERENCES messages (id),
+  state TEXT NOT NULL CHECK (state IN ('pending', 'mapped', 'mapping_failed')),
+  template TEXT NOT NULL,
+  template_version TEXT NOT NULL,
+  template_set TEXT NOT NULL,
+  issues TEXT NOT NULL,
+  mapped_at_us INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 1,
+  bundle TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX mappings_state ON mappings (state, message_id);
+)sql"},
 };
 
 constexpr bool versions_are_contiguous() {

@@ -18,6 +18,19 @@ std::optional<MessageState> parse_state(std::string_view text) {
 constexpr std::string_view kSelectColumns =
     "SELECT id, received_at_us, listener, peer, sender_application, sender_facility, control_id, "
     "message_type, content_sha256, state, error, ack_code, duplicate_count, raw FROM messages";
+// The same columns, qualified, for queries that join `mappings` (which has a `state` too).
+constexpr std::string_view kSelectColumnsOfM =
+    "SELECT m.id, m.received_at_us, m.listener, m.peer, m.sender_application, "
+    "m.sender_facility, m.control_id, m.message_type, m.content_sha256, m.state, m.error, "
+    "m.ack_code, m.duplicate_count, m.raw FROM messages m";
+
+std::optional<MappingState> parse_mapping_state(std::string_view text) {
+  for (MappingState s :
+       {MappingState::pending, MappingState::mapped, MappingState::mapping_failed}) {
+    if (text == to_string(s)) return s;
+  }
+  return std::nullopt;
+}
 
 Result<StoredMessage> read_row(const Call& call) {
   StoredMessage row;
@@ -60,6 +73,14 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
       select + " WHERE id > ? AND state = ? ORDER BY id LIMIT ?",
       select + " WHERE id > ? AND state = ? AND control_id = ? ORDER BY id LIMIT ?",
   };
+  const std::string to_map_pending =
+      std::string(kSelectColumnsOfM) +
+      " JOIN mappings p ON p.message_id = m.id WHERE p.state = 'pending' AND "
+      "m.state = 'received' ORDER BY m.id LIMIT ?";
+  const std::string to_map_new =
+      std::string(kSelectColumnsOfM) +
+      " WHERE m.state = 'received' AND m.id > ? AND NOT EXISTS (SELECT 1 FROM mappings p "
+      "WHERE p.message_id = m.id) ORDER BY m.id LIMIT ?";
   struct {
     StmtPtr* stmt;
     std::string_view sql;
@@ -71,6 +92,14 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
       {&reader->find_[3], find_sql[3]},
       {&reader->count_all_, "SELECT count(*) FROM messages"},
       {&reader->count_state_, "SELECT count(*) FROM messages WHERE state = ?"},
+      // Replayed messages first (any id), through the mappings_state index...
+      {&reader->to_map_pending_, to_map_pending},
+      // ...then new ones past the caller's watermark, through messages_state_id.
+      {&reader->to_map_new_, to_map_new},
+      {&reader->mapping_watermark_, "SELECT coalesce(max(message_id), 0) FROM mappings"},
+      {&reader->mapping_of_,
+       "SELECT message_id, state, template, template_version, template_set, issues, "
+       "mapped_at_us, attempts, bundle FROM mappings WHERE message_id = ?"},
   };
   for (const auto& s : statements) {
     Result<StmtPtr> stmt = prepare(d, s.sql);
@@ -120,6 +149,62 @@ Result<std::int64_t> Reader::count(std::optional<MessageState> state) {
   const int rc = call.step();
   if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "count messages");
   return call.column_int64(0);
+}
+
+Result<std::vector<StoredMessage>> Reader::to_map(std::int64_t after_id, std::size_t limit) {
+  std::lock_guard lock(mu_);
+  std::vector<StoredMessage> rows;
+  const auto want = static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 20));
+  for (sqlite3_stmt* stmt : {to_map_pending_.get(), to_map_new_.get()}) {
+    const auto left = want - static_cast<std::int64_t>(rows.size());
+    if (left <= 0) break;
+    Call call(stmt);
+    if (stmt == to_map_new_.get()) call.integer(after_id);
+    call.integer(left);
+    for (;;) {
+      const int rc = call.step();
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "messages to map");
+      Result<StoredMessage> row = read_row(call);
+      if (!row) return std::move(row).error();
+      rows.push_back(std::move(*row));
+    }
+  }
+  return rows;
+}
+
+Result<std::int64_t> Reader::mapping_watermark() {
+  std::lock_guard lock(mu_);
+  Call call(mapping_watermark_.get());
+  const int rc = call.step();
+  if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "mapping watermark");
+  return call.column_int64(0);
+}
+
+Result<std::optional<MappingRecord>> Reader::mapping_of(std::int64_t message_id) {
+  std::lock_guard lock(mu_);
+  Call call(mapping_of_.get());
+  call.integer(message_id);
+  const int rc = call.step();
+  if (rc == SQLITE_DONE) return std::optional<MappingRecord>();
+  if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "read mapping");
+  MappingRecord r;
+  r.message_id = call.column_int64(0);
+  const std::string state = call.column_bytes(1);
+  const auto parsed = parse_mapping_state(state);
+  if (!parsed) {
+    return make_error(Errc::internal, "mapping of message " + std::to_string(r.message_id) +
+                                          " has unknown state '" + state + "'");
+  }
+  r.state = *parsed;
+  r.template_name = call.column_bytes(2);
+  r.template_version = call.column_bytes(3);
+  r.template_set = call.column_bytes(4);
+  r.issues_json = call.column_bytes(5);
+  r.mapped_at_us = call.column_int64(6);
+  r.attempts = call.column_int64(7);
+  r.bundle_json = call.column_bytes(8);
+  return std::optional<MappingRecord>(std::move(r));
 }
 
 }  // namespace adapter::store::sqlite

@@ -22,12 +22,17 @@ class Reader {
 
   Result<std::int64_t> count(std::optional<MessageState> state);
 
+  Result<std::vector<StoredMessage>> to_map(std::int64_t after_id, std::size_t limit);
+  Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id);
+  Result<std::int64_t> mapping_watermark();
+
  private:
   explicit Reader(DbPtr db) : db_(std::move(db)) {}
 
   std::mutex mu_;  // guards the connection and statements below
   DbPtr db_;       // declared before the statements: destroyed after them
   StmtPtr get_, find_[4], count_all_, count_state_;
+  StmtPtr to_map_pending_, to_map_new_, mapping_of_, mapping_watermark_;
 };
 
 }  // namespace adapter::store::sqlite

@@ -22,6 +22,7 @@ using sqlite::configure_writer;
 using sqlite::Counters;
 using sqlite::DbPtr;
 using sqlite::directory_of;
+using sqlite::MappingWrite;
 using sqlite::open_connection;
 using sqlite::pragma;
 using sqlite::prepare_directory;
@@ -183,6 +184,64 @@ Result<std::vector<StoredMessage>> SqliteStore::find(const MessageQuery& query) 
 
 Result<std::int64_t> SqliteStore::count(std::optional<MessageState> state) {
   return impl_->reader->count(state);
+}
+
+Result<std::vector<StoredMessage>> SqliteStore::to_map(std::int64_t after_id, std::size_t limit) {
+  return impl_->reader->to_map(after_id, limit);
+}
+
+Result<std::int64_t> SqliteStore::mapping_watermark() {
+  return impl_->reader->mapping_watermark();
+}
+
+Result<std::optional<MappingRecord>> SqliteStore::mapping_of(std::int64_t message_id) {
+  return impl_->reader->mapping_of(message_id);
+}
+
+// Mapping writes share the writer thread (and its group commit) with intake: one write
+// connection means no lock contention that could delay an ACK.
+void SqliteStore::record_mapping(MappingRecord record, StatusCallback done) {
+  MappingWrite write;
+  write.record = std::move(record);
+  append_mapping_write(std::move(write),
+                       [done = std::move(done)](const Result<std::vector<AppendOutcome>>& r) {
+                         if (done) done(r ? Status{} : Status(r.error()));
+                       });
+}
+
+Result<std::int64_t> SqliteStore::requeue_mappings(std::optional<std::int64_t> message_id) {
+  MappingWrite write;
+  write.requeue = true;
+  write.requeue_id = message_id;
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<std::vector<AppendOutcome>>> result;
+  };
+  auto waiter = std::make_shared<Waiter>();
+  append_mapping_write(std::move(write), [waiter](Result<std::vector<AppendOutcome>> r) {
+    std::lock_guard lock(waiter->mu);
+    waiter->result.emplace(std::move(r));
+    waiter->cv.notify_one();
+  });
+  std::unique_lock lock(waiter->mu);
+  waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
+  if (!*waiter->result) return waiter->result->error();
+  return (*waiter->result)->empty() ? std::int64_t{0} : (*waiter->result)->front().id;
+}
+
+void SqliteStore::append_mapping_write(MappingWrite write, AppendCallback done) {
+  Impl& s = *impl_;
+  {
+    std::unique_lock lock(s.mu);
+    if (s.accepting) {
+      s.queue.push_back(Request{{}, std::move(done), std::move(write)});
+      lock.unlock();
+      s.wake.notify_one();
+      return;
+    }
+  }
+  if (done) done(make_error(Errc::store_unavailable, "the message store is closed"));
 }
 
 void SqliteStore::close() {

@@ -25,6 +25,9 @@
 #include "store/inbox_store.h"
 
 namespace adapter::store {
+namespace sqlite {
+struct MappingWrite;
+}
 
 struct SqliteStoreOptions {
   std::string path;             // the database file; missing parent directories are created
@@ -65,6 +68,11 @@ class SqliteStore final : public InboxStore {
   Result<std::optional<StoredMessage>> get(std::int64_t id) override;
   Result<std::vector<StoredMessage>> find(const MessageQuery& query) override;
   Result<std::int64_t> count(std::optional<MessageState> state) override;
+  Result<std::vector<StoredMessage>> to_map(std::int64_t after_id, std::size_t limit) override;
+  Result<std::int64_t> mapping_watermark() override;
+  void record_mapping(MappingRecord record, StatusCallback done) override;
+  Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) override;
+  Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) override;
 
   // Stops accepting, commits everything already queued, runs its callbacks and joins the writer.
   // Reads keep working until destruction. Idempotent; concurrent callers all wait for the drain.
@@ -76,6 +84,7 @@ class SqliteStore final : public InboxStore {
  private:
   struct Impl;  // keeps sqlite3.h and the threading out of this header
   explicit SqliteStore(std::unique_ptr<Impl> impl);
+  void append_mapping_write(sqlite::MappingWrite write, AppendCallback done);
 
   std::unique_ptr<Impl> impl_;
 };

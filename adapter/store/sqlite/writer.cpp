@@ -36,6 +36,17 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
       {&writer->bump_duplicate_,
        "UPDATE messages SET duplicate_count = duplicate_count + 1, last_duplicate_at_us = ? "
        "WHERE id = ?"},
+      {&writer->upsert_mapping_,
+       "INSERT INTO mappings (message_id, state, template, template_version, template_set, "
+       "issues, mapped_at_us, bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+       "ON CONFLICT (message_id) DO UPDATE SET state = excluded.state, "
+       "template = excluded.template, template_version = excluded.template_version, "
+       "template_set = excluded.template_set, issues = excluded.issues, "
+       "mapped_at_us = excluded.mapped_at_us, bundle = excluded.bundle, "
+       "attempts = attempts + 1"},
+      {&writer->requeue_one_, "UPDATE mappings SET state = 'pending' WHERE message_id = ?"},
+      {&writer->requeue_failed_,
+       "UPDATE mappings SET state = 'pending' WHERE state = 'mapping_failed'"},
   };
   for (const auto& s : statements) {
     Result<StmtPtr> stmt = prepare(d, s.sql);
@@ -123,6 +134,18 @@ std::vector<AppendResult> Writer::run_batch(std::vector<Request>& batch, Counter
 
 AppendResult Writer::apply_request(const Request& request) {
   if (Status s = run_statement(db(), savepoint_.get(), "savepoint"); !s) return s.error();
+  if (request.mapping) {
+    Result<AppendOutcome> outcome = apply_mapping(*request.mapping);
+    if (!outcome) {
+      undo_request();
+      return std::move(outcome).error();
+    }
+    if (Status s = run_statement(db(), release_.get(), "release savepoint"); !s) {
+      undo_request();
+      return s.error();
+    }
+    return std::vector<AppendOutcome>{*outcome};
+  }
   std::vector<AppendOutcome> outcomes;
   outcomes.reserve(request.messages.size());
   for (const InboundMessage& message : request.messages) {
@@ -268,6 +291,29 @@ void Writer::checkpoint_if_due(Counters& counters) {
   }
   wal_pages_ = 0;  // reported again by the next commit
   counters.checkpoints.fetch_add(1, std::memory_order_relaxed);
+}
+
+Result<AppendOutcome> Writer::apply_mapping(const MappingWrite& w) {
+  if (w.record) {
+    const MappingRecord& r = *w.record;
+    Call call(upsert_mapping_.get());
+    call.integer(r.message_id);
+    call.text(to_string(r.state));
+    call.text(r.template_name);
+    call.text(r.template_version);
+    call.text(r.template_set);
+    call.text(r.issues_json);
+    call.integer(r.mapped_at_us);
+    call.text(r.bundle_json);
+    if (const int rc = call.step(); rc != SQLITE_DONE) {
+      return sqlite_error(db(), rc, "record mapping");
+    }
+    return AppendOutcome{Disposition::stored, sqlite3_changes(db()), 0};
+  }
+  Call call(w.requeue_id ? requeue_one_.get() : requeue_failed_.get());
+  if (w.requeue_id) call.integer(*w.requeue_id);
+  if (const int rc = call.step(); rc != SQLITE_DONE) return sqlite_error(db(), rc, "requeue");
+  return AppendOutcome{Disposition::stored, sqlite3_changes(db()), 0};
 }
 
 }  // namespace adapter::store::sqlite

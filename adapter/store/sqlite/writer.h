@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -16,9 +17,19 @@ namespace adapter::store::sqlite {
 
 using AppendResult = Result<std::vector<AppendOutcome>>;
 
+// What the mapping side writes: a mapping result, or a replay (requeue).
+struct MappingWrite {
+  std::optional<MappingRecord> record;
+  bool requeue = false;
+  std::optional<std::int64_t> requeue_id;  // with requeue: one message, or every failed one
+};
+
+// One append() of messages, or one mapping write (then `messages` is empty and the result holds
+// one AppendOutcome whose `id` is the number of rows the write changed).
 struct Request {
   std::vector<InboundMessage> messages;
   InboxStore::AppendCallback done;
+  std::optional<MappingWrite> mapping;
 };
 
 struct Counters {
@@ -66,6 +77,7 @@ class Writer {
   void undo_request();
 
   Result<AppendOutcome> apply_message(const InboundMessage& m);
+  Result<AppendOutcome> apply_mapping(const MappingWrite& w);
 
   Result<std::int64_t> insert(const InboundMessage& m, std::string_view sha, MessageState state,
                               std::string_view error, std::string_view ack_code);
@@ -73,6 +85,7 @@ class Writer {
   DbPtr db_;  // declared first: destroyed after the statements
   StmtPtr begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   StmtPtr lookup_, insert_, bump_duplicate_;
+  StmtPtr upsert_mapping_, requeue_one_, requeue_failed_;
   bool cannot_commit_ = false;  // a request could not be undone and ROLLBACK failed too
   int wal_pages_ = 0;           // WAL size after the last commit (from sqlite3_wal_hook)
 };

@@ -594,8 +594,8 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     }
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "1");
-      CHECK(latest_schema_version() == 1);
+      CHECK(db.text("PRAGMA user_version") == "2");
+      CHECK(latest_schema_version() == 2);
       CHECK(db.text("PRAGMA application_id") == std::to_string(kApplicationId));
     }
     auto store = open_store(path);
@@ -616,7 +616,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().code == Errc::bad_config);
     CHECK(store.error().message ==
-          "database schema version 99 is newer than this adapterd supports (1)");
+          "database schema version 99 is newer than this adapterd supports (2)");
   }
 
   SECTION("somebody else's database is refused and left untouched") {
@@ -877,4 +877,80 @@ TEST_CASE("acknowledged messages survive SIGKILL at any moment", "[store][crash]
                         << count_all(*store) << " rows in total");
   }
   CHECK(all_acked.size() >= 900);
+}
+
+TEST_CASE("mappings: to map, record, watermark and replay", "[store][mapping]") {
+  TempDir dir;
+  const std::string path = dir.file("inbox.db");
+
+  SECTION("a version 1 database is upgraded and its messages become work to map") {
+    {
+      RawDb db(path);
+      const Migration v1[] = {schema_migrations()[0]};
+      REQUIRE(migrate(db.get(), v1).ok());
+      db.exec(
+          "INSERT INTO messages (received_at_us, listener, peer, sender_application, "
+          "sender_facility, control_id, message_type, content_sha256, state, raw) VALUES "
+          "(1, 'lab', 'p', 'LAB', 'HOSP', 'OLD1', 'ORU^R01', 'x', 'received', X'4D5348')");
+    }
+    auto store = open_store(path);
+    auto work = store->to_map(0, 10);
+    REQUIRE(work);
+    REQUIRE(work->size() == 1);
+    CHECK(work->front().message.control_id == "OLD1");
+  }
+
+  SECTION("recorded messages leave the work list; replay brings failed ones back") {
+    auto store = open_store(path);
+    const auto a = append_one(*store, make_message("A", hl7("A")));
+    const auto b = append_one(*store, make_message("B", hl7("B")));
+    InboundMessage rejected = make_message("", "garbage");
+    rejected.state = MessageState::rejected;
+    append_one(*store, rejected);  // never work to map
+
+    auto work = store->to_map(0, 10);
+    REQUIRE(work);
+    REQUIRE(work->size() == 2);
+    CHECK(*store->mapping_watermark() == 0);
+
+    MappingRecord ok;
+    ok.message_id = a.id;
+    ok.state = MappingState::mapped;
+    ok.template_name = "oru-r01";
+    ok.template_version = "1.0.0";
+    ok.template_set = "abc";
+    ok.issues_json = "[]";
+    ok.bundle_json = "{\"resourceType\":\"Bundle\"}";
+    ok.mapped_at_us = 5;
+    REQUIRE(record_mapping_and_wait(*store, ok).ok());
+    MappingRecord failed = ok;
+    failed.message_id = b.id;
+    failed.state = MappingState::mapping_failed;
+    failed.bundle_json.clear();
+    REQUIRE(record_mapping_and_wait(*store, failed).ok());
+
+    CHECK(store->to_map(0, 10)->empty());
+    CHECK(*store->mapping_watermark() == b.id);
+    auto read = store->mapping_of(a.id);
+    REQUIRE(read);
+    REQUIRE(read->has_value());
+    CHECK((*read)->state == MappingState::mapped);
+    CHECK((*read)->bundle_json == ok.bundle_json);
+    CHECK((*read)->attempts == 1);
+
+    // Replay of every failed one: only B.
+    CHECK(*store->requeue_mappings(std::nullopt) == 1);
+    work = store->to_map(b.id, 10);  // pending ones come whatever the watermark
+    REQUIRE(work->size() == 1);
+    CHECK(work->front().id == b.id);
+    failed.state = MappingState::mapped;
+    REQUIRE(record_mapping_and_wait(*store, failed).ok());
+    CHECK((*store->mapping_of(b.id))->attempts == 2);
+    CHECK(store->to_map(0, 10)->empty());
+
+    // Replay of one message, and of one that has no mapping.
+    CHECK(*store->requeue_mappings(a.id) == 1);
+    CHECK(*store->requeue_mappings(999) == 0);
+    CHECK(store->to_map(b.id, 10)->size() == 1);
+  }
 }

@@ -1,0 +1,159 @@
+#include "app/mapping_worker.h"
+
+#include <ctime>
+
+#include "app/intake.h"
+#include "common/log.h"
+
+namespace adapter::app {
+
+std::string fhir_instant_utc(std::int64_t us) {
+  const std::time_t seconds = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us % 1000000));
+  return buf;
+}
+
+namespace {
+
+std::string issues_json(const std::optional<Error>& input_error,
+                        const std::vector<mapping::Issue>& issues) {
+  mapping::JsonArray out;
+  if (input_error) {
+    out.push_back(mapping::Json::object({{"severity", mapping::Json::string("error")},
+                                         {"message", mapping::Json::string(input_error->message)},
+                                         {"source", mapping::Json::string(input_error->where)}}));
+  }
+  for (const mapping::Issue& i : issues) {
+    mapping::JsonObject o{{"severity", mapping::Json::string(std::string(to_string(i.severity)))},
+                          {"message", mapping::Json::string(i.message)}};
+    if (!i.template_pos.empty()) o.emplace_back("template", mapping::Json::string(i.template_pos));
+    if (!i.source.empty()) o.emplace_back("source", mapping::Json::string(i.source));
+    out.push_back(mapping::Json::object(std::move(o)));
+  }
+  return mapping::Json::array(std::move(out)).dump();
+}
+
+}  // namespace
+
+MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
+                             std::chrono::milliseconds poll)
+    : store_(store), mapper_(std::move(mapper)), poll_(poll) {}
+
+MappingWorker::~MappingWorker() {
+  stop();
+}
+
+void MappingWorker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void MappingWorker::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool MappingWorker::wait_for(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, d, [this] { return stopping_; });
+}
+
+store::MappingRecord MappingWorker::map_one(const Mapper& mapper,
+                                            const store::StoredMessage& message,
+                                            std::int64_t now_us) {
+  Arrival arrival;
+  arrival.received_at = fhir_instant_utc(message.message.received_at_us);
+  arrival.listener = message.message.listener;
+  arrival.message_id = message.id;
+  std::vector<MappedMessage> results =
+      mapper.map(message.message.raw, "message " + std::to_string(message.id), arrival, false);
+
+  store::MappingRecord record;
+  record.message_id = message.id;
+  record.mapped_at_us = now_us;
+  record.template_set = mapper.templates().version;
+  if (results.size() != 1) {
+    // Intake stores each message of a batch as its own row, so this is a stored batch that
+    // intake could not split: kept, and said so.
+    record.state = store::MappingState::mapping_failed;
+    record.issues_json = issues_json(
+        make_error(Errc::bad_batch, "the stored input holds " + std::to_string(results.size()) +
+                                        " messages; one was expected"),
+        {});
+    return record;
+  }
+  const MappedMessage& m = results.front();
+  record.template_name = m.result.template_name;
+  record.template_version = m.result.template_version;
+  record.issues_json = issues_json(m.input_error, m.result.issues);
+  if (!m.input_error) record.bundle_json = m.result.output.dump();
+  record.state = m.ok() ? store::MappingState::mapped : store::MappingState::mapping_failed;
+  return record;
+}
+
+void MappingWorker::run() {
+  // New messages come above the watermark; replayed ones at any id.
+  std::int64_t watermark = 0;
+  for (;;) {
+    auto resume = store_.mapping_watermark();
+    if (resume) {
+      watermark = *resume;
+      break;
+    }
+    log::error("mapping.store_read_failed", {{"error", resume.error().message}});
+    if (!wait_for(std::chrono::seconds(1))) return;
+  }
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    auto batch = store_.to_map(watermark, 64);
+    if (!batch) {
+      counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+      log::error("mapping.store_read_failed", {{"error", batch.error().message}});
+      if (!wait_for(std::chrono::seconds(1))) return;
+      continue;
+    }
+    if (batch->empty()) {
+      if (!wait_for(poll_)) return;
+      continue;
+    }
+    for (const store::StoredMessage& message : *batch) {
+      store::MappingRecord record = map_one(*mapper_, message, now_us());
+      const bool ok = record.state == store::MappingState::mapped;
+      const std::string template_name = record.template_name;
+      Status written = store::record_mapping_and_wait(store_, std::move(record));
+      if (!written) {
+        // Not recorded: it stays unmapped and is tried again (the watermark does not pass it).
+        counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+        log::error("mapping.record_failed",
+                   {{"message_id", message.id}, {"error", written.error().message}});
+        break;
+      }
+      watermark = std::max(watermark, message.id);
+      // Counts and places only: issue texts quote the message, so they stay in the store.
+      if (ok) {
+        counters_.mapped.fetch_add(1, std::memory_order_relaxed);
+        log::info("mapping.mapped", {{"message_id", message.id}, {"template", template_name}});
+      } else {
+        counters_.failed.fetch_add(1, std::memory_order_relaxed);
+        log::warn("mapping.failed", {{"message_id", message.id}, {"template", template_name}});
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+      }
+    }
+  }
+}
+
+}  // namespace adapter::app

@@ -1,0 +1,65 @@
+// The daemon's mapping step: maps each stored message after its ACK has gone out, and records
+// the Bundle, the template (name, version, content hash of the mappings) and the issues with the
+// message. An error-severity issue makes the message mapping_failed: kept, not delivered, and
+// mapped again after `adapterd replay` once the template is fixed.
+//
+// One thread. It polls the store (a cheap indexed query) rather than being told by intake, so
+// that a replay from another process (`adapterd replay`) is picked up the same way as new input.
+// Mapping never delays an ACK: it runs beside intake, and its writes share the store's group
+// commit.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "app/translate.h"
+#include "store/inbox_store.h"
+
+namespace adapter::app {
+
+struct MappingCounters {
+  std::atomic<std::uint64_t> mapped{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> store_errors{0};
+};
+
+class MappingWorker {
+ public:
+  MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
+                std::chrono::milliseconds poll = std::chrono::milliseconds(100));
+  ~MappingWorker();  // stop()
+  MappingWorker(const MappingWorker&) = delete;
+  MappingWorker& operator=(const MappingWorker&) = delete;
+
+  void start();
+  void stop();  // finishes the message in hand, then returns; idempotent
+
+  const MappingCounters& counters() const { return counters_; }
+
+  // Maps one stored message into the record to keep (no I/O: tests call it directly).
+  static store::MappingRecord map_one(const Mapper& mapper, const store::StoredMessage& message,
+                                      std::int64_t now_us);
+
+ private:
+  void run();
+  bool wait_for(std::chrono::milliseconds d);  // false once stopping
+
+  store::InboxStore& store_;
+  std::shared_ptr<const Mapper> mapper_;
+  std::chrono::milliseconds poll_;
+  MappingCounters counters_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// "2024-03-15T14:30:00.123456+00:00" for a time in microseconds since the Unix epoch.
+std::string fhir_instant_utc(std::int64_t us);
+
+}  // namespace adapter::app
