@@ -89,6 +89,7 @@ class Evaluator {
   bool in_scope_push(const Value& v);  // pushes a scope when v is a group/segment; false otherwise
   std::vector<std::uint32_t> candidates(const char id[3], const Scope* base) const;
   const hl7v2::OruR01& oru();
+  std::vector<int> parent_orders(const std::vector<hl7v2::OruOrder>& orders);
   std::string hl7_text(const Hl7Ref& r);
 
   const TemplateSet& set_;

@@ -97,6 +97,34 @@ const hl7v2::OruR01& Evaluator::oru() {
   return *oru_;
 }
 
+// OBR-nested grouping (the Clinical Genomics variation IG, release 2): a child order names its
+// parent in OBR-29 (EIP: placer ^ filler). Returns, for each order of a patient result, the index
+// of the earlier order it is a child of, or -1.
+std::vector<int> Evaluator::parent_orders(const std::vector<hl7v2::OruOrder>& orders) {
+  std::vector<int> parent(orders.size(), -1);
+  auto first_component = [&](std::uint32_t seg, std::uint32_t field, std::uint32_t comp,
+                             std::uint32_t sub) {
+    return hl7_text(Hl7Ref{message_, seg, field, 1, comp, sub});
+  };
+  for (std::size_t i = 0; i < orders.size(); ++i) {
+    if (!orders[i].obr) continue;
+    const std::uint32_t obr = *orders[i].obr;
+    const std::string placer = first_component(obr, 29, 1, 1);
+    const std::string filler = first_component(obr, 29, 2, 1);
+    if (placer.empty() && filler.empty()) continue;
+    for (std::size_t p = 0; p < i; ++p) {
+      if (parent[p] >= 0 || !orders[p].obr) continue;  // one level of nesting
+      const std::uint32_t pobr = *orders[p].obr;
+      if ((!placer.empty() && placer == first_component(pobr, 2, 1, 0)) ||
+          (!filler.empty() && filler == first_component(pobr, 3, 1, 0))) {
+        parent[i] = static_cast<int>(p);
+        break;
+      }
+    }
+  }
+  return parent;
+}
+
 std::vector<Value> Evaluator::groups(std::string_view kind) {
   std::vector<Value> out;
   if (message_ == nullptr) return out;
@@ -105,8 +133,21 @@ std::vector<Value> Evaluator::groups(std::string_view kind) {
   for (const auto& r : v.patient_results) {
     if (kind == "PATIENT_RESULT") found.emplace_back(segments_of(r), "");
     if (kind == "PATIENT" && r.patient) found.emplace_back(segments_of(*r.patient), "");
+    if (kind == "ORDER_OBSERVATION") {
+      // A child order's segments join its parent's group: its results belong to the parent's
+      // report, and subid_groups() keeps them apart by OBR instance.
+      const std::vector<int> parent = parent_orders(r.orders);
+      std::vector<std::vector<std::uint32_t>> merged(r.orders.size());
+      for (std::size_t i = 0; i < r.orders.size(); ++i) {
+        const std::size_t into = parent[i] >= 0 ? static_cast<std::size_t>(parent[i]) : i;
+        auto s = segments_of(r.orders[i]);
+        merged[into].insert(merged[into].end(), s.begin(), s.end());
+      }
+      for (std::size_t i = 0; i < r.orders.size(); ++i) {
+        if (parent[i] < 0) found.emplace_back(std::move(merged[i]), "");
+      }
+    }
     for (const auto& o : r.orders) {
-      if (kind == "ORDER_OBSERVATION") found.emplace_back(segments_of(o), "");
       if (kind == "OBSERVATION") {
         // Observations of the order, then those about its specimens (OBX after SPM).
         for (const auto& obs : o.observations) {
@@ -152,10 +193,19 @@ std::vector<Value> Evaluator::subid_groups() {
   std::vector<Value> out;
   if (message_ == nullptr) return out;
   const char obx[3] = {'O', 'B', 'X'};
+  const char obr[3] = {'O', 'B', 'R'};
+  // The group key is (OBR instance, sub-ID): OBX under the context's first OBR keep their
+  // sub-ID group ("2a"); under a nested child OBR the key says which ("obr2", "obr2-2a").
+  const std::vector<std::uint32_t> orders = candidates(obr, nullptr);
   std::vector<std::shared_ptr<Hl7Group>> groups;
   for (std::uint32_t seg : candidates(obx, nullptr)) {
     const Value sub_id(Hl7Ref{message_, seg, 4, 0, 0, 0});
-    const std::string key = subid_group_key(text(sub_id).value_or(""));
+    std::string key = subid_group_key(text(sub_id).value_or(""));
+    std::size_t instance = 0;
+    for (std::size_t i = 0; i < orders.size() && orders[i] < seg; ++i) instance = i + 1;
+    if (instance > 1) {
+      key = "obr" + std::to_string(instance) + (key.empty() ? "" : "-" + key);
+    }
     auto it =
         std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g->key == key; });
     if (it == groups.end()) {

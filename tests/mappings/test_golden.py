@@ -41,6 +41,7 @@ class Hl7:
         lines = [l for l in re.split(r"\r\n|\r|\n", text) if l.strip()]
         self.field_sep = lines[0][3]
         self.comp_sep, self.rep_sep = lines[0][4], lines[0][5]
+        self.sub_sep = lines[0][7] if len(lines[0]) > 7 else "&"
         self.segments = []
         for line in lines:
             fields = line.split(self.field_sep)
@@ -65,6 +66,31 @@ class Hl7:
             elif seg[0] == "OBX":
                 ordinal += 1
                 yield order, ordinal, seg
+
+
+    def nested_suffixes(self):
+        """OBR-nested grouping: order number -> identifier prefix of its variant groups ("" for a
+        top-level order; "obr2" for the first child of its parent, and so on). A child names its
+        parent in OBR-29 (placer ^ filler), matched against an earlier OBR-2.1 / OBR-3.1."""
+        obrs = [s for s in self.segments if s[0] == "OBR"]
+        parent, children, out = {}, {}, {}
+        for i, obr in enumerate(obrs, start=1):
+            placer, filler = self.sub(obr, 29, 1, 1), self.sub(obr, 29, 2, 1)
+            for j, earlier in enumerate(obrs[:i - 1], start=1):
+                if j in parent:
+                    continue
+                if (placer and placer == self.component(earlier, 2, 1)) or \
+                        (filler and filler == self.component(earlier, 3, 1)):
+                    parent[i] = j
+                    children.setdefault(j, []).append(i)
+                    break
+        for i in range(1, len(obrs) + 1):
+            out[i] = "obr%d" % (children[parent[i]].index(i) + 2) if i in parent else ""
+        return out
+
+    def sub(self, seg, n, c, s):
+        parts = self.component(seg, n, c).split(self.sub_sep)
+        return parts[s - 1] if s - 1 < len(parts) else ""
 
 
 def read(path):
@@ -143,7 +169,10 @@ class GeneticCases(unittest.TestCase):
                 variants = [o for o in resources(bundle, "Observation") if has_profile(o, "variant")]
                 self.assertEqual(len(variants), len(variant_groups), "Variants vs variant groups")
 
+                nested = msg.nested_suffixes()
                 for (order, key), rows in variant_groups.items():
+                    if nested.get(order):
+                        key = nested[order] + ("-" + key if key else "")
                     matching = [v for v in variants
                                 if any(i["value"].endswith("/variant/" + key) for i in v["identifier"])]
                     self.assertEqual(len(matching), 1, "group %s" % key)

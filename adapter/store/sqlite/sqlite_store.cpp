@@ -164,7 +164,7 @@ void SqliteStore::append(std::vector<InboundMessage> messages, AppendCallback do
   {
     std::unique_lock lock(s.mu);
     if (s.accepting) {
-      s.queue.push_back(Request{std::move(messages), std::move(done)});
+      s.queue.push_back(Request{std::move(messages), std::move(done), std::nullopt});
       lock.unlock();
       s.wake.notify_one();
       return;
