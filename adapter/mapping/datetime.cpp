@@ -207,7 +207,7 @@ DateTimeResult v2_to_fhir_datetime(std::string_view dtm, std::optional<int> defa
     r.problem = "the time has no zone and the feed has no default_timezone";
     return r;
   }
-  char buf[16];
+  char buf[48];  // room for any int, so GCC's -Wformat-truncation can prove it fits
   std::snprintf(buf, sizeof buf, "T%02d:%02d:%02d", hh, mm, ss);
   r.fhir = date + buf + std::string(fraction) + format_offset(*offset);
   if (hms.size() == 2) r.problem = "hour precision: minutes and seconds written as 00";

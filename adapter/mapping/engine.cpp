@@ -6,6 +6,7 @@
 
 #include "hl7v2/types.h"
 #include "mapping/evaluator.h"
+#include "mapping/fhir_checks.h"
 #include "mapping/functions.h"
 
 namespace adapter::mapping {
@@ -766,6 +767,25 @@ Result<const Template*> route_hl7(const TemplateSet& set, const hl7v2::Header& h
                     "routes.json");
 }
 
+namespace {
+
+// The daemon's own checks on what a template produced (fhir_checks.h): each problem is an error
+// issue, so a Bundle an EHR would reject, or one that would misreport a result, is never sent.
+void check_output(const Template& tmpl, MappingResult& result) {
+  const Json* type = result.output.is_object() ? result.output.find("resourceType") : nullptr;
+  if (type == nullptr || !type->is_string() || type->as_string() != "Bundle") return;
+  for (BundleProblem& p : check_bundle(result.output)) {
+    Issue i;
+    i.severity = Issue::Severity::error;
+    i.message = "output check: " + p.message;
+    i.template_pos = tmpl.file;
+    i.source = std::move(p.where);
+    result.issues.push_back(std::move(i));
+  }
+}
+
+}  // namespace
+
 MappingResult map_hl7(const TemplateSet& set, const Template& tmpl, const hl7v2::Message& message,
                       const MappingSettings& settings) {
   MappingResult result;
@@ -775,6 +795,7 @@ MappingResult map_hl7(const TemplateSet& set, const Template& tmpl, const hl7v2:
   Evaluator ev(set, tmpl, &message, nullptr, settings, result);
   result.output = ev.render(*tmpl.body);
   result.unmapped = ev.unmapped_report();
+  check_output(tmpl, result);
   return result;
 }
 
@@ -812,6 +833,7 @@ MappingResult map_xml(const TemplateSet& set, const Template& tmpl, const xml::D
   Evaluator ev(set, tmpl, nullptr, &document, settings, result);
   result.output = ev.render(*tmpl.body);
   result.unmapped = ev.unmapped_report();
+  check_output(tmpl, result);
   return result;
 }
 

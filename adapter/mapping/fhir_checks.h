@@ -3,9 +3,12 @@
 // Not a profile validator: it checks the FHIR R4 and Genomics Reporting IG STU3 (3.0.0) rules
 // that an EHR would reject, or that would make a genomic result wrong or unreadable, when a
 // template or its input goes astray:
-//   - the Bundle is a transaction whose entries have a urn:uuid fullUrl, a resource and a request,
-//     and every urn:uuid reference names one of those entries;
+//   - the Bundle is a transaction whose entries have a unique urn:uuid fullUrl, a resource and a
+//     request (method, and a url naming the resource's type), and every urn:uuid reference names
+//     one of those entries;
 //   - no empty elements anywhere (null, "", [], {}): FHIR forbids them;
+//   - Observation and DiagnosticReport have status and code (FHIR core); meta.profile names a
+//     Genomics Reporting STU3 profile made for the resource's type;
 //   - every Observation has the laboratory category; Genomics Reporting Observations also the
 //     genetics one (v2-0074#GE), or biomarker-category for MolecularBiomarker;
 //   - the fixed code of each profile, the Variant value (LL1971-2), implications with derivedFrom

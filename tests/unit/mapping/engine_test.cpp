@@ -311,3 +311,20 @@ TEST_CASE("xpath() on an HL7 message is an error, not a crash", "[mapping][xml]"
   REQUIRE(r.issues.size() == 1);
   CHECK(r.issues[0].message == "xpath() needs an XML source; this message is HL7 v2");
 }
+
+TEST_CASE("a Bundle that breaks the output checks is an error naming the element",
+          "[mapping][engine][fhir_checks]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "resourceType": "Bundle", "type": "transaction",
+    "entry": [{"fullUrl": "{{ uuid('Observation', 'x') }}",
+               "resource": {"resourceType": "Observation", "status": "final",
+                            "code": {"text": "{{ OBX[1]-3.2 }}"}},
+               "request": {"method": "POST", "url": "Observation"}}]
+  })J");
+  const MappingResult r = f.map();
+  REQUIRE_FALSE(r.issues.empty());
+  CHECK(r.failed());
+  CHECK(r.issues[0].message.rfind("output check: ", 0) == 0);
+  CHECK(r.issues[0].source == "Bundle.entry[0].resource(Observation).category");
+  CHECK(r.issues[0].template_pos == "t.json");
+}
