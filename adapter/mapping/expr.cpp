@@ -399,6 +399,7 @@ class Parser {
           if (!eat(",")) return fail("expected ',' or ')' in the call of " + word);
         }
       }
+      e->function = fns_.index_of(word);
       std::string why = fns_.check_call(word, e->args.size());
       if (why.empty()) why = fns_.check_arguments(*e);
       if (!why.empty()) {

@@ -66,6 +66,7 @@ struct Expr {
   SourcePos pos;
   Json value;
   std::string name;
+  int function = -1;  // for calls: the catalog's index of `name`, resolved once when parsed
   Hl7PathSpec path;
   std::vector<ExprPtr> args;
 };
@@ -80,6 +81,8 @@ class FunctionCatalog {
   // Checks what can be checked of a parsed call before any message arrives (an XPath literal's
   // syntax). Empty string: fine.
   virtual std::string check_arguments(const Expr& /*call*/) const { return {}; }
+  // Index of a known function (for Expr::function), or -1.
+  virtual int index_of(std::string_view /*name*/) const { return -1; }
 };
 
 // Parses one expression; `pos` is where its first character sits in the template file.

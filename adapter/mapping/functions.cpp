@@ -634,6 +634,13 @@ class Catalog : public FunctionCatalog {
     }
     return "unknown function '" + std::string(name) + "' (adapterd functions lists them)";
   }
+  int index_of(std::string_view name) const override {
+    const auto& all = entries();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (all[i].info.name == name) return static_cast<int>(i);
+    }
+    return -1;
+  }
   std::string check_arguments(const Expr& call) const override {
     // An XPath written as a literal is compiled when the template loads.
     if (call.name == "xpath" && !call.args.empty() && call.args[0]->op == Expr::Op::literal &&
@@ -661,7 +668,11 @@ const std::vector<FunctionInfo>& function_list() {
 }
 
 Value call_function(Evaluator& ev, const Expr& call, std::vector<Value>& args) {
-  for (const Entry& e : entries()) {
+  const auto& all = entries();
+  if (call.function >= 0 && static_cast<std::size_t>(call.function) < all.size()) {
+    return all[static_cast<std::size_t>(call.function)].fn(ev, call, args);
+  }
+  for (const Entry& e : all) {
     if (e.info.name == call.name) return e.fn(ev, call, args);
   }
   return Value();  // unreachable: the parser checked the name
