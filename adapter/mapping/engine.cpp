@@ -179,7 +179,23 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
   VarGuard vars(vars_);
   ScopeGuard scopes(scopes_);
   // $with first: the variables of $let usually read the group or segment it names; then $let.
-  if (node.with) in_scope_push(eval(*node.with));
+  // $with on nothing omits the object: reading on from the enclosing context instead would
+  // silently take values from some other segment.
+  if (node.with) {
+    const Value context = eval(*node.with);
+    if (context.is_nothing() || (context.is_list() && context.items().empty())) {
+      --depth_;
+      return Json();
+    }
+    if (!in_scope_push(context) && context.is_list()) {
+      issue(Issue::Severity::error,
+            "$with names " + std::to_string(context.items().size()) +
+                " places; it needs one segment, group or XML node",
+            node.with->pos, &context);
+      --depth_;
+      return Json();
+    }
+  }
   for (const auto& [name, value] : node.lets) {
     const Expr* e = single_expression(*value);
     vars_.push_back({name, e != nullptr ? eval(*e) : Value(render(*value))});
