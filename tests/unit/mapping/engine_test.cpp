@@ -162,7 +162,7 @@ TEST_CASE("data issues name the template position and the HL7 path", "[mapping][
     "n": "{{ number(OBX[1]-5) }}"})J");
   const MappingResult r = f.map();
   REQUIRE(r.issues.size() == 1);
-  CHECK(r.issues[0].source == "OBX");  // the first of them
+  CHECK(r.issues[0].source == "OBX-5");
   CHECK(r.issues[0].message == "'HGNC:1100^BRCA1^HGNC' is not a number");
   CHECK(r.issues[0].template_pos == "t.json:2:14");
 }
@@ -329,7 +329,7 @@ TEST_CASE("a Bundle that breaks the output checks is an error naming the element
   CHECK(r.issues[0].template_pos == "t.json");
 }
 
-TEST_CASE("$with on nothing omits the object; on several places it is an error",
+TEST_CASE("$with on nothing omits the object, and on several places is an error",
           "[mapping][engine]") {
   Fixture f(R"J({"$template": "t", "$version": "1",
     "none": {"$with": "OBX[OBX-3.1 == 'no-such-code']", "value": "{{ OBX-5 }}"},
