@@ -3,13 +3,19 @@
 # run, prints a summary and writes bench/RESULTS.md.
 #
 #   bench/run.sh                      (from anywhere; needs cmake, a C++20 compiler, node >= 20, npm)
+#   bench/run.sh --only translate     steps 1-4 and 6 only (~5 min): parse and translate rounds,
+#                                     then only the Translate section and its Targets row of
+#                                     RESULTS.md are rewritten; the rest of the file is kept
 #
 # What it does, in order:
-#   1. builds adapterd, parse_bench and mllp_load in a Release tree of its own ($BENCH_BUILD_DIR,
-#      default build-bench/), so that it never reconfigures the tree other people build in;
+#   1. builds adapterd, parse_bench, translate_bench and mllp_load in a Release tree of its own
+#      ($BENCH_BUILD_DIR, default build-bench/), so that it never reconfigures the tree other
+#      people build in;
 #   2. installs the pinned peers into bench/peers/node_modules (npm ci: package-lock.json);
 #   3. waits (bounded) for the machine to be quiet, records it, and probes the store's disk;
-#   4. parse: parse_bench and the peers' bench.mjs (hl7parser parse+get), $BENCH_REPEAT rounds;
+#   4. parse and translate, $BENCH_REPEAT rounds of: parse_bench, translate_bench (checked first
+#      against what `adapterd translate` prints for the same bytes) and the peers' bench.mjs
+#      (hl7parser parse+get);
 #   5. MLLP: starts adapterd (temp config, fresh store on the same disk as the repo, fsync on,
 #      log level warn) and the non-storing @medplum/hl7 receiver, then per round runs mllp_load
 #      against both at 1 and 16 connections (closed loop, >= $BENCH_MLLP_SECONDS s each) and at
@@ -17,6 +23,8 @@
 #      each receiver and adapterd's peak RSS (VmHWM);
 #   6. bench/summarize.mjs turns the RESULT lines into the summary and RESULTS.md.
 # Everything it starts is stopped on exit, and the temp store is deleted (BENCH_KEEP=1 keeps it).
+# The figures come from whatever the checkout holds: the commit line of RESULTS.md says when
+# files outside bench/ had uncommitted changes.
 #
 # Knobs (environment): BENCH_REPEAT (3), BENCH_MLLP_SECONDS (6), BENCH_RATE (1000),
 # BENCH_RATE_SECONDS (12), BENCH_RATE_CONNS (16), BENCH_BUILD_DIR, BENCH_JOBS (2),
@@ -24,6 +32,19 @@
 # BENCH_MAX_LOAD (0.8) and BENCH_WAIT_IDLE (300 s): how quiet the machine must be and for how
 # long to wait for it, BENCH_RESULTS (bench/RESULTS.md), BENCH_KEEP (0).
 set -euo pipefail
+
+ONLY=""  # "": everything; "translate": parse + translate rounds and the Translate section only
+while [ $# -gt 0 ]; do
+  case $1 in
+    --only) ONLY=${2:-}; shift $(($# > 1 ? 2 : 1)) ;;
+    --only=*) ONLY=${1#--only=}; shift ;;
+    *) ONLY="?"; break ;;
+  esac
+done
+if [ "$ONLY" != "" ] && [ "$ONLY" != translate ]; then
+  echo "usage: bench/run.sh [--only translate]" >&2
+  exit 2
+fi
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -39,7 +60,7 @@ WAIT_IDLE=${BENCH_WAIT_IDLE:-300}
 OUT=${BENCH_RESULTS:-$HERE/RESULTS.md}
 MESSAGE=$ROOT/fixtures/hl7v2/samples/bench_oru_r01_genomics.hl7
 PEERS=$HERE/peers
-COMMAND="bench/run.sh"
+COMMAND="bench/run.sh${ONLY:+ --only $ONLY}"
 for v in BENCH_REPEAT BENCH_MLLP_SECONDS BENCH_RATE BENCH_RATE_SECONDS BENCH_RATE_CONNS \
          BENCH_ALL_PEERS BENCH_MAX_LOAD BENCH_WAIT_IDLE; do
   if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
@@ -55,16 +76,19 @@ done
 # ---------------------------------------------------------------------------------------------
 # 1-2. Build and install peers
 
-log "building adapterd, parse_bench, mllp_load (Release) in $BUILD"
+TARGETS=(adapterd parse_bench translate_bench)
+[ "$ONLY" = translate ] || TARGETS+=(mllp_load)
+log "building ${TARGETS[*]} (Release) in $BUILD"
 mkdir -p "$BUILD"
 # Build output goes to a log (shown on failure): compiler warnings in adapter/ are not this
 # script's news, and would bury its own output.
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DADAPTER_BUILD_TESTS=OFF \
   -DADAPTER_BUILD_BENCH=ON >"$BUILD/bench-build.log" 2>&1 &&
-  cmake --build "$BUILD" -j "$JOBS" --target adapterd parse_bench mllp_load >>"$BUILD/bench-build.log" 2>&1 ||
+  cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]}" >>"$BUILD/bench-build.log" 2>&1 ||
   { tail -40 "$BUILD/bench-build.log" >&2; die "build failed (log: $BUILD/bench-build.log)"; }
 ADAPTERD=$BUILD/adapter/adapterd
 PARSE_BENCH=$BUILD/bench/parse_bench
+TRANSLATE_BENCH=$BUILD/bench/translate_bench
 MLLP_LOAD=$BUILD/bench/mllp_load
 
 log "installing pinned peers into $PEERS/node_modules"
@@ -150,12 +174,30 @@ result "disk dsync_append_us=$APPEND_US dsync_overwrite_us=$OVERWRITE_US"
 log "disk: O_DSYNC 4 KiB write ${APPEND_US} us appending, ${OVERWRITE_US} us overwriting"
 
 # ---------------------------------------------------------------------------------------------
-# 4. Parse: parse_bench and bench.mjs, interleaved so that each round's ratio shares conditions
+# 4. Parse and translate: parse_bench, translate_bench and bench.mjs, interleaved so that each
+# round's ratios share conditions
+
+# What `adapterd translate` prints for the message with the line ends every bench uses (CR, as
+# bench.mjs and the benches turn LF into): translate_bench must produce the same Bundle, or it
+# would time another template, other settings or an early failure. The output holds the SHA-256
+# of the input bytes, so the CLI must read exactly the bytes the bench maps. Run from the
+# repository root: the compiled-in configuration reads ./mappings, as translate_bench does.
+node -e 'const fs = require("fs");
+         fs.writeFileSync(process.argv[2], fs.readFileSync(process.argv[1], "utf8")
+           .replace(/\r?\n/g, "\r").replace(/\r+$/, ""));' "$MESSAGE" "$WORK/message_cr.hl7"
+(cd "$ROOT" && "$ADAPTERD" translate "$WORK/message_cr.hl7") >"$WORK/translate_cli.json" \
+  2>"$WORK/translate_cli.txt" || { cat "$WORK/translate_cli.txt" >&2; die "adapterd translate failed"; }
 
 for round in $(seq "$REPEAT"); do
   log "parse round $round/$REPEAT: parse_bench"
   line=$("$PARSE_BENCH" "$MESSAGE" | tee "$WORK/parse_bench.$round.txt" | grep '^RESULT parse_bench')
   result "parse_bench round=$round ${line#RESULT parse_bench }"
+  log "parse round $round/$REPEAT: translate_bench"
+  line=$("$TRANSLATE_BENCH" --expect "$WORK/translate_cli.json" "$MESSAGE" |
+    tee "$WORK/translate_bench.$round.txt" | grep '^RESULT translate_bench') ||
+    die "translate_bench failed: see its report above"
+  result "translate_bench round=$round ${line#RESULT translate_bench }"
+  log "  $(grep '^target:' "$WORK/translate_bench.$round.txt")"
   log "parse round $round/$REPEAT: bench.mjs"
   (cd "$PEERS" && node --expose-gc bench.mjs "$MESSAGE") >"$WORK/bench_mjs.$round.txt"
   # "hl7parser@1.0.1: parse 39840777/s [38392345-40113533], parse+get 171936/s [168627-174192],
@@ -168,6 +210,13 @@ for round in $(seq "$REPEAT"); do
         result "peer_parse lib=$name version=$ver round=$round parse=$p parse_min=$pmin parse_max=$pmax get=$g get_min=$gmin get_max=$gmax heap_kb=$kb"; }
   done
 done
+
+if [ "$ONLY" = translate ]; then
+  info load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
+  node "$HERE/summarize.mjs" "$RESULTS" "$OUT" --only translate
+  log "wrote the Translate section and its Targets row of $OUT"
+  exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 5. MLLP: adapterd and the peer receiver, same client

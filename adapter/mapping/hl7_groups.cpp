@@ -204,7 +204,9 @@ std::vector<Value> Evaluator::subid_groups() {
     std::size_t instance = 0;
     for (std::size_t i = 0; i < orders.size() && orders[i] < seg; ++i) instance = i + 1;
     if (instance > 1) {
-      key = "obr" + std::to_string(instance) + (key.empty() ? "" : "-" + key);
+      std::string nested = "obr" + std::to_string(instance);
+      if (!key.empty()) nested.append("-").append(key);
+      key = std::move(nested);
     }
     auto it =
         std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g->key == key; });
