@@ -414,7 +414,7 @@ Value Evaluator::eval_path(const Expr& e) {
 std::string Evaluator::hl7_text(const Hl7Ref& r) {
   if (r.message == nullptr || r.field == 0) return {};
   const std::uint32_t rep = r.repetition == 0 ? 1 : r.repetition;
-  consumed_.insert(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
+  consumed_.push_back(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
   hl7v2::Value v = r.message->segment(r.segment).field(r.field).repetition(rep);
   if (r.component > 0) v = v.component(r.component);
   if (r.subcomponent > 0) v = v.subcomponent(r.subcomponent);
@@ -429,15 +429,15 @@ void Evaluator::consume(const Value& v) {
   } else if (v.is_hl7()) {
     const Hl7Ref& r = v.hl7();
     if (r.field == 0) {
-      consumed_.insert(consume_key(r.segment, 0, 0, 0, 0));
+      consumed_.push_back(consume_key(r.segment, 0, 0, 0, 0));
     } else {
       // A whole field (no repetition named) covers every repetition; a component without a
       // repetition is read from the first, as hl7_text does.
       const std::uint32_t rep = r.repetition == 0 && r.component > 0 ? 1 : r.repetition;
-      consumed_.insert(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
+      consumed_.push_back(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
     }
   } else if (v.is_group()) {
-    for (std::uint32_t seg : v.group()->segments) consumed_.insert(consume_key(seg, 0, 0, 0, 0));
+    for (std::uint32_t seg : v.group()->segments) consumed_.push_back(consume_key(seg, 0, 0, 0, 0));
   } else if (v.is_xml()) {
     consume_xml(v.xml().node);
   }
@@ -465,6 +465,9 @@ std::vector<std::string> Evaluator::unmapped_report() {
     }
     rules.push_back(std::move(r));
   }
+  // Reads were appended as they happened (cheaper than a hash set on the hot path).
+  std::sort(consumed_.begin(), consumed_.end());
+  consumed_.erase(std::unique(consumed_.begin(), consumed_.end()), consumed_.end());
   std::string scratch;
   message_->for_each_leaf([&](hl7v2::Message::LeafAt at, hl7v2::Value leaf) {
     if (leaf.empty() || leaf.is_null()) return;
@@ -477,11 +480,14 @@ std::vector<std::string> Evaluator::unmapped_report() {
       }
     }
     const auto seg = at.segment;
-    if (consumed_.count(consume_key(seg, 0, 0, 0, 0)) ||
-        consumed_.count(consume_key(seg, at.field, at.repetition, 0, 0)) ||
-        consumed_.count(consume_key(seg, at.field, at.repetition, at.component, 0)) ||
-        consumed_.count(consume_key(seg, at.field, at.repetition, at.component, at.subcomponent)) ||
-        consumed_.count(consume_key(seg, at.field, 0, 0, 0))) {
+    auto read = [&](std::uint64_t key) {
+      return std::binary_search(consumed_.begin(), consumed_.end(), key);
+    };
+    if (read(consume_key(seg, 0, 0, 0, 0)) ||
+        read(consume_key(seg, at.field, at.repetition, 0, 0)) ||
+        read(consume_key(seg, at.field, at.repetition, at.component, 0)) ||
+        read(consume_key(seg, at.field, at.repetition, at.component, at.subcomponent)) ||
+        read(consume_key(seg, at.field, 0, 0, 0))) {
       return;
     }
     // Name the leaf only as deeply as its field is structured: OBX-5, OBX-5.2, PID-3.4.1.

@@ -103,7 +103,7 @@ class Evaluator {
   std::vector<Var> vars_;
   std::vector<Scope> scopes_;
   std::optional<hl7v2::OruR01> oru_;
-  std::unordered_set<std::uint64_t> consumed_;
+  std::vector<std::uint64_t> consumed_;  // keys of what was read (sorted for the report)
   int depth_ = 0;
 };
 

@@ -34,7 +34,9 @@ class Json {
   static Json boolean(bool b) { return Json(Data(b)); }
   static Json number(std::string text) { return Json(Data(Number{std::move(text)})); }
   static Json number(double value);
-  static Json string(std::string s) { return Json(Data(std::move(s))); }
+  static Json string(std::string s) {
+    return Json(Data(std::make_shared<const std::string>(std::move(s))));
+  }
   static Json array(JsonArray items) {
     return Json(Data(std::make_shared<const JsonArray>(std::move(items))));
   }
@@ -51,7 +53,7 @@ class Json {
   bool is_object() const { return kind() == Kind::object; }
 
   bool as_bool() const { return std::get<bool>(data_); }
-  const std::string& as_string() const { return std::get<std::string>(data_); }
+  const std::string& as_string() const { return *std::get<StringPtr>(data_); }
   const std::string& number_text() const { return std::get<Number>(data_).text; }
   double as_double() const;
   const JsonArray& as_array() const { return *std::get<ArrayPtr>(data_); }
@@ -69,9 +71,12 @@ class Json {
   friend bool operator==(const Json& a, const Json& b);
 
  private:
+  // Strings are shared like arrays and objects: template variables and literals are copied on
+  // every read, and a copy must not copy the text.
+  using StringPtr = std::shared_ptr<const std::string>;
   using ArrayPtr = std::shared_ptr<const JsonArray>;
   using ObjectPtr = std::shared_ptr<const JsonObject>;
-  using Data = std::variant<std::monostate, bool, Number, std::string, ArrayPtr, ObjectPtr>;
+  using Data = std::variant<std::monostate, bool, Number, StringPtr, ArrayPtr, ObjectPtr>;
   explicit Json(Data d) : data_(std::move(d)) {}
   Data data_;
 };
