@@ -94,6 +94,11 @@ store::MappingRecord MappingWorker::map_one(const Mapper& mapper,
   record.template_name = m.result.template_name;
   record.template_version = m.result.template_version;
   record.issues_json = issues_json(m.input_error, m.result.issues);
+  // Kept with the message (not logged: it quotes the message's content).
+  mapping::JsonArray unmapped;
+  unmapped.reserve(m.result.unmapped.size());
+  for (const std::string& u : m.result.unmapped) unmapped.push_back(mapping::Json::string(u));
+  record.unmapped_json = mapping::Json::array(std::move(unmapped)).dump();
   if (!m.input_error) record.bundle_json = m.result.output.dump();
   record.state = m.ok() ? store::MappingState::mapped : store::MappingState::mapping_failed;
   return record;

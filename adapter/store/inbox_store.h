@@ -76,11 +76,12 @@ std::string_view to_string(MappingState state);
 struct MappingRecord {
   std::int64_t message_id = 0;
   MappingState state = MappingState::pending;
-  std::string template_name;     // "oru-r01"
-  std::string template_version;  // the template's $version
-  std::string template_set;      // content hash of the whole mappings folder
-  std::string issues_json;       // [{"severity", "message", "template", "source"}, ...]
-  std::string bundle_json;       // the output (kept even when failed, for inspection)
+  std::string template_name;         // "oru-r01"
+  std::string template_version;      // the template's $version
+  std::string template_set;          // content hash of the whole mappings folder
+  std::string issues_json;           // [{"severity", "message", "template", "source"}, ...]
+  std::string unmapped_json = "[]";  // ["OBX[3]-6.1 = mg/dl", ...]: content no template read
+  std::string bundle_json;           // the output (kept even when failed, for inspection)
   std::int64_t mapped_at_us = 0;
   std::int64_t attempts = 0;  // read back: how many times it was mapped
 };

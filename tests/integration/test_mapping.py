@@ -78,10 +78,10 @@ class MappingAfterAck(unittest.TestCase):
                 self.assertEqual(len(acks), 1, name)
                 self.assertRegex(acks[0], r"MSA\|(AA|CA)\|", name)
             self.wait_mappings(d, len(names))
-            rows = d.rows("SELECT m.control_id, p.state, p.template, p.template_version, p.bundle, p.issues "
-                          "FROM messages m JOIN mappings p ON p.message_id = m.id ORDER BY m.id")
+            rows = d.rows("SELECT m.control_id, p.state, p.template, p.template_version, p.bundle, p.issues, "
+                          "p.unmapped FROM messages m JOIN mappings p ON p.message_id = m.id ORDER BY m.id")
         self.assertEqual(len(rows), len(names))
-        for name, (control_id, state, template, version, bundle, issues) in zip(names, rows):
+        for name, (control_id, state, template, version, bundle, issues, unmapped) in zip(names, rows):
             with self.subTest(case=name):
                 self.assertEqual(state, "mapped", issues)
                 self.assertEqual((template, version), ("oru-r01", "1.0.0"))
@@ -89,6 +89,13 @@ class MappingAfterAck(unittest.TestCase):
                     expected = json.load(f)
                 got = json.loads(bundle)
                 self.assertEqual(without_provenance(got), without_provenance(expected))
+                # The unmapped report is kept with the message, as test-mappings records it.
+                report_path = os.path.join(CASES, name, "expected-report.txt")
+                want = []
+                if os.path.exists(report_path):
+                    with open(report_path) as f:
+                        want = sorted(l[len("unmapped "):].rstrip("\n") for l in f if l.startswith("unmapped "))
+                self.assertEqual(sorted(json.loads(unmapped)), want)
                 provenance = [e["resource"] for e in got["entry"] if e["resource"]["resourceType"] == "Provenance"]
                 self.assertEqual(len(provenance), 1)
                 # The receipt time is the daemon's, in UTC, not the message's MSH-7.

@@ -50,6 +50,7 @@ CREATE TABLE mappings (
   template_version TEXT NOT NULL,
   template_set TEXT NOT NULL,
   issues TEXT NOT NULL,
+  unmapped TEXT NOT NULL DEFAULT '[]',
   mapped_at_us INTEGER NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 1,
   bundle TEXT NOT NULL

@@ -99,7 +99,7 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
       {&reader->mapping_watermark_, "SELECT coalesce(max(message_id), 0) FROM mappings"},
       {&reader->mapping_of_,
        "SELECT message_id, state, template, template_version, template_set, issues, "
-       "mapped_at_us, attempts, bundle FROM mappings WHERE message_id = ?"},
+       "mapped_at_us, attempts, bundle, unmapped FROM mappings WHERE message_id = ?"},
   };
   for (const auto& s : statements) {
     Result<StmtPtr> stmt = prepare(d, s.sql);
@@ -204,6 +204,7 @@ Result<std::optional<MappingRecord>> Reader::mapping_of(std::int64_t message_id)
   r.mapped_at_us = call.column_int64(6);
   r.attempts = call.column_int64(7);
   r.bundle_json = call.column_bytes(8);
+  r.unmapped_json = call.column_bytes(9);
   return std::optional<MappingRecord>(std::move(r));
 }
 

@@ -38,10 +38,11 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
        "WHERE id = ?"},
       {&writer->upsert_mapping_,
        "INSERT INTO mappings (message_id, state, template, template_version, template_set, "
-       "issues, mapped_at_us, bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+       "issues, unmapped, mapped_at_us, bundle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
        "ON CONFLICT (message_id) DO UPDATE SET state = excluded.state, "
        "template = excluded.template, template_version = excluded.template_version, "
        "template_set = excluded.template_set, issues = excluded.issues, "
+       "unmapped = excluded.unmapped, "
        "mapped_at_us = excluded.mapped_at_us, bundle = excluded.bundle, "
        "attempts = attempts + 1"},
       {&writer->requeue_one_, "UPDATE mappings SET state = 'pending' WHERE message_id = ?"},
@@ -303,6 +304,7 @@ Result<AppendOutcome> Writer::apply_mapping(const MappingWrite& w) {
     call.text(r.template_version);
     call.text(r.template_set);
     call.text(r.issues_json);
+    call.text(r.unmapped_json);
     call.integer(r.mapped_at_us);
     call.text(r.bundle_json);
     if (const int rc = call.step(); rc != SQLITE_DONE) {

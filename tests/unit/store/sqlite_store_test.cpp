@@ -920,6 +920,7 @@ TEST_CASE("mappings: to map, record, watermark and replay", "[store][mapping]") 
     ok.template_version = "1.0.0";
     ok.template_set = "abc";
     ok.issues_json = "[]";
+    ok.unmapped_json = "[\"ZGX-1 = 1\"]";
     ok.bundle_json = "{\"resourceType\":\"Bundle\"}";
     ok.mapped_at_us = 5;
     REQUIRE(record_mapping_and_wait(*store, ok).ok());
@@ -936,6 +937,7 @@ TEST_CASE("mappings: to map, record, watermark and replay", "[store][mapping]") 
     REQUIRE(read->has_value());
     CHECK((*read)->state == MappingState::mapped);
     CHECK((*read)->bundle_json == ok.bundle_json);
+    CHECK((*read)->unmapped_json == ok.unmapped_json);
     CHECK((*read)->attempts == 1);
 
     // Replay of every failed one: only B.
