@@ -1,5 +1,6 @@
 #include "mapping/json.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -10,18 +11,15 @@ namespace adapter::mapping {
 
 Json Json::number(double value) {
   if (!std::isfinite(value)) return Json();
+  char buf[64];
   if (value == std::floor(value) && std::fabs(value) < 1e15) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.0f", value);
-    return number(std::string(buf));
+    const auto r = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(value));
+    return number(std::string(buf, r.ptr));
   }
-  // Shortest text that reads back as the same double.
-  char buf[40];
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
-    if (std::strtod(buf, nullptr) == value) break;
-  }
-  return number(std::string(buf));
+  // Shortest text that reads back as the same double (to_chars' guarantee), in plain notation
+  // where that is short enough (FHIR decimals allow exponents, but people read these).
+  auto r = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::general);
+  return number(std::string(buf, r.ptr));
 }
 
 double Json::as_double() const {
