@@ -1,6 +1,7 @@
 #include "mapping/engine.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 
@@ -48,11 +49,19 @@ std::uint64_t consume_key(std::uint32_t seg, std::uint32_t field, std::uint32_t 
          std::uint64_t{sub & 0x3FF};
 }
 
+// A decimal number and nothing else (leading blanks and '+' allowed, as HL7 NM values have
+// them); no hex, no inf/nan. Tried on both sides of every comparison, so non-numbers (codes,
+// names) must fail on their first character.
 bool parse_number(const std::string& s, double& out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  out = std::strtod(s.c_str(), &end);
-  return end == s.c_str() + s.size() && std::isfinite(out);
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (p != end && *p == ' ') ++p;
+  if (p != end && *p == '+') ++p;
+  if (p == end) return false;
+  const char first = *p == '-' && p + 1 != end ? p[1] : *p;
+  if ((first < '0' || first > '9') && first != '.') return false;
+  const auto r = std::from_chars(p, end, out, std::chars_format::general);
+  return r.ec == std::errc() && r.ptr == end && std::isfinite(out);
 }
 
 }  // namespace
