@@ -11,6 +11,25 @@
 namespace adapter::mapping {
 namespace {
 
+// "$ignore" rules for HL7: SEG, SEG-n or SEG-n.c (segment IDs are three capitals or digits).
+bool valid_ignore_rule(const std::string& rule) {
+  auto is_id_char = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (rule.size() < 3 || !is_id_char(rule[0]) || !is_id_char(rule[1]) || !is_id_char(rule[2])) {
+    return false;
+  }
+  if (rule.size() == 3) return true;
+  std::size_t i = 3;
+  auto number = [&] {
+    const std::size_t start = i;
+    while (i < rule.size() && rule[i] >= '0' && rule[i] <= '9') ++i;
+    return i > start && i - start <= 3 && rule[start] != '0';
+  };
+  if (rule[i++] != '-' || !number()) return false;
+  if (i == rule.size()) return true;
+  if (rule[i++] != '.' || !number()) return false;
+  return i == rule.size();
+}
+
 class Compiler {
  public:
   explicit Compiler(std::vector<Error>& errors) : errors_(errors) {}
@@ -400,6 +419,14 @@ Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set
                   if (std::string why = xml::check_xpath(i.text); !why.empty()) {
                     errors.push_back(make_error(Errc::bad_config, why, i.pos.to_string()));
                   }
+                } else if (!valid_ignore_rule(i.text)) {
+                  // A typo must not silently ignore a whole segment ("OBX5" reads as "OBX").
+                  errors.push_back(make_error(
+                      Errc::bad_config,
+                      "'" + i.text +
+                          "' is not an ignore rule: write SEG, SEG-n or SEG-n.c (HL7), or an "
+                          "XPath starting with /",
+                      i.pos.to_string()));
                 }
                 t.ignore.push_back(i.text);
               }

@@ -345,3 +345,21 @@ TEST_CASE("$with on nothing omits the object, and on several places is an error"
   CHECK(r.issues[0].message == "$with names 2 places; it needs one segment, group or XML node");
   CHECK(r.issues[0].source == "OBX");  // the first of them
 }
+
+TEST_CASE("$ignore rules with a typo are load errors and never ignore a whole segment",
+          "[mapping][engine]") {
+  auto errors = load_errors(
+      "{\"$template\": \"t\", \"$version\": \"1\",\n"
+      "  \"$ignore\": [\"OBX\", \"OBX-1\", \"PID-3.4\", \"ZGX-12\", \"OBX5\", \"OBX-\", "
+      "\"obx-1\",\n"
+      "              \"OBX-3.\", \"OBX-0\", \"/report/@version\"]}");
+  for (const auto& e : errors) UNSCOPED_INFO(e);
+  REQUIRE(errors.size() == 5);
+  CHECK(errors[0] ==
+        "t.json:2:52: 'OBX5' is not an ignore rule: write SEG, SEG-n or SEG-n.c (HL7), or an "
+        "XPath starting with /");
+  CHECK(errors[1].rfind("t.json:2:60: 'OBX-' is not an ignore rule", 0) == 0);
+  CHECK(errors[2].rfind("t.json:2:68: 'obx-1' is not an ignore rule", 0) == 0);
+  CHECK(errors[3].rfind("t.json:3:15: 'OBX-3.' is not an ignore rule", 0) == 0);
+  CHECK(errors[4].rfind("t.json:3:25: 'OBX-0' is not an ignore rule", 0) == 0);
+}
