@@ -26,117 +26,22 @@
 #include <string_view>
 
 #include "hl7v2/message.h"
+#include "support/measure.h"
 
 #ifndef ADAPTER_BENCH_MESSAGE
 #define ADAPTER_BENCH_MESSAGE "fixtures/hl7v2/samples/bench_oru_r01_genomics.hl7"
 #endif
 
-// ---------------------------------------------------------------------------------------------
-// Allocation counting. The program is single-threaded, so plain counters keep the hook to a few
-// instructions (atomics would add a locked add to every allocation being measured).
-
 namespace {
 
-struct AllocCounters {
-  std::uint64_t allocs = 0;
-  std::uint64_t bytes = 0;
-  std::uint64_t frees = 0;
-};
-AllocCounters g_alloc;
-
-void* counted_alloc(std::size_t n) {
-  ++g_alloc.allocs;
-  g_alloc.bytes += n;
-  return std::malloc(n == 0 ? 1 : n);
-}
-
-void* counted_aligned_alloc(std::size_t n, std::align_val_t align) {
-  ++g_alloc.allocs;
-  g_alloc.bytes += n;
-  void* p = nullptr;
-  const auto a = std::max(static_cast<std::size_t>(align), sizeof(void*));
-  return posix_memalign(&p, a, n == 0 ? 1 : n) == 0 ? p : nullptr;
-}
-
-void counted_free(void* p) noexcept {
-  if (p == nullptr) return;
-  ++g_alloc.frees;
-  std::free(p);
-}
-
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (void* p = counted_alloc(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  if (void* p = counted_alloc(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc(n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc(n);
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  if (void* p = counted_aligned_alloc(n, a)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  if (void* p = counted_aligned_alloc(n, a)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, a);
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, a);
-}
-void operator delete(void* p) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
-
-namespace {
-
+using adapter::bench::allocations;
+using adapter::bench::load_message;
+using adapter::bench::measure;
+using adapter::bench::PerMessage;
+using adapter::bench::Trials;
 using adapter::hl7v2::Message;
 using adapter::hl7v2::Segment;
 using adapter::hl7v2::Value;
-using Clock = std::chrono::steady_clock;
 
 // What a walk saw. Folded into the printed checksum so that no decode can be optimised away.
 struct Tally {
@@ -212,67 +117,6 @@ void get3(const Message& m, std::string& buf, Tally& t) {
   m.get("OBX[15]-5.1")->append_text(buf);
   t.add(buf);
   t.checksum += m.count("OBX");
-}
-
-// Like bench.mjs opsPerSec: batches of 100 until `ms` have passed.
-template <class F>
-double ops_per_sec(F&& fn, double ms) {
-  std::uint64_t n = 0;
-  const auto t0 = Clock::now();
-  double elapsed_ms = 0;
-  do {
-    for (int i = 0; i < 100; ++i) fn();
-    n += 100;
-    elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  } while (elapsed_ms < ms);
-  return static_cast<double>(n) * 1000.0 / elapsed_ms;
-}
-
-struct Trials {
-  double median, min, max;
-};
-
-// Like bench.mjs measure: a 400 ms warm-up, then the median of 5 trials of 1 s.
-template <class F>
-Trials measure(F&& fn) {
-  ops_per_sec(fn, 400);
-  std::array<double, 5> runs{};
-  for (double& r : runs) r = ops_per_sec(fn, 1000);
-  std::sort(runs.begin(), runs.end());
-  return {runs[2], runs[0], runs[4]};
-}
-
-struct PerMessage {
-  double allocs, bytes, frees;
-};
-
-// Allocations per call of `fn`, averaged over `n` calls after one untimed call (which lets
-// reused buffers reach their final size, as they do in a long-running process).
-template <class F>
-PerMessage allocations(F&& fn, int n) {
-  fn();
-  const AllocCounters before = g_alloc;
-  for (int i = 0; i < n; ++i) fn();
-  const auto per = [n](std::uint64_t a, std::uint64_t b) {
-    return static_cast<double>(b - a) / static_cast<double>(n);
-  };
-  return {per(before.allocs, g_alloc.allocs), per(before.bytes, g_alloc.bytes),
-          per(before.frees, g_alloc.frees)};
-}
-
-// The message as the peer scripts send it: LF (or CRLF) line ends become CR, trailing CRs go.
-std::string load_message(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string text;
-  text.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n') continue;
-    text.push_back(raw[i] == '\n' ? '\r' : raw[i]);
-  }
-  while (!text.empty() && text.back() == '\r') text.pop_back();
-  return text;
 }
 
 // The fidelity probes of bench.mjs: a fast parser that decodes wrongly measures nothing.

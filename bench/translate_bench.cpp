@@ -46,6 +46,7 @@
 #include "mapping/engine.h"
 #include "mapping/json.h"
 #include "mapping/source_text.h"
+#include "support/measure.h"
 
 #ifndef ADAPTER_BENCH_MESSAGE
 #define ADAPTER_BENCH_MESSAGE "fixtures/hl7v2/samples/bench_oru_r01_genomics.hl7"
@@ -54,183 +55,23 @@
 #define ADAPTER_BENCH_MAPPINGS "mappings"
 #endif
 
-// ---------------------------------------------------------------------------------------------
-// Allocation counting, as in parse_bench.cpp (kept the same so that allocs/msg compare). The
-// program is single-threaded, so plain counters keep the hook to a few instructions.
-
-namespace {
-
-struct AllocCounters {
-  std::uint64_t allocs = 0;
-  std::uint64_t bytes = 0;
-  std::uint64_t frees = 0;
-};
-AllocCounters g_alloc;
-
-void* counted_alloc(std::size_t n) {
-  ++g_alloc.allocs;
-  g_alloc.bytes += n;
-  return std::malloc(n == 0 ? 1 : n);
-}
-
-void* counted_aligned_alloc(std::size_t n, std::align_val_t align) {
-  ++g_alloc.allocs;
-  g_alloc.bytes += n;
-  void* p = nullptr;
-  const auto a = std::max(static_cast<std::size_t>(align), sizeof(void*));
-  return posix_memalign(&p, a, n == 0 ? 1 : n) == 0 ? p : nullptr;
-}
-
-void counted_free(void* p) noexcept {
-  if (p == nullptr) return;
-  ++g_alloc.frees;
-  std::free(p);
-}
-
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (void* p = counted_alloc(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  if (void* p = counted_alloc(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc(n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc(n);
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  if (void* p = counted_aligned_alloc(n, a)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  if (void* p = counted_aligned_alloc(n, a)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, a);
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, a);
-}
-void operator delete(void* p) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  counted_free(p);
-}
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
-
 namespace {
 
 using adapter::app::Arrival;
 using adapter::app::MappedMessage;
 using adapter::app::Mapper;
+using adapter::bench::allocations;
+using adapter::bench::load_message;
+using adapter::bench::measure;
+using adapter::bench::ops_per_sec;
+using adapter::bench::PerMessage;
+using adapter::bench::read_file;
+using adapter::bench::Trials;
 using adapter::hl7v2::Message;
 using adapter::mapping::Issue;
 using adapter::mapping::Json;
-using Clock = std::chrono::steady_clock;
 
 constexpr double kTarget = 20000;  // translations per second on one core (issue 3, point 7)
-
-// Like bench.mjs opsPerSec: batches of 100 until `ms` have passed.
-template <class F>
-double ops_per_sec(F&& fn, double ms) {
-  std::uint64_t n = 0;
-  const auto t0 = Clock::now();
-  double elapsed_ms = 0;
-  do {
-    for (int i = 0; i < 100; ++i) fn();
-    n += 100;
-    elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  } while (elapsed_ms < ms);
-  return static_cast<double>(n) * 1000.0 / elapsed_ms;
-}
-
-struct Trials {
-  double median, min, max;
-};
-
-// Like bench.mjs measure: a 400 ms warm-up, then the median of 5 trials of 1 s.
-template <class F>
-Trials measure(F&& fn) {
-  ops_per_sec(fn, 400);
-  std::array<double, 5> runs{};
-  for (double& r : runs) r = ops_per_sec(fn, 1000);
-  std::sort(runs.begin(), runs.end());
-  return {runs[2], runs[0], runs[4]};
-}
-
-struct PerMessage {
-  double allocs, bytes, frees;
-};
-
-// Allocations per call of `fn`, averaged over `n` calls after one untimed call.
-template <class F>
-PerMessage allocations(F&& fn, int n) {
-  fn();
-  const AllocCounters before = g_alloc;
-  for (int i = 0; i < n; ++i) fn();
-  const auto per = [n](std::uint64_t a, std::uint64_t b) {
-    return static_cast<double>(b - a) / static_cast<double>(n);
-  };
-  return {per(before.allocs, g_alloc.allocs), per(before.bytes, g_alloc.bytes),
-          per(before.frees, g_alloc.frees)};
-}
-
-std::string read_file(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// The message as the peer scripts send it (and as parse_bench reads it): LF (or CRLF) line ends
-// become CR, trailing CRs go. The output depends on the bytes ($source.sha256), so --expect must
-// come from `adapterd translate` on a file with exactly these bytes.
-std::string load_message(const char* path) {
-  const std::string raw = read_file(path);
-  std::string text;
-  text.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n') continue;
-    text.push_back(raw[i] == '\n' ? '\r' : raw[i]);
-  }
-  while (!text.empty() && text.back() == '\r') text.pop_back();
-  return text;
-}
 
 // The Bundle must be the CLI's, or the figures time something else (another template, another
 // setting, an early error). `adapterd translate` pretty-prints; both sides are compared as JSON
