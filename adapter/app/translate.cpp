@@ -35,6 +35,24 @@ Result<TemplateSetPtr, std::vector<Error>> load_mappings(const MappingConfig& co
   return *set;
 }
 
+// Settings for one mapping: the configured ones, and $source from the input's own facts
+// (`source`, whose kind-specific members come first) plus the receipt's.
+mapping::MappingSettings Mapper::settings_for(mapping::JsonObject source, std::string_view bytes,
+                                              const std::string& received_at,
+                                              const Arrival& receipt, bool explain) const {
+  mapping::MappingSettings settings;
+  settings.default_offset_minutes = config_.default_offset_minutes;
+  settings.feed = config_.feed;
+  settings.explain = explain;
+  source.emplace_back("sha256", mapping::Json::string(sha256_hex(bytes)));
+  source.emplace_back("message_id", mapping::Json::number(static_cast<double>(receipt.message_id)));
+  if (!received_at.empty()) source.emplace_back("received_at", mapping::Json::string(received_at));
+  if (!receipt.listener.empty())
+    source.emplace_back("listener", mapping::Json::string(receipt.listener));
+  settings.source = mapping::Json::object(std::move(source));
+  return settings;
+}
+
 MappedMessage Mapper::map_message(std::string_view bytes, const std::string& label,
                                   const Arrival& receipt, bool explain) const {
   MappedMessage m;
@@ -51,10 +69,6 @@ MappedMessage Mapper::map_message(std::string_view bytes, const std::string& lab
     m.input_error = route.error();
     return m;
   }
-  mapping::MappingSettings settings;
-  settings.default_offset_minutes = config_.default_offset_minutes;
-  settings.feed = config_.feed;
-  settings.explain = explain;
   std::string received_at = receipt.received_at;
   if (received_at.empty()) {
     std::string scratch;
@@ -66,16 +80,11 @@ MappedMessage Mapper::map_message(std::string_view bytes, const std::string& lab
     std::string scratch;
     return std::string(parsed->msh(field).component(1).text(scratch));
   };
-  mapping::JsonObject source{
-      {"control_id", mapping::Json::string(first(10))},
-      {"sending_application", mapping::Json::string(first(3))},
-      {"sending_facility", mapping::Json::string(first(4))},
-      {"sha256", mapping::Json::string(sha256_hex(bytes))},
-      {"message_id", mapping::Json::number(static_cast<double>(receipt.message_id))}};
-  if (!received_at.empty()) source.emplace_back("received_at", mapping::Json::string(received_at));
-  if (!receipt.listener.empty())
-    source.emplace_back("listener", mapping::Json::string(receipt.listener));
-  settings.source = mapping::Json::object(std::move(source));
+  const mapping::MappingSettings settings =
+      settings_for({{"control_id", mapping::Json::string(first(10))},
+                    {"sending_application", mapping::Json::string(first(3))},
+                    {"sending_facility", mapping::Json::string(first(4))}},
+                   bytes, received_at, receipt, explain);
   m.result = mapping::map_hl7(*set_, **route, *parsed, settings);
   return m;
 }
@@ -94,19 +103,9 @@ MappedMessage Mapper::map_document(std::string_view bytes, const std::string& la
     m.input_error = route.error();
     return m;
   }
-  mapping::MappingSettings settings;
-  settings.default_offset_minutes = config_.default_offset_minutes;
-  settings.feed = config_.feed;
-  settings.explain = explain;
-  mapping::JsonObject source{
-      {"sha256", mapping::Json::string(sha256_hex(bytes))},
-      {"xml_root", mapping::Json::string(doc->root_name())},
-      {"message_id", mapping::Json::number(static_cast<double>(receipt.message_id))}};
-  if (!receipt.received_at.empty())
-    source.emplace_back("received_at", mapping::Json::string(receipt.received_at));
-  if (!receipt.listener.empty())
-    source.emplace_back("listener", mapping::Json::string(receipt.listener));
-  settings.source = mapping::Json::object(std::move(source));
+  const mapping::MappingSettings settings =
+      settings_for({{"xml_root", mapping::Json::string(doc->root_name())}}, bytes,
+                   receipt.received_at, receipt, explain);
   m.result = mapping::map_xml(*set_, **route, *doc, settings);
   return m;
 }

@@ -52,6 +52,9 @@ class Mapper {
   const mapping::TemplateSet& templates() const { return *set_; }
 
  private:
+  mapping::MappingSettings settings_for(mapping::JsonObject source, std::string_view bytes,
+                                        const std::string& received_at, const Arrival& receipt,
+                                        bool explain) const;
   TemplateSetPtr set_;
   MappingConfig config_;
   xml::Limits xml_limits_;

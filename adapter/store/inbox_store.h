@@ -5,8 +5,11 @@
 // Thread safety: every method may be called from any thread.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -122,6 +125,27 @@ class InboxStore {
   // store_unavailable). Idempotent.
   virtual void close() = 0;
 };
+
+// Calls `start(callback)` and blocks until the callback has run; returns what it was given. The
+// state is shared with the callback rather than living on this stack frame: a store may still
+// hold (and destroy) its copy of the callback after we have returned.
+template <class R, class Start>
+R call_and_wait(Start&& start) {
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<R> result;
+  };
+  auto waiter = std::make_shared<Waiter>();
+  start([waiter](R result) {
+    std::lock_guard lock(waiter->mu);
+    waiter->result.emplace(std::move(result));
+    waiter->cv.notify_one();
+  });
+  std::unique_lock lock(waiter->mu);
+  waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
+  return std::move(*waiter->result);
+}
 
 // Blocking conveniences over append() and record_mapping(), for tools, workers and tests (never
 // on an I/O thread).

@@ -58,6 +58,18 @@ Result<StoredMessage> read_row(const Call& call) {
   return row;
 }
 
+// Steps `call` to its end, appending each row to `rows`.
+Status read_rows(sqlite3* db, Call& call, std::vector<StoredMessage>& rows, std::string_view what) {
+  for (;;) {
+    const int rc = call.step();
+    if (rc == SQLITE_DONE) return {};
+    if (rc != SQLITE_ROW) return sqlite_error(db, rc, what);
+    Result<StoredMessage> row = read_row(call);
+    if (!row) return std::move(row).error();
+    rows.push_back(std::move(*row));
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
@@ -131,14 +143,7 @@ Result<std::vector<StoredMessage>> Reader::find(const MessageQuery& query) {
   constexpr auto kMaxLimit = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   call.integer(static_cast<std::int64_t>(std::min(query.limit, kMaxLimit)));
   std::vector<StoredMessage> rows;
-  for (;;) {
-    const int rc = call.step();
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "find messages");
-    Result<StoredMessage> row = read_row(call);
-    if (!row) return std::move(row).error();
-    rows.push_back(std::move(*row));
-  }
+  if (Status s = read_rows(db_.get(), call, rows, "find messages"); !s) return s.error();
   return rows;
 }
 
@@ -161,14 +166,7 @@ Result<std::vector<StoredMessage>> Reader::to_map(std::int64_t after_id, std::si
     Call call(stmt);
     if (stmt == to_map_new_.get()) call.integer(after_id);
     call.integer(left);
-    for (;;) {
-      const int rc = call.step();
-      if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "messages to map");
-      Result<StoredMessage> row = read_row(call);
-      if (!row) return std::move(row).error();
-      rows.push_back(std::move(*row));
-    }
+    if (Status s = read_rows(db_.get(), call, rows, "messages to map"); !s) return s.error();
   }
   return rows;
 }

@@ -213,21 +213,10 @@ Result<std::int64_t> SqliteStore::requeue_mappings(std::optional<std::int64_t> m
   MappingWrite write;
   write.requeue = true;
   write.requeue_id = message_id;
-  struct Waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Result<std::vector<AppendOutcome>>> result;
-  };
-  auto waiter = std::make_shared<Waiter>();
-  append_mapping_write(std::move(write), [waiter](Result<std::vector<AppendOutcome>> r) {
-    std::lock_guard lock(waiter->mu);
-    waiter->result.emplace(std::move(r));
-    waiter->cv.notify_one();
-  });
-  std::unique_lock lock(waiter->mu);
-  waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
-  if (!*waiter->result) return waiter->result->error();
-  return (*waiter->result)->empty() ? std::int64_t{0} : (*waiter->result)->front().id;
+  auto changed = call_and_wait<Result<std::vector<AppendOutcome>>>(
+      [&](AppendCallback done) { append_mapping_write(std::move(write), std::move(done)); });
+  if (!changed) return changed.error();
+  return changed->empty() ? std::int64_t{0} : changed->front().id;
 }
 
 void SqliteStore::append_mapping_write(MappingWrite write, AppendCallback done) {
