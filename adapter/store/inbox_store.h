@@ -87,6 +87,12 @@ struct MappingRecord {
   std::string bundle_json;           // the output (kept even when failed, for inspection)
   std::int64_t mapped_at_us = 0;
   std::int64_t attempts = 0;  // read back: how many times it was mapped
+
+  // Written with a `mapped` record only (not read back): the outbox rows queued in the same
+  // transaction, one per destination, and the report the Bundle is about (see outbox.h). A row
+  // that exists already (a replay) becomes pending again with a fresh attempt count.
+  std::vector<std::string> deliver_to;
+  std::string order_key;
 };
 
 class InboxStore {

@@ -59,6 +59,10 @@ class Call {
     }
     return *this;
   }
+  Call& null() {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_null(stmt_, ++index_);
+    return *this;
+  }
   Call& blob(std::string_view value) {
     if (rc_ == SQLITE_OK) {
       rc_ = sqlite3_bind_blob64(stmt_, ++index_, data_of(value), value.size(), SQLITE_STATIC);

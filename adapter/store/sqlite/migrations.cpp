@@ -58,6 +58,49 @@ CREATE TABLE mappings (
 
 CREATE INDEX mappings_state ON mappings (state, message_id);
 )sql"},
+    // The outbox: one row per (message, destination), written in the transaction that records
+    // the mapping. The Bundle itself stays in `mappings` (one copy however many destinations).
+    // Every attempt is kept in `delivery_attempts` for inspection; retention (issue 6) purges
+    // both with the message.
+    {3, R"sql(
+CREATE TABLE deliveries (
+  message_id INTEGER NOT NULL REFERENCES messages (id),
+  destination TEXT NOT NULL,
+  order_key TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead_letter', 'discarded')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  queued_at_us INTEGER NOT NULL,
+  next_attempt_at_us INTEGER NOT NULL,
+  last_attempt_at_us INTEGER NOT NULL DEFAULT 0,
+  last_status INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  response TEXT NOT NULL DEFAULT '',
+  delivered_at_us INTEGER NOT NULL DEFAULT 0,
+  discard_reason TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (message_id, destination)
+) STRICT;
+
+-- The worker's two questions: what is due for a destination, and is an earlier delivery of the
+-- same report still open. Partial indexes keep both small however many rows were delivered.
+CREATE INDEX deliveries_due ON deliveries (destination, next_attempt_at_us)
+  WHERE state = 'pending';
+CREATE INDEX deliveries_open_by_order ON deliveries (destination, order_key, message_id)
+  WHERE state IN ('pending', 'dead_letter');
+CREATE INDEX deliveries_state ON deliveries (state, message_id);
+
+CREATE TABLE delivery_attempts (
+  message_id INTEGER NOT NULL,
+  destination TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  started_at_us INTEGER NOT NULL,
+  duration_us INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  error TEXT NOT NULL,
+  PRIMARY KEY (message_id, destination, number),
+  FOREIGN KEY (message_id, destination) REFERENCES deliveries (message_id, destination)
+) STRICT;
+)sql"},
 };
 
 constexpr bool versions_are_contiguous() {

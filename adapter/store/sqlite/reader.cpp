@@ -70,6 +70,51 @@ Status read_rows(sqlite3* db, Call& call, std::vector<StoredMessage>& rows, std:
   }
 }
 
+constexpr std::string_view kDeliveryColumns =
+    "SELECT message_id, destination, order_key, state, attempts, queued_at_us, "
+    "next_attempt_at_us, last_attempt_at_us, last_status, last_error, response, delivered_at_us, "
+    "discard_reason FROM deliveries";
+
+Result<DeliveryRecord> read_delivery(const Call& call) {
+  DeliveryRecord d;
+  d.message_id = call.column_int64(0);
+  d.destination = call.column_bytes(1);
+  d.order_key = call.column_bytes(2);
+  const std::string state = call.column_bytes(3);
+  const std::optional<DeliveryState> parsed = parse_delivery_state(state);
+  if (!parsed) {
+    return make_error(Errc::internal, "delivery of message " + std::to_string(d.message_id) +
+                                          " has unknown state '" + state + "'");
+  }
+  d.state = *parsed;
+  d.attempts = call.column_int64(4);
+  d.queued_at_us = call.column_int64(5);
+  d.next_attempt_at_us = call.column_int64(6);
+  d.last_attempt_at_us = call.column_int64(7);
+  d.last_status = static_cast<int>(call.column_int64(8));
+  d.last_error = call.column_bytes(9);
+  d.response = call.column_bytes(10);
+  d.delivered_at_us = call.column_int64(11);
+  d.discard_reason = call.column_bytes(12);
+  return d;
+}
+
+Status read_deliveries(sqlite3* db, Call& call, std::vector<DeliveryRecord>& rows,
+                       std::string_view what) {
+  for (;;) {
+    const int rc = call.step();
+    if (rc == SQLITE_DONE) return {};
+    if (rc != SQLITE_ROW) return sqlite_error(db, rc, what);
+    Result<DeliveryRecord> row = read_delivery(call);
+    if (!row) return std::move(row).error();
+    rows.push_back(std::move(*row));
+  }
+}
+
+std::int64_t clamp_limit(std::size_t limit) {
+  return static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 20));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
@@ -93,6 +138,12 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
       std::string(kSelectColumnsOfM) +
       " WHERE m.state = 'received' AND m.id > ? AND NOT EXISTS (SELECT 1 FROM mappings p "
       "WHERE p.message_id = m.id) ORDER BY m.id LIMIT ?";
+  const std::string deliveries_of =
+      std::string(kDeliveryColumns) + " WHERE message_id = ? ORDER BY destination";
+  const std::string find_deliveries =
+      std::string(kDeliveryColumns) +
+      " WHERE message_id > ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR "
+      "destination = ?3) ORDER BY message_id, destination LIMIT ?4";
   struct {
     StmtPtr* stmt;
     std::string_view sql;
@@ -112,6 +163,29 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
       {&reader->mapping_of_,
        "SELECT message_id, state, template, template_version, template_set, issues, "
        "mapped_at_us, attempts, bundle, unmapped FROM mappings WHERE message_id = ?"},
+      // Due now, mapped, and not held back by an earlier open delivery of the same report.
+      {&reader->due_,
+       "SELECT d.message_id, d.destination, d.order_key, d.attempts, d.queued_at_us, p.bundle "
+       "FROM deliveries d JOIN mappings p ON p.message_id = d.message_id "
+       "WHERE d.destination = ?1 AND d.state = 'pending' AND d.next_attempt_at_us <= ?2 "
+       "AND p.state = 'mapped' AND NOT EXISTS (SELECT 1 FROM deliveries e "
+       "WHERE e.destination = d.destination AND e.order_key = d.order_key "
+       "AND e.message_id < d.message_id AND e.state IN ('pending', 'dead_letter')) "
+       "ORDER BY d.message_id LIMIT ?3"},
+      {&reader->next_due_,
+       "SELECT min(next_attempt_at_us) FROM deliveries WHERE destination = ? AND "
+       "state = 'pending'"},
+      {&reader->deliveries_of_, deliveries_of},
+      {&reader->attempts_of_,
+       "SELECT message_id, destination, number, started_at_us, duration_us, status, outcome, "
+       "error FROM delivery_attempts WHERE message_id = ? ORDER BY destination, number"},
+      // An operator's query, not a hot path: one statement with optional terms.
+      {&reader->find_deliveries_, find_deliveries},
+      {&reader->count_deliveries_,
+       "SELECT state, count(*) FROM deliveries WHERE destination = ? GROUP BY state"},
+      {&reader->oldest_pending_,
+       "SELECT coalesce(min(queued_at_us), 0) FROM deliveries WHERE destination = ? AND "
+       "state = 'pending'"},
   };
   for (const auto& s : statements) {
     Result<StmtPtr> stmt = prepare(d, s.sql);
@@ -204,6 +278,127 @@ Result<std::optional<MappingRecord>> Reader::mapping_of(std::int64_t message_id)
   r.bundle_json = call.column_bytes(8);
   r.unmapped_json = call.column_bytes(9);
   return std::optional<MappingRecord>(std::move(r));
+}
+
+Result<std::vector<DueDelivery>> Reader::due_deliveries(std::string_view destination,
+                                                        std::int64_t now_us, std::size_t limit) {
+  std::lock_guard lock(mu_);
+  Call call(due_.get());
+  call.text(destination).integer(now_us).integer(clamp_limit(limit));
+  std::vector<DueDelivery> rows;
+  for (;;) {
+    const int rc = call.step();
+    if (rc == SQLITE_DONE) return rows;
+    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "due deliveries");
+    DueDelivery d;
+    d.message_id = call.column_int64(0);
+    d.destination = call.column_bytes(1);
+    d.order_key = call.column_bytes(2);
+    d.attempts = call.column_int64(3);
+    d.queued_at_us = call.column_int64(4);
+    d.bundle_json = call.column_bytes(5);
+    rows.push_back(std::move(d));
+  }
+}
+
+Result<std::optional<std::int64_t>> Reader::next_due_at(std::string_view destination) {
+  std::lock_guard lock(mu_);
+  Call call(next_due_.get());
+  call.text(destination);
+  const int rc = call.step();
+  if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "next due delivery");
+  if (call.column_is_null(0)) return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(call.column_int64(0));
+}
+
+Result<std::vector<DeliveryRecord>> Reader::deliveries_of(std::int64_t message_id) {
+  std::lock_guard lock(mu_);
+  Call call(deliveries_of_.get());
+  call.integer(message_id);
+  std::vector<DeliveryRecord> rows;
+  if (Status s = read_deliveries(db_.get(), call, rows, "deliveries of message"); !s) {
+    return s.error();
+  }
+  return rows;
+}
+
+Result<std::vector<DeliveryAttempt>> Reader::attempts_of(std::int64_t message_id) {
+  std::lock_guard lock(mu_);
+  Call call(attempts_of_.get());
+  call.integer(message_id);
+  std::vector<DeliveryAttempt> rows;
+  for (;;) {
+    const int rc = call.step();
+    if (rc == SQLITE_DONE) return rows;
+    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "delivery attempts");
+    DeliveryAttempt a;
+    a.message_id = call.column_int64(0);
+    a.destination = call.column_bytes(1);
+    a.number = call.column_int64(2);
+    a.started_at_us = call.column_int64(3);
+    a.duration_us = call.column_int64(4);
+    a.status = static_cast<int>(call.column_int64(5));
+    a.outcome = call.column_bytes(6);
+    a.error = call.column_bytes(7);
+    rows.push_back(std::move(a));
+  }
+}
+
+Result<std::vector<DeliveryRecord>> Reader::find_deliveries(const DeliveryQuery& query) {
+  std::lock_guard lock(mu_);
+  Call call(find_deliveries_.get());
+  call.integer(query.after_id);
+  if (query.state) {
+    call.text(to_string(*query.state));
+  } else {
+    call.null();
+  }
+  if (query.destination) {
+    call.text(*query.destination);
+  } else {
+    call.null();
+  }
+  call.integer(clamp_limit(query.limit));
+  std::vector<DeliveryRecord> rows;
+  if (Status s = read_deliveries(db_.get(), call, rows, "find deliveries"); !s) return s.error();
+  return rows;
+}
+
+Result<OutboxCounts> Reader::outbox_counts(std::string_view destination) {
+  std::lock_guard lock(mu_);
+  OutboxCounts counts;
+  {
+    Call call(count_deliveries_.get());
+    call.text(destination);
+    for (;;) {
+      const int rc = call.step();
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "count deliveries");
+      const std::optional<DeliveryState> state = parse_delivery_state(call.column_bytes(0));
+      const std::int64_t n = call.column_int64(1);
+      if (!state) continue;
+      switch (*state) {
+        case DeliveryState::pending:
+          counts.pending = n;
+          break;
+        case DeliveryState::delivered:
+          counts.delivered = n;
+          break;
+        case DeliveryState::dead_letter:
+          counts.dead_letter = n;
+          break;
+        case DeliveryState::discarded:
+          counts.discarded = n;
+          break;
+      }
+    }
+  }
+  Call call(oldest_pending_.get());
+  call.text(destination);
+  const int rc = call.step();
+  if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "oldest pending delivery");
+  counts.oldest_pending_queued_at_us = call.column_int64(0);
+  return counts;
 }
 
 }  // namespace adapter::store::sqlite

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "store/inbox_store.h"
+#include "store/outbox.h"
 #include "store/sqlite/connection.h"
 
 namespace adapter::store::sqlite {
@@ -26,6 +27,14 @@ class Reader {
   Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id);
   Result<std::int64_t> mapping_watermark();
 
+  Result<std::vector<DueDelivery>> due_deliveries(std::string_view destination, std::int64_t now_us,
+                                                  std::size_t limit);
+  Result<std::optional<std::int64_t>> next_due_at(std::string_view destination);
+  Result<std::vector<DeliveryRecord>> deliveries_of(std::int64_t message_id);
+  Result<std::vector<DeliveryAttempt>> attempts_of(std::int64_t message_id);
+  Result<std::vector<DeliveryRecord>> find_deliveries(const DeliveryQuery& query);
+  Result<OutboxCounts> outbox_counts(std::string_view destination);
+
  private:
   explicit Reader(DbPtr db) : db_(std::move(db)) {}
 
@@ -33,6 +42,8 @@ class Reader {
   DbPtr db_;       // declared before the statements: destroyed after them
   StmtPtr get_, find_[4], count_all_, count_state_;
   StmtPtr to_map_pending_, to_map_new_, mapping_of_, mapping_watermark_;
+  StmtPtr due_, next_due_, deliveries_of_, attempts_of_, find_deliveries_;
+  StmtPtr count_deliveries_, oldest_pending_;
 };
 
 }  // namespace adapter::store::sqlite

@@ -21,6 +21,7 @@ using sqlite::AppendResult;
 using sqlite::configure_writer;
 using sqlite::Counters;
 using sqlite::DbPtr;
+using sqlite::DeliveryWrite;
 using sqlite::directory_of;
 using sqlite::MappingWrite;
 using sqlite::open_connection;
@@ -160,18 +161,24 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
 }
 
 void SqliteStore::append(std::vector<InboundMessage> messages, AppendCallback done) {
+  enqueue(Request{std::move(messages), std::move(done), std::nullopt, std::nullopt});
+}
+
+void SqliteStore::enqueue(Request request) {
   Impl& s = *impl_;
   {
     std::unique_lock lock(s.mu);
     if (s.accepting) {
-      s.queue.push_back(Request{std::move(messages), std::move(done), std::nullopt});
+      s.queue.push_back(std::move(request));
       lock.unlock();
       s.wake.notify_one();
       return;
     }
   }
   s.counters.failed_requests.fetch_add(1, std::memory_order_relaxed);
-  if (done) done(make_error(Errc::store_unavailable, "the message store is closed"));
+  if (request.done) {
+    request.done(make_error(Errc::store_unavailable, "the message store is closed"));
+  }
 }
 
 Result<std::optional<StoredMessage>> SqliteStore::get(std::int64_t id) {
@@ -200,7 +207,7 @@ Result<std::optional<MappingRecord>> SqliteStore::mapping_of(std::int64_t messag
 
 // Mapping writes share the writer thread (and its group commit) with intake: one write
 // connection means no lock contention that could delay an ACK.
-void SqliteStore::record_mapping(MappingRecord record, StatusCallback done) {
+void SqliteStore::record_mapping(MappingRecord record, InboxStore::StatusCallback done) {
   MappingWrite write;
   write.record = std::move(record);
   append_mapping_write(std::move(write),
@@ -220,17 +227,74 @@ Result<std::int64_t> SqliteStore::requeue_mappings(std::optional<std::int64_t> m
 }
 
 void SqliteStore::append_mapping_write(MappingWrite write, AppendCallback done) {
-  Impl& s = *impl_;
-  {
-    std::unique_lock lock(s.mu);
-    if (s.accepting) {
-      s.queue.push_back(Request{{}, std::move(done), std::move(write)});
-      lock.unlock();
-      s.wake.notify_one();
-      return;
-    }
-  }
-  if (done) done(make_error(Errc::store_unavailable, "the message store is closed"));
+  enqueue(Request{{}, std::move(done), std::move(write), std::nullopt});
+}
+
+void SqliteStore::append_delivery_write(DeliveryWrite write, AppendCallback done) {
+  enqueue(Request{{}, std::move(done), std::nullopt, std::move(write)});
+}
+
+Result<std::int64_t> SqliteStore::delivery_write_and_wait(DeliveryWrite write) {
+  auto changed = call_and_wait<Result<std::vector<AppendOutcome>>>(
+      [&](AppendCallback done) { append_delivery_write(std::move(write), std::move(done)); });
+  if (!changed) return changed.error();
+  return changed->empty() ? std::int64_t{0} : changed->front().id;
+}
+
+Result<std::vector<DueDelivery>> SqliteStore::due_deliveries(std::string_view destination,
+                                                             std::int64_t now_us,
+                                                             std::size_t limit) {
+  return impl_->reader->due_deliveries(destination, now_us, limit);
+}
+
+Result<std::optional<std::int64_t>> SqliteStore::next_due_at(std::string_view destination) {
+  return impl_->reader->next_due_at(destination);
+}
+
+// Delivery outcomes share the writer thread and its group commit, like mapping writes.
+void SqliteStore::record_delivery(DeliveryUpdate update, Outbox::StatusCallback done) {
+  DeliveryWrite write;
+  write.kind = DeliveryWrite::Kind::update;
+  write.update = std::move(update);
+  append_delivery_write(std::move(write),
+                        [done = std::move(done)](const Result<std::vector<AppendOutcome>>& r) {
+                          if (done) done(r ? Status{} : Status(r.error()));
+                        });
+}
+
+Result<std::vector<DeliveryRecord>> SqliteStore::deliveries_of(std::int64_t message_id) {
+  return impl_->reader->deliveries_of(message_id);
+}
+
+Result<std::vector<DeliveryAttempt>> SqliteStore::attempts_of(std::int64_t message_id) {
+  return impl_->reader->attempts_of(message_id);
+}
+
+Result<std::vector<DeliveryRecord>> SqliteStore::find_deliveries(const DeliveryQuery& query) {
+  return impl_->reader->find_deliveries(query);
+}
+
+Result<OutboxCounts> SqliteStore::outbox_counts(std::string_view destination) {
+  return impl_->reader->outbox_counts(destination);
+}
+
+Result<std::int64_t> SqliteStore::retry_dead_letters(std::optional<std::int64_t> message_id) {
+  DeliveryWrite write;
+  write.kind = DeliveryWrite::Kind::retry_dead_letters;
+  write.message_id = message_id;
+  write.now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  return delivery_write_and_wait(std::move(write));
+}
+
+Result<std::int64_t> SqliteStore::discard_dead_letters(std::int64_t message_id,
+                                                       std::string reason) {
+  DeliveryWrite write;
+  write.kind = DeliveryWrite::Kind::discard_dead_letters;
+  write.message_id = message_id;
+  write.reason = std::move(reason);
+  return delivery_write_and_wait(std::move(write));
 }
 
 void SqliteStore::close() {

@@ -23,11 +23,14 @@
 
 #include "common/result.h"
 #include "store/inbox_store.h"
+#include "store/outbox.h"
 
 namespace adapter::store {
 namespace sqlite {
 struct MappingWrite;
-}
+struct DeliveryWrite;
+struct Request;
+}  // namespace sqlite
 
 struct SqliteStoreOptions {
   std::string path;             // the database file; missing parent directories are created
@@ -52,7 +55,7 @@ struct SqliteStoreStats {
   std::uint64_t checkpoints = 0;      // background WAL checkpoints completed
 };
 
-class SqliteStore final : public InboxStore {
+class SqliteStore final : public InboxStore, public Outbox {
  public:
   // Opens (creating if needed) and migrates the database, then starts the writer thread.
   // Errors: bad_config (empty path, schema newer than this binary, not an adapterd database),
@@ -70,9 +73,20 @@ class SqliteStore final : public InboxStore {
   Result<std::int64_t> count(std::optional<MessageState> state) override;
   Result<std::vector<StoredMessage>> to_map(std::int64_t after_id, std::size_t limit) override;
   Result<std::int64_t> mapping_watermark() override;
-  void record_mapping(MappingRecord record, StatusCallback done) override;
+  void record_mapping(MappingRecord record, InboxStore::StatusCallback done) override;
   Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) override;
   Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) override;
+
+  Result<std::vector<DueDelivery>> due_deliveries(std::string_view destination, std::int64_t now_us,
+                                                  std::size_t limit) override;
+  Result<std::optional<std::int64_t>> next_due_at(std::string_view destination) override;
+  void record_delivery(DeliveryUpdate update, Outbox::StatusCallback done) override;
+  Result<std::vector<DeliveryRecord>> deliveries_of(std::int64_t message_id) override;
+  Result<std::vector<DeliveryAttempt>> attempts_of(std::int64_t message_id) override;
+  Result<std::vector<DeliveryRecord>> find_deliveries(const DeliveryQuery& query) override;
+  Result<OutboxCounts> outbox_counts(std::string_view destination) override;
+  Result<std::int64_t> retry_dead_letters(std::optional<std::int64_t> message_id) override;
+  Result<std::int64_t> discard_dead_letters(std::int64_t message_id, std::string reason) override;
 
   // Stops accepting, commits everything already queued, runs its callbacks and joins the writer.
   // Reads keep working until destruction. Idempotent; concurrent callers all wait for the drain.
@@ -85,6 +99,10 @@ class SqliteStore final : public InboxStore {
   struct Impl;  // keeps sqlite3.h and the threading out of this header
   explicit SqliteStore(std::unique_ptr<Impl> impl);
   void append_mapping_write(sqlite::MappingWrite write, AppendCallback done);
+  void append_delivery_write(sqlite::DeliveryWrite write, AppendCallback done);
+  // Queues a request for the writer thread, or fails it at once once closed.
+  void enqueue(sqlite::Request request);
+  Result<std::int64_t> delivery_write_and_wait(sqlite::DeliveryWrite write);
 
   std::unique_ptr<Impl> impl_;
 };

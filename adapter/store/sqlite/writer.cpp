@@ -48,6 +48,41 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
       {&writer->requeue_one_, "UPDATE mappings SET state = 'pending' WHERE message_id = ?"},
       {&writer->requeue_failed_,
        "UPDATE mappings SET state = 'pending' WHERE state = 'mapping_failed'"},
+      // A replayed message is queued again from scratch: the destination deduplicates on the
+      // resources' business identifiers (ifNoneExist), so sending it again creates nothing twice.
+      {&writer->upsert_delivery_,
+       "INSERT INTO deliveries (message_id, destination, order_key, state, queued_at_us, "
+       "next_attempt_at_us) VALUES (?1, ?2, ?3, 'pending', ?4, ?4) "
+       "ON CONFLICT (message_id, destination) DO UPDATE SET order_key = excluded.order_key, "
+       "state = 'pending', attempts = 0, queued_at_us = excluded.queued_at_us, "
+       "next_attempt_at_us = excluded.next_attempt_at_us, last_error = '', "
+       "discard_reason = ''"},
+      // Guarded by state = 'pending': an operator's discard or retry in between wins.
+      {&writer->update_delivery_,
+       "UPDATE deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at_us = ?2, "
+       "last_attempt_at_us = ?3, last_status = ?4, last_error = ?5, response = ?6, "
+       "delivered_at_us = ?7 WHERE message_id = ?8 AND destination = ?9 AND state = 'pending'"},
+      {&writer->insert_attempt_,
+       "INSERT INTO delivery_attempts (message_id, destination, number, started_at_us, "
+       "duration_us, status, outcome, error) VALUES (?1, ?2, (SELECT coalesce(max(number), 0) + 1 "
+       "FROM delivery_attempts WHERE message_id = ?1 AND destination = ?2), ?3, ?4, ?5, ?6, ?7)"},
+      // Retrying a dead letter maps the message again first (a fixed template takes effect);
+      // the delivery waits for that mapping (due_deliveries wants a `mapped` one).
+      {&writer->requeue_dead_mapping_one_,
+       "UPDATE mappings SET state = 'pending' WHERE message_id = ?1 AND EXISTS (SELECT 1 FROM "
+       "deliveries d WHERE d.message_id = ?1 AND d.state = 'dead_letter')"},
+      {&writer->requeue_dead_mapping_all_,
+       "UPDATE mappings SET state = 'pending' WHERE message_id IN (SELECT message_id FROM "
+       "deliveries WHERE state = 'dead_letter')"},
+      {&writer->retry_dead_one_,
+       "UPDATE deliveries SET state = 'pending', attempts = 0, queued_at_us = ?1, "
+       "next_attempt_at_us = ?1 WHERE message_id = ?2 AND state = 'dead_letter'"},
+      {&writer->retry_dead_all_,
+       "UPDATE deliveries SET state = 'pending', attempts = 0, queued_at_us = ?1, "
+       "next_attempt_at_us = ?1 WHERE state = 'dead_letter'"},
+      {&writer->discard_dead_,
+       "UPDATE deliveries SET state = 'discarded', discard_reason = ?1 WHERE message_id = ?2 "
+       "AND state = 'dead_letter'"},
   };
   for (const auto& s : statements) {
     Result<StmtPtr> stmt = prepare(d, s.sql);
@@ -135,8 +170,9 @@ std::vector<AppendResult> Writer::run_batch(std::vector<Request>& batch, Counter
 
 AppendResult Writer::apply_request(const Request& request) {
   if (Status s = run_statement(db(), savepoint_.get(), "savepoint"); !s) return s.error();
-  if (request.mapping) {
-    Result<AppendOutcome> outcome = apply_mapping(*request.mapping);
+  if (request.mapping || request.delivery) {
+    Result<AppendOutcome> outcome =
+        request.mapping ? apply_mapping(*request.mapping) : apply_delivery(*request.delivery);
     if (!outcome) {
       undo_request();
       return std::move(outcome).error();
@@ -310,12 +346,91 @@ Result<AppendOutcome> Writer::apply_mapping(const MappingWrite& w) {
     if (const int rc = call.step(); rc != SQLITE_DONE) {
       return sqlite_error(db(), rc, "record mapping");
     }
-    return AppendOutcome{Disposition::stored, sqlite3_changes(db()), 0};
+    const std::int64_t changed = sqlite3_changes(db());
+    if (r.state == MappingState::mapped) {
+      if (Status s = queue_deliveries(r); !s) return s.error();
+    }
+    return AppendOutcome{Disposition::stored, changed, 0};
   }
   Call call(w.requeue_id ? requeue_one_.get() : requeue_failed_.get());
   if (w.requeue_id) call.integer(*w.requeue_id);
   if (const int rc = call.step(); rc != SQLITE_DONE) return sqlite_error(db(), rc, "requeue");
   return AppendOutcome{Disposition::stored, sqlite3_changes(db()), 0};
+}
+
+Status Writer::queue_deliveries(const MappingRecord& r) {
+  for (const std::string& destination : r.deliver_to) {
+    Call call(upsert_delivery_.get());
+    call.integer(r.message_id).text(destination).text(r.order_key).integer(r.mapped_at_us);
+    if (const int rc = call.step(); rc != SQLITE_DONE) {
+      return sqlite_error(db(), rc, "queue delivery");
+    }
+  }
+  return {};
+}
+
+Result<AppendOutcome> Writer::apply_delivery(const DeliveryWrite& w) {
+  // Runs a bound statement; returns the rows it changed.
+  auto step = [this](Call& call, std::string_view what) -> Result<std::int64_t> {
+    const int rc = call.step();
+    if (rc != SQLITE_DONE) return sqlite_error(db(), rc, what);
+    return static_cast<std::int64_t>(sqlite3_changes(db()));
+  };
+  switch (w.kind) {
+    case DeliveryWrite::Kind::update: {
+      const DeliveryUpdate& u = *w.update;
+      const DeliveryAttempt& a = u.attempt;
+      Result<std::int64_t> changed = 0;
+      {
+        Call call(update_delivery_.get());
+        call.text(to_string(u.state))
+            .integer(u.next_attempt_at_us)
+            .integer(a.started_at_us)
+            .integer(a.status)
+            .text(a.error)
+            .text(u.response)
+            .integer(u.state == DeliveryState::delivered ? a.started_at_us + a.duration_us : 0)
+            .integer(a.message_id)
+            .text(a.destination);
+        changed = step(call, "record delivery");
+      }
+      if (!changed) return std::move(changed).error();
+      Call call(insert_attempt_.get());
+      call.integer(a.message_id)
+          .text(a.destination)
+          .integer(a.started_at_us)
+          .integer(a.duration_us)
+          .integer(a.status)
+          .text(a.outcome)
+          .text(a.error);
+      if (Result<std::int64_t> r = step(call, "record attempt"); !r) {
+        return std::move(r).error();
+      }
+      return AppendOutcome{Disposition::stored, *changed, 0};
+    }
+    case DeliveryWrite::Kind::retry_dead_letters: {
+      {
+        Call call(w.message_id ? requeue_dead_mapping_one_.get() : requeue_dead_mapping_all_.get());
+        if (w.message_id) call.integer(*w.message_id);
+        Result<std::int64_t> r = step(call, "requeue mapping of dead letter");
+        if (!r) return std::move(r).error();
+      }
+      Call call(w.message_id ? retry_dead_one_.get() : retry_dead_all_.get());
+      call.integer(w.now_us);
+      if (w.message_id) call.integer(*w.message_id);
+      Result<std::int64_t> changed = step(call, "retry dead letter");
+      if (!changed) return std::move(changed).error();
+      return AppendOutcome{Disposition::stored, *changed, 0};
+    }
+    case DeliveryWrite::Kind::discard_dead_letters: {
+      Call call(discard_dead_.get());
+      call.text(w.reason).integer(w.message_id.value_or(0));
+      Result<std::int64_t> changed = step(call, "discard dead letter");
+      if (!changed) return std::move(changed).error();
+      return AppendOutcome{Disposition::stored, *changed, 0};
+    }
+  }
+  return make_error(Errc::internal, "unknown delivery write");
 }
 
 }  // namespace adapter::store::sqlite

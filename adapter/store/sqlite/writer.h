@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "store/inbox_store.h"
+#include "store/outbox.h"
 #include "store/sqlite/connection.h"
 
 namespace adapter::store::sqlite {
@@ -24,12 +25,23 @@ struct MappingWrite {
   std::optional<std::int64_t> requeue_id;  // with requeue: one message, or every failed one
 };
 
-// One append() of messages, or one mapping write (then `messages` is empty and the result holds
-// one AppendOutcome whose `id` is the number of rows the write changed).
+// What the delivery side writes: an attempt's outcome, or an operator's dead-letter decision.
+struct DeliveryWrite {
+  enum class Kind { update, retry_dead_letters, discard_dead_letters };
+  Kind kind = Kind::update;
+  std::optional<DeliveryUpdate> update;    // with update
+  std::optional<std::int64_t> message_id;  // with retry (none: every dead letter) and discard
+  std::string reason;                      // with discard
+  std::int64_t now_us = 0;                 // with retry: the new queued_at_us
+};
+
+// One append() of messages, or one mapping or delivery write (then `messages` is empty and the
+// result holds one AppendOutcome whose `id` is the number of rows the write changed).
 struct Request {
   std::vector<InboundMessage> messages;
   InboxStore::AppendCallback done;
   std::optional<MappingWrite> mapping;
+  std::optional<DeliveryWrite> delivery;
 };
 
 struct Counters {
@@ -78,6 +90,8 @@ class Writer {
 
   Result<AppendOutcome> apply_message(const InboundMessage& m);
   Result<AppendOutcome> apply_mapping(const MappingWrite& w);
+  Status queue_deliveries(const MappingRecord& r);
+  Result<AppendOutcome> apply_delivery(const DeliveryWrite& w);
 
   Result<std::int64_t> insert(const InboundMessage& m, std::string_view sha, MessageState state,
                               std::string_view error, std::string_view ack_code);
@@ -86,6 +100,9 @@ class Writer {
   StmtPtr begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   StmtPtr lookup_, insert_, bump_duplicate_;
   StmtPtr upsert_mapping_, requeue_one_, requeue_failed_;
+  StmtPtr upsert_delivery_, update_delivery_, insert_attempt_;
+  StmtPtr requeue_dead_mapping_one_, requeue_dead_mapping_all_, retry_dead_one_, retry_dead_all_;
+  StmtPtr discard_dead_;
   bool cannot_commit_ = false;  // a request could not be undone and ROLLBACK failed too
   int wal_pages_ = 0;           // WAL size after the last commit (from sqlite3_wal_hook)
 };

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <memory>
 #include <random>
 #include <set>
@@ -594,8 +595,8 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     }
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "2");
-      CHECK(latest_schema_version() == 2);
+      CHECK(db.text("PRAGMA user_version") == "3");
+      CHECK(latest_schema_version() == 3);
       CHECK(db.text("PRAGMA application_id") == std::to_string(kApplicationId));
     }
     auto store = open_store(path);
@@ -616,7 +617,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().code == Errc::bad_config);
     CHECK(store.error().message ==
-          "database schema version 99 is newer than this adapterd supports (2)");
+          "database schema version 99 is newer than this adapterd supports (3)");
   }
 
   SECTION("somebody else's database is refused and left untouched") {
@@ -955,4 +956,217 @@ TEST_CASE("mappings: to map, record, watermark and replay", "[store][mapping]") 
     CHECK(*store->requeue_mappings(999) == 0);
     CHECK(store->to_map(b.id, 10)->size() == 1);
   }
+}
+
+// --- The outbox -------------------------------------------------------------------------------
+
+namespace {
+
+MappingRecord mapped_record(std::int64_t message_id, const std::string& order_key,
+                            std::vector<std::string> destinations = {"ehr"}) {
+  MappingRecord r;
+  r.message_id = message_id;
+  r.state = MappingState::mapped;
+  r.template_name = "oru-r01";
+  r.template_version = "1";
+  r.template_set = "set";
+  r.issues_json = "[]";
+  r.bundle_json = "{\"resourceType\":\"Bundle\",\"id\":\"" + std::to_string(message_id) + "\"}";
+  r.mapped_at_us = 1000;
+  r.deliver_to = std::move(destinations);
+  r.order_key = order_key;
+  return r;
+}
+
+DeliveryUpdate attempt(std::int64_t message_id, DeliveryState state, int status,
+                       std::int64_t started_at_us, std::int64_t next_at_us = 0,
+                       const std::string& destination = "ehr") {
+  DeliveryUpdate u;
+  u.attempt.message_id = message_id;
+  u.attempt.destination = destination;
+  u.attempt.started_at_us = started_at_us;
+  u.attempt.duration_us = 10;
+  u.attempt.status = status;
+  u.attempt.outcome = std::string(to_string(state));
+  if (state != DeliveryState::delivered) u.attempt.error = "HTTP " + std::to_string(status);
+  u.state = state;
+  u.next_attempt_at_us = next_at_us;
+  u.response = state == DeliveryState::delivered ? "[{\"status\":\"201\"}]" : "{\"issue\":[]}";
+  return u;
+}
+
+std::vector<std::int64_t> due_ids(Outbox& outbox, std::int64_t now_us,
+                                  const std::string& destination = "ehr") {
+  auto due = outbox.due_deliveries(destination, now_us, 100);
+  if (!due) FAIL("due_deliveries: " << due.error().to_string());
+  std::vector<std::int64_t> ids;
+  for (const DueDelivery& d : *due) ids.push_back(d.message_id);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("outbox: a mapped message is queued per destination in the mapping's transaction",
+          "[store][outbox]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  const auto a = append_one(*store, make_message("A", hl7("A")));
+  const auto b = append_one(*store, make_message("B", hl7("B")));
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(a.id, "r1", {"ehr", "registry"})).ok());
+  MappingRecord failed = mapped_record(b.id, "r2");
+  failed.state = MappingState::mapping_failed;  // not queued, whatever deliver_to says
+  REQUIRE(record_mapping_and_wait(*store, failed).ok());
+
+  auto due = store->due_deliveries("ehr", 1000, 10);
+  REQUIRE(due);
+  REQUIRE(due->size() == 1);
+  CHECK(due->front().message_id == a.id);
+  CHECK(due->front().order_key == "r1");
+  CHECK(due->front().bundle_json.find("\"id\":\"" + std::to_string(a.id)) != std::string::npos);
+  CHECK(due_ids(*store, 1000, "registry") == std::vector<std::int64_t>{a.id});
+  CHECK(due_ids(*store, 999).empty());  // not before its time
+  CHECK(store->deliveries_of(b.id)->empty());
+  auto counts = store->outbox_counts("ehr");
+  REQUIRE(counts);
+  CHECK(counts->pending == 1);
+  CHECK(counts->oldest_pending_queued_at_us == 1000);
+  CHECK(**store->next_due_at("ehr") == 1000);
+  CHECK(!*store->next_due_at("nowhere"));
+}
+
+TEST_CASE("outbox: attempts, retries, delivery and dead letters are recorded", "[store][outbox]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  const auto a = append_one(*store, make_message("A", hl7("A")));
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(a.id, "r1")).ok());
+
+  // A 503: pending again, due later.
+  REQUIRE(record_delivery_and_wait(*store, attempt(a.id, DeliveryState::pending, 503, 2000, 5000))
+              .ok());
+  CHECK(due_ids(*store, 4999).empty());
+  CHECK(due_ids(*store, 5000) == std::vector<std::int64_t>{a.id});
+  // Delivered.
+  REQUIRE(
+      record_delivery_and_wait(*store, attempt(a.id, DeliveryState::delivered, 200, 5000)).ok());
+  CHECK(due_ids(*store, 1'000'000).empty());
+  auto rows = store->deliveries_of(a.id);
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  const DeliveryRecord& d = rows->front();
+  CHECK(d.state == DeliveryState::delivered);
+  CHECK(d.attempts == 2);
+  CHECK(d.last_status == 200);
+  CHECK(d.delivered_at_us == 5010);
+  CHECK(d.response == "[{\"status\":\"201\"}]");
+  auto attempts = store->attempts_of(a.id);
+  REQUIRE(attempts);
+  REQUIRE(attempts->size() == 2);
+  CHECK((*attempts)[0].number == 1);
+  CHECK((*attempts)[0].status == 503);
+  CHECK((*attempts)[0].started_at_us == 2000);
+  CHECK((*attempts)[0].error == "HTTP 503");
+  CHECK((*attempts)[1].number == 2);
+  CHECK((*attempts)[1].outcome == "delivered");
+
+  // A replay queues it again from scratch (the destination deduplicates).
+  MappingRecord again = mapped_record(a.id, "r1");
+  again.mapped_at_us = 9000;
+  REQUIRE(record_mapping_and_wait(*store, again).ok());
+  rows = store->deliveries_of(a.id);
+  CHECK(rows->front().state == DeliveryState::pending);
+  CHECK(rows->front().attempts == 0);
+  CHECK(due_ids(*store, 9000) == std::vector<std::int64_t>{a.id});
+  // A refused one becomes a dead letter, with the server's answer; numbering goes on.
+  REQUIRE(
+      record_delivery_and_wait(*store, attempt(a.id, DeliveryState::dead_letter, 400, 9100)).ok());
+  rows = store->deliveries_of(a.id);
+  CHECK(rows->front().state == DeliveryState::dead_letter);
+  CHECK(rows->front().response == "{\"issue\":[]}");
+  CHECK(store->attempts_of(a.id)->back().number == 3);
+  auto dead = store->find_deliveries(DeliveryQuery{DeliveryState::dead_letter, {}, 0, 10});
+  REQUIRE(dead);
+  REQUIRE(dead->size() == 1);
+  CHECK(dead->front().message_id == a.id);
+  CHECK(store->find_deliveries(DeliveryQuery{DeliveryState::delivered, {}, 0, 10})->empty());
+}
+
+TEST_CASE("outbox: deliveries of one report go out one at a time in receipt order",
+          "[store][outbox]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::vector<std::int64_t> ids;
+  for (const char* id : {"A", "B", "C", "D"}) {
+    ids.push_back(append_one(*store, make_message(id, hl7(id))).id);
+  }
+  // A and C are about report r1 (C corrects A); B and D about r2 and r3.
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[0], "r1")).ok());
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[1], "r2")).ok());
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[2], "r1")).ok());
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[3], "r3")).ok());
+  CHECK(due_ids(*store, 1000) == std::vector<std::int64_t>{ids[0], ids[1], ids[3]});
+
+  // While A waits for a retry, C stays behind it.
+  REQUIRE(
+      record_delivery_and_wait(*store, attempt(ids[0], DeliveryState::pending, 503, 1000, 50'000))
+          .ok());
+  CHECK(due_ids(*store, 2000) == std::vector<std::int64_t>{ids[1], ids[3]});
+  // A dead letter holds C too...
+  REQUIRE(record_delivery_and_wait(*store, attempt(ids[0], DeliveryState::dead_letter, 400, 50'000))
+              .ok());
+  CHECK(due_ids(*store, 60'000) == std::vector<std::int64_t>{ids[1], ids[3]});
+  // ...until it is discarded (with a reason), which releases C.
+  CHECK(*store->discard_dead_letters(ids[0], "sent by phone") == 1);
+  CHECK(*store->discard_dead_letters(ids[0], "again") == 0);
+  CHECK(due_ids(*store, 60'000) == std::vector<std::int64_t>{ids[1], ids[2], ids[3]});
+  CHECK(store->deliveries_of(ids[0])->front().discard_reason == "sent by phone");
+  CHECK(store->deliveries_of(ids[0])->front().state == DeliveryState::discarded);
+}
+
+TEST_CASE("outbox: retrying a dead letter maps the message again before delivering it",
+          "[store][outbox]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  const auto a = append_one(*store, make_message("A", hl7("A")));
+  const auto b = append_one(*store, make_message("B", hl7("B")));
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(a.id, "r1")).ok());
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(b.id, "r2")).ok());
+  REQUIRE(
+      record_delivery_and_wait(*store, attempt(a.id, DeliveryState::dead_letter, 422, 1000)).ok());
+  REQUIRE(
+      record_delivery_and_wait(*store, attempt(b.id, DeliveryState::dead_letter, 400, 1000)).ok());
+
+  CHECK(*store->retry_dead_letters(a.id) == 1);
+  CHECK(*store->retry_dead_letters(a.id) == 0);  // no longer a dead letter
+  // Pending, but its mapping is pending too: not due until mapped again.
+  CHECK(store->deliveries_of(a.id)->front().state == DeliveryState::pending);
+  CHECK(store->deliveries_of(a.id)->front().attempts == 0);
+  CHECK((*store->mapping_of(a.id))->state == MappingState::pending);
+  CHECK(due_ids(*store, std::numeric_limits<std::int64_t>::max()).empty());
+  auto work = store->to_map(b.id, 10);
+  REQUIRE(work->size() == 1);
+  CHECK(work->front().id == a.id);
+  MappingRecord remapped = mapped_record(a.id, "r1");
+  remapped.mapped_at_us = 7000;
+  REQUIRE(record_mapping_and_wait(*store, remapped).ok());
+  CHECK(due_ids(*store, 7000) == std::vector<std::int64_t>{a.id});
+
+  // Every dead letter at once.
+  CHECK(*store->retry_dead_letters(std::nullopt) == 1);
+  CHECK((*store->mapping_of(b.id))->state == MappingState::pending);
+}
+
+TEST_CASE("outbox: rows survive a reopen", "[store][outbox]") {
+  TempDir dir;
+  const std::string path = dir.file("inbox.db");
+  std::int64_t id = 0;
+  {
+    auto store = open_store(path);
+    id = append_one(*store, make_message("A", hl7("A"))).id;
+    REQUIRE(record_mapping_and_wait(*store, mapped_record(id, "r1")).ok());
+    REQUIRE(
+        record_delivery_and_wait(*store, attempt(id, DeliveryState::pending, 0, 1000, 3000)).ok());
+  }
+  auto store = open_store(path);
+  CHECK(due_ids(*store, 3000) == std::vector<std::int64_t>{id});
+  CHECK(store->attempts_of(id)->size() == 1);
 }
