@@ -1,5 +1,5 @@
 #!/bin/sh
-# The core (common, hl7v2, xml, mapping, mllp, delivery) must not include networking or database headers, so fixtures
+# The core (common, hl7v2, xml, mapping, mllp, delivery, auth) must not include networking or database headers, so fixtures
 # alone can test it; only store/sqlite may include SQLite; only net/ and main.cpp may include Asio
 # or Beast. Prints every violation and exits 1 if there is one.
 set -u
@@ -15,7 +15,7 @@ check() {  # check <folder> <pattern> <why>
 }
 net='boost/asio|boost/beast|sys/socket\.h|netinet/|arpa/inet\.h|openssl/ssl\.h'
 db='sqlite3\.h|libpq-fe\.h|postgresql/'
-for core in common hl7v2 xml mapping mllp delivery; do
+for core in common hl7v2 xml mapping mllp delivery auth; do
   check "$core" "$net" "networking headers"
   check "$core" "$db" "database headers"
 done

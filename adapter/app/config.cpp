@@ -84,6 +84,52 @@ class Reader {
     out = std::chrono::seconds(s);
   }
 
+  void milliseconds(const Value& obj, const char* key, const std::string& where,
+                    std::chrono::milliseconds& out, std::int64_t min, std::int64_t max) {
+    std::int64_t ms = out.count();
+    integer(obj, key, where, ms, min, max);
+    out = std::chrono::milliseconds(ms);
+  }
+
+  // A secret: `key` as "${ENV_VAR}", or `file_key` naming a file that holds it (one trailing
+  // newline dropped). A literal value would end up in backups and tickets with the config file.
+  void secret(const Value& obj, const char* key, const char* file_key, const std::string& where,
+              std::string& out, bool required) {
+    const Value* inline_value = member(obj, key);
+    const Value* file = member(obj, file_key);
+    if (inline_value != nullptr && file != nullptr) {
+      return error(where + "/" + key, std::string("give either ") + key + " or " + file_key);
+    }
+    if (inline_value != nullptr) {
+      const std::string at = where + "/" + key;
+      if (!inline_value->IsString()) return error(at, "must be a string");
+      const std::string_view raw(inline_value->GetString(), inline_value->GetStringLength());
+      if (raw.size() < 4 || raw.substr(0, 2) != "${" || raw.back() != '}' ||
+          raw.find('}') != raw.size() - 1) {
+        return error(at, std::string("must be \"${ENV_VAR}\" (or use ") + file_key +
+                             "): secrets are not written into the configuration");
+      }
+      string(obj, key, where, out);
+      if (out.empty()) error(at, "the environment variable is empty");
+      return;
+    }
+    if (file != nullptr) {
+      std::string path;
+      string(obj, file_key, where, path);
+      const std::string at = where + "/" + file_key;
+      std::ifstream in(path, std::ios::binary);
+      if (!in) return error(at, "cannot read file '" + path + "'");
+      std::ostringstream text;
+      text << in.rdbuf();
+      out = text.str();
+      if (!out.empty() && out.back() == '\n') out.pop_back();
+      if (!out.empty() && out.back() == '\r') out.pop_back();
+      if (out.empty()) error(at, "the file '" + path + "' is empty");
+      return;
+    }
+    if (required) error(where + "/" + key, std::string("is required (or ") + file_key + ")");
+  }
+
   // A file that must exist and be readable now, so a typo fails at startup, not at first use.
   void readable_file(const std::string& path, const std::string& where) {
     if (path.empty()) return error(where, "must name a file");
@@ -177,6 +223,118 @@ void read_mllp(Reader& r, const Value& v, const std::string& where, MllpListener
   }
 }
 
+void read_auth(Reader& r, const Value& v, const std::string& where, AuthConfig& a) {
+  if (!r.object(v, where,
+                {"type", "username", "password", "password_file", "token", "token_file",
+                 "token_url", "client_id", "client_secret", "client_secret_file", "method", "scope",
+                 "private_key_file", "algorithm", "key_id"})) {
+    return;
+  }
+  std::string type = "none";
+  r.string(v, "type", where, type);
+  if (type == "none") {
+    a.kind = AuthConfig::Kind::none;
+  } else if (type == "basic") {
+    a.kind = AuthConfig::Kind::basic;
+    r.string(v, "username", where, a.username);
+    if (a.username.empty()) r.error(where + "/username", "is required for basic");
+    r.secret(v, "password", "password_file", where, a.password, true);
+  } else if (type == "bearer") {
+    a.kind = AuthConfig::Kind::bearer;
+    r.secret(v, "token", "token_file", where, a.token, true);
+  } else if (type == "client_credentials" || type == "smart_backend") {
+    a.kind = type == "smart_backend" ? AuthConfig::Kind::smart_backend
+                                     : AuthConfig::Kind::client_credentials;
+    r.string(v, "token_url", where, a.token_url);
+    if (a.token_url.rfind("http://", 0) != 0 && a.token_url.rfind("https://", 0) != 0) {
+      r.error(where + "/token_url", "must be an http:// or https:// URL");
+    }
+    r.string(v, "client_id", where, a.client_id);
+    if (a.client_id.empty()) r.error(where + "/client_id", "is required");
+    r.string(v, "scope", where, a.scope);
+    if (a.kind == AuthConfig::Kind::client_credentials) {
+      r.secret(v, "client_secret", "client_secret_file", where, a.client_secret, true);
+      std::string method = "client_secret_basic";
+      r.string(v, "method", where, method);
+      if (method != "client_secret_basic" && method != "client_secret_post") {
+        r.error(where + "/method", "must be \"client_secret_basic\" or \"client_secret_post\"");
+      }
+      a.client_secret_post = method == "client_secret_post";
+    } else {
+      r.string(v, "private_key_file", where, a.private_key_file);
+      r.readable_file(a.private_key_file, where + "/private_key_file");
+      r.string(v, "algorithm", where, a.algorithm);
+      if (a.algorithm != "RS384" && a.algorithm != "ES384") {
+        r.error(where + "/algorithm", "must be \"RS384\" or \"ES384\"");
+      }
+      r.string(v, "key_id", where, a.key_id);
+      if (a.key_id.empty()) r.error(where + "/key_id", "is required (the JWT header's kid)");
+    }
+  } else {
+    r.error(where + "/type",
+            "must be \"none\", \"basic\", \"bearer\", \"client_credentials\" or "
+            "\"smart_backend\"");
+  }
+}
+
+void read_destination(Reader& r, const Value& v, const std::string& where, DestinationConfig& d) {
+  if (!r.object(v, where,
+                {"name", "base_url", "max_in_flight", "connect_timeout_ms", "request_timeout_ms",
+                 "retry", "circuit_breaker", "tls", "auth"})) {
+    return;
+  }
+  r.string(v, "name", where, d.name);
+  if (d.name.empty()) r.error(where + "/name", "must not be empty");
+  r.string(v, "base_url", where, d.base_url);
+  if (d.base_url.rfind("http://", 0) != 0 && d.base_url.rfind("https://", 0) != 0) {
+    r.error(where + "/base_url", "must be an http:// or https:// URL");
+  }
+  r.integer(v, "max_in_flight", where, d.max_in_flight, 1, 64);
+  r.milliseconds(v, "connect_timeout_ms", where, d.connect_timeout, 100, 600'000);
+  r.milliseconds(v, "request_timeout_ms", where, d.request_timeout, 100, 3'600'000);
+  if (const Value* it = member(v, "retry"); it != nullptr) {
+    const std::string at = where + "/retry";
+    if (r.object(*it, at,
+                 {"max_attempts", "max_age_seconds", "initial_delay_ms", "max_delay_ms"})) {
+      r.integer(*it, "max_attempts", at, d.retry.max_attempts, 1, 1000);
+      r.seconds(*it, "max_age_seconds", at, d.retry.max_age, 1, 90LL * 86400);
+      r.milliseconds(*it, "initial_delay_ms", at, d.retry.initial_delay, 1, 3'600'000);
+      r.milliseconds(*it, "max_delay_ms", at, d.retry.max_delay, 1, 86'400'000);
+      if (d.retry.max_delay < d.retry.initial_delay) {
+        r.error(at + "/max_delay_ms", "must not be less than initial_delay_ms");
+      }
+    }
+  }
+  if (const Value* it = member(v, "circuit_breaker"); it != nullptr) {
+    const std::string at = where + "/circuit_breaker";
+    if (r.object(*it, at, {"failure_threshold", "open_ms", "max_open_ms"})) {
+      r.integer(*it, "failure_threshold", at, d.circuit_breaker.failure_threshold, 1, 10000);
+      r.milliseconds(*it, "open_ms", at, d.circuit_breaker.open_for, 1, 3'600'000);
+      r.milliseconds(*it, "max_open_ms", at, d.circuit_breaker.max_open_for, 1, 86'400'000);
+      if (d.circuit_breaker.max_open_for < d.circuit_breaker.open_for) {
+        r.error(at + "/max_open_ms", "must not be less than open_ms");
+      }
+    }
+  }
+  if (const Value* it = member(v, "tls"); it != nullptr && !it->IsNull()) {
+    const std::string at = where + "/tls";
+    if (r.object(*it, at, {"ca_file", "client_certificate_file", "client_key_file"})) {
+      r.string(*it, "ca_file", at, d.ca_file);
+      if (!d.ca_file.empty()) r.readable_file(d.ca_file, at + "/ca_file");
+      r.string(*it, "client_certificate_file", at, d.client_certificate_file);
+      r.string(*it, "client_key_file", at, d.client_key_file);
+      if (d.client_certificate_file.empty() != d.client_key_file.empty()) {
+        r.error(at, "client_certificate_file and client_key_file go together");
+      } else if (!d.client_certificate_file.empty()) {
+        r.readable_file(d.client_certificate_file, at + "/client_certificate_file");
+        r.readable_file(d.client_key_file, at + "/client_key_file");
+      }
+    }
+  }
+  if (const Value* it = member(v, "auth"); it != nullptr)
+    read_auth(r, *it, where + "/auth", d.auth);
+}
+
 mapping::Json to_json(const Value& v) {
   if (v.IsNull()) return {};
   if (v.IsBool()) return mapping::Json::boolean(v.GetBool());
@@ -210,6 +368,22 @@ std::string line_and_column(std::string_view text, std::size_t offset) {
 
 }  // namespace
 
+std::string_view to_string(AuthConfig::Kind kind) {
+  switch (kind) {
+    case AuthConfig::Kind::none:
+      return "none";
+    case AuthConfig::Kind::basic:
+      return "basic";
+    case AuthConfig::Kind::bearer:
+      return "bearer";
+    case AuthConfig::Kind::client_credentials:
+      return "client_credentials";
+    case AuthConfig::Kind::smart_backend:
+      return "smart_backend";
+  }
+  return "unknown";
+}
+
 std::string ConfigErrors::to_string() const {
   std::string out;
   for (const Error& e : errors) out += source + ": " + e.where + ": " + e.message + "\n";
@@ -232,7 +406,8 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
   Config c;
   Reader r(errs.errors);
   if (r.object(doc, "",
-               {"instance", "io_threads", "store", "listeners", "admin", "log", "mapping"})) {
+               {"instance", "io_threads", "store", "listeners", "admin", "log", "mapping",
+                "destinations"})) {
     r.string(doc, "instance", "", c.instance);
     r.integer(doc, "io_threads", "", c.io_threads, 1, 64);
     if (const Value* it = member(doc, "store"); it != nullptr) {
@@ -285,6 +460,21 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
               mapping::set_member(merged, key, value);
             }
             c.mapping.feed = mapping::Json::object(std::move(merged));
+          }
+        }
+      }
+    }
+    if (const Value* it = member(doc, "destinations"); it != nullptr) {
+      if (!it->IsArray()) {
+        r.error("/destinations", "must be an array of destinations");
+      } else {
+        std::set<std::string> destination_names;
+        for (rapidjson::SizeType i = 0; i < it->Size(); ++i) {
+          const std::string at = "/destinations/" + std::to_string(i);
+          DestinationConfig& d = c.destinations.emplace_back();
+          read_destination(r, (*it)[i], at, d);
+          if (!destination_names.insert(d.name).second) {
+            r.error(at + "/name", "duplicate destination name '" + d.name + "'");
           }
         }
       }

@@ -13,6 +13,8 @@
 
 #include "common/log.h"
 #include "common/result.h"
+#include "delivery/circuit_breaker.h"
+#include "delivery/retry_policy.h"
 #include "hl7v2/types.h"
 #include "mapping/json.h"
 
@@ -67,6 +69,41 @@ struct MappingConfig {
        {"genome_build", mapping::Json::string("")}});
 };
 
+// How the adapter authenticates to a destination. Secrets are read at startup from a file
+// (`*_file`) or given as "${ENV_VAR}"; a literal secret in the configuration is refused.
+struct AuthConfig {
+  enum class Kind { none, basic, bearer, client_credentials, smart_backend };
+  Kind kind = Kind::none;
+  std::string username;  // basic
+  std::string password;  // basic (the resolved secret)
+  std::string token;     // bearer (the resolved secret)
+  // client_credentials and smart_backend
+  std::string token_url;
+  std::string client_id;
+  std::string client_secret;        // client_credentials (the resolved secret)
+  bool client_secret_post = false;  // client_credentials: in the form, not Basic
+  std::string scope;                // optional
+  std::string private_key_file;     // smart_backend: PEM, RSA or EC P-384
+  std::string algorithm = "RS384";  // smart_backend: RS384 or ES384
+  std::string key_id;               // smart_backend: the JWT header's kid
+};
+std::string_view to_string(AuthConfig::Kind kind);
+
+// A FHIR server that receives every mapped message.
+struct DestinationConfig {
+  std::string name = "ehr";
+  std::string base_url;  // http(s)://host[:port]/path of the FHIR base
+  std::size_t max_in_flight = 4;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds request_timeout{30000};
+  delivery::RetryPolicy retry;
+  delivery::CircuitBreakerPolicy circuit_breaker;
+  std::string ca_file;  // empty: the system's CAs
+  std::string client_certificate_file;
+  std::string client_key_file;
+  AuthConfig auth;
+};
+
 struct Config {
   std::string instance = "adapterd";
   int io_threads = 2;
@@ -75,6 +112,7 @@ struct Config {
   AdminConfig admin;
   LogConfig log;
   MappingConfig mapping;
+  std::vector<DestinationConfig> destinations;
 };
 
 // Every problem found, each with its location (JSON pointer, or line:column for syntax).

@@ -41,8 +41,40 @@ std::string issues_json(const std::optional<Error>& input_error,
 }  // namespace
 
 MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
-                             std::chrono::milliseconds poll)
-    : store_(store), mapper_(std::move(mapper)), poll_(poll) {}
+                             std::vector<std::string> destinations, std::chrono::milliseconds poll)
+    : store_(store),
+      mapper_(std::move(mapper)),
+      destinations_(std::move(destinations)),
+      poll_(poll) {}
+
+std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_t message_id) {
+  const mapping::Json* entries = bundle.find("entry");
+  if (entries != nullptr && entries->is_array()) {
+    for (const char* type : {"DiagnosticReport", "ServiceRequest"}) {
+      for (const mapping::Json& entry : entries->as_array()) {
+        const mapping::Json* resource = entry.find("resource");
+        if (resource == nullptr) continue;
+        const mapping::Json* resource_type = resource->find("resourceType");
+        if (resource_type == nullptr || !resource_type->is_string() ||
+            resource_type->as_string() != type) {
+          continue;
+        }
+        const mapping::Json* identifiers = resource->find("identifier");
+        if (identifiers == nullptr || !identifiers->is_array() || identifiers->as_array().empty()) {
+          continue;
+        }
+        const mapping::Json& id = identifiers->as_array().front();
+        const mapping::Json* system = id.find("system");
+        const mapping::Json* value = id.find("value");
+        if (value == nullptr || !value->is_string()) continue;
+        return std::string(type) + "|" +
+               (system != nullptr && system->is_string() ? system->as_string() : "") + "|" +
+               value->as_string();
+      }
+    }
+  }
+  return "message|" + std::to_string(message_id);
+}
 
 MappingWorker::~MappingWorker() {
   stop();
@@ -101,6 +133,7 @@ store::MappingRecord MappingWorker::map_one(const Mapper& mapper,
   record.unmapped_json = mapping::Json::array(std::move(unmapped)).dump();
   if (!m.input_error) record.bundle_json = m.result.output.dump();
   record.state = m.ok() ? store::MappingState::mapped : store::MappingState::mapping_failed;
+  if (m.ok()) record.order_key = order_key_of(m.result.output, message.id);
   return record;
 }
 
@@ -135,6 +168,7 @@ void MappingWorker::run() {
     for (const store::StoredMessage& message : *batch) {
       store::MappingRecord record = map_one(*mapper_, message, now_us());
       const bool ok = record.state == store::MappingState::mapped;
+      if (ok) record.deliver_to = destinations_;
       const std::string template_name = record.template_name;
       Status written = store::record_mapping_and_wait(store_, std::move(record));
       if (!written) {

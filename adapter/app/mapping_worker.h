@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "app/translate.h"
 #include "store/inbox_store.h"
@@ -30,7 +32,10 @@ struct MappingCounters {
 
 class MappingWorker {
  public:
+  // `destinations`: where each mapped message's Bundle is queued (in the outbox, in the same
+  // transaction as its mapping); empty: mapped and kept, not delivered.
   MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
+                std::vector<std::string> destinations = {},
                 std::chrono::milliseconds poll = std::chrono::milliseconds(100));
   ~MappingWorker();  // stop()
   MappingWorker(const MappingWorker&) = delete;
@@ -45,12 +50,18 @@ class MappingWorker {
   static store::MappingRecord map_one(const Mapper& mapper, const store::StoredMessage& message,
                                       std::int64_t now_us);
 
+  // The report a Bundle is about, so that deliveries about it keep their order: the first
+  // DiagnosticReport's first identifier ("DiagnosticReport|system|value"), else the first
+  // ServiceRequest's, else the message itself ("message|<id>": no ordering with others).
+  static std::string order_key_of(const mapping::Json& bundle, std::int64_t message_id);
+
  private:
   void run();
   bool wait_for(std::chrono::milliseconds d);  // false once stopping
 
   store::InboxStore& store_;
   std::shared_ptr<const Mapper> mapper_;
+  std::vector<std::string> destinations_;
   std::chrono::milliseconds poll_;
   MappingCounters counters_;
   std::mutex mu_;

@@ -22,4 +22,69 @@ void append_prometheus(std::string& out, std::string_view listener, const MllpSt
        std::to_string(stats.connections_active.load(std::memory_order_relaxed)));
 }
 
+void append_delivery_prometheus(std::string& out, const std::vector<DestinationMetrics>& all) {
+  if (all.empty()) return;
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::string (*value)(const DestinationMetrics&);
+  };
+  static const Family kFamilies[] = {
+      {"adapterd_delivery_attempts_total", "counter", "requests sent to the destination",
+       [](const DestinationMetrics& m) { return std::to_string(m.counters->attempts.load()); }},
+      {"adapterd_delivery_delivered_total", "counter", "Bundles the destination accepted (2xx)",
+       [](const DestinationMetrics& m) { return std::to_string(m.counters->delivered.load()); }},
+      {"adapterd_delivery_retried_total", "counter",
+       "attempts that failed and will be tried again (no answer, 408, 429, 5xx)",
+       [](const DestinationMetrics& m) { return std::to_string(m.counters->retried.load()); }},
+      {"adapterd_delivery_dead_lettered_total", "counter",
+       "deliveries refused (other 4xx) or given up at a retry limit",
+       [](const DestinationMetrics& m) {
+         return std::to_string(m.counters->dead_lettered.load());
+       }},
+      {"adapterd_delivery_in_flight", "gauge", "requests sent and not yet answered and recorded",
+       [](const DestinationMetrics& m) { return std::to_string(m.snapshot.in_flight); }},
+      {"adapterd_delivery_circuit_state", "gauge",
+       "the destination's circuit breaker: 0 closed, 1 half-open (probing), 2 open",
+       [](const DestinationMetrics& m) {
+         switch (m.snapshot.circuit) {
+           case delivery::CircuitBreaker::State::closed:
+             return std::string("0");
+           case delivery::CircuitBreaker::State::half_open:
+             return std::string("1");
+           case delivery::CircuitBreaker::State::open:
+             return std::string("2");
+         }
+         return std::string("0");
+       }},
+      {"adapterd_delivery_circuit_opened_total", "counter", "times the circuit breaker opened",
+       [](const DestinationMetrics& m) { return std::to_string(m.snapshot.circuit_opened); }},
+      {"adapterd_outbox_pending", "gauge", "deliveries waiting for their first or next attempt",
+       [](const DestinationMetrics& m) {
+         return m.outbox ? std::to_string(m.outbox->pending) : std::string("NaN");
+       }},
+      {"adapterd_outbox_dead_letters", "gauge", "dead letters waiting for an operator",
+       [](const DestinationMetrics& m) {
+         return m.outbox ? std::to_string(m.outbox->dead_letter) : std::string("NaN");
+       }},
+      {"adapterd_outbox_oldest_pending_age_seconds", "gauge",
+       "age of the oldest pending delivery (0 when none)",
+       [](const DestinationMetrics& m) {
+         if (!m.outbox) return std::string("NaN");
+         if (m.outbox->oldest_pending_queued_at_us == 0) return std::string("0");
+         const double age =
+             static_cast<double>(m.now_us - m.outbox->oldest_pending_queued_at_us) / 1e6;
+         return std::to_string(age < 0 ? 0.0 : age);
+       }},
+  };
+  for (const Family& f : kFamilies) {
+    out += std::string("# HELP ") + f.name + " " + f.help + "\n";
+    out += std::string("# TYPE ") + f.name + " " + f.type + "\n";
+    for (const DestinationMetrics& m : all) {
+      out += std::string(f.name) + "{destination=\"" + m.snapshot.name + "\"} " + f.value(m) + "\n";
+    }
+  }
+}
+
 }  // namespace adapter::app

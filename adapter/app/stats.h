@@ -6,8 +6,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "app/delivery_worker.h"
+#include "store/outbox.h"
 
 namespace adapter::app {
 
@@ -48,5 +53,20 @@ inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
 // `with_help` adds the # HELP / # TYPE lines (once per family when several listeners print).
 void append_prometheus(std::string& out, std::string_view listener, const MllpStats& stats,
                        bool with_help);
+
+// One destination's figures for /metrics.
+struct DestinationMetrics {
+  DestinationSnapshot snapshot;
+  const DeliveryCounters* counters = nullptr;
+  std::optional<store::OutboxCounts> outbox;  // nothing when the store could not be read
+  std::int64_t now_us = 0;
+};
+
+// Appends the delivery families, each family's lines together, labelled by destination:
+//   adapterd_delivery_delivered_total{destination="ehr"} 42
+//   adapterd_delivery_circuit_state{destination="ehr"} 0     (0 closed, 1 half-open, 2 open)
+//   adapterd_outbox_pending{destination="ehr"} 3
+//   adapterd_outbox_oldest_pending_age_seconds{destination="ehr"} 1.5
+void append_delivery_prometheus(std::string& out, const std::vector<DestinationMetrics>& all);
 
 }  // namespace adapter::app

@@ -66,3 +66,68 @@ TEST_CASE("environment variables are substituted into strings", "[app][config]")
             .find("/store/path: environment variable ADAPTERD_TEST_UNSET_VAR is not set") !=
         std::string::npos);
 }
+
+TEST_CASE("destinations: defaults, limits and every auth kind", "[config][destinations]") {
+  ::setenv("ADAPTERD_TEST_TOKEN", "s3cret", 1);
+  auto c = app::parse_config(R"({"destinations": [
+      {"name": "ehr", "base_url": "https://ehr.example.org/fhir"},
+      {"name": "reg", "base_url": "http://127.0.0.1:8080/fhir", "max_in_flight": 8,
+       "connect_timeout_ms": 1000, "request_timeout_ms": 2000,
+       "retry": {"max_attempts": 3, "max_age_seconds": 60, "initial_delay_ms": 10,
+                 "max_delay_ms": 100},
+       "circuit_breaker": {"failure_threshold": 2, "open_ms": 50, "max_open_ms": 500},
+       "auth": {"type": "bearer", "token": "${ADAPTERD_TEST_TOKEN}"}}]})",
+                             "test");
+  REQUIRE(c);
+  REQUIRE(c->destinations.size() == 2);
+  const auto& ehr = c->destinations[0];
+  CHECK(ehr.max_in_flight == 4);
+  CHECK(ehr.retry.max_attempts == 10);
+  CHECK(ehr.auth.kind == app::AuthConfig::Kind::none);
+  const auto& reg = c->destinations[1];
+  CHECK(reg.max_in_flight == 8);
+  CHECK(reg.request_timeout == std::chrono::milliseconds(2000));
+  CHECK(reg.retry.max_attempts == 3);
+  CHECK(reg.retry.max_age == std::chrono::seconds(60));
+  CHECK(reg.retry.initial_delay == std::chrono::milliseconds(10));
+  CHECK(reg.circuit_breaker.failure_threshold == 2);
+  CHECK(reg.circuit_breaker.max_open_for == std::chrono::milliseconds(500));
+  CHECK(reg.auth.kind == app::AuthConfig::Kind::bearer);
+  CHECK(reg.auth.token == "s3cret");
+  CHECK(app::parse_config(R"({})", "t")->destinations.empty());
+}
+
+TEST_CASE("destinations: errors name the JSON pointer and refuse literal secrets",
+          "[config][destinations]") {
+  auto errors_of = [](const std::string& json) {
+    auto c = app::parse_config(json, "cfg.json");
+    REQUIRE(!c);
+    return c.error().to_string();
+  };
+  CHECK(errors_of(R"({"destinations": [{"base_url": "ftp://x"}]})") ==
+        "cfg.json: /destinations/0/base_url: must be an http:// or https:// URL\n");
+  CHECK(errors_of(R"({"destinations": [{"base_url": "http://a"}, {"base_url": "http://b"}]})") ==
+        "cfg.json: /destinations/1/name: duplicate destination name 'ehr'\n");
+  CHECK(errors_of(R"({"destinations": [{"base_url": "http://a", "auth":
+        {"type": "basic", "username": "u", "password": "hunter2"}}]})") ==
+        "cfg.json: /destinations/0/auth/password: must be \"${ENV_VAR}\" (or use password_file): "
+        "secrets are not written into the configuration\n");
+  CHECK(errors_of(R"({"destinations": [{"base_url": "http://a", "auth":
+        {"type": "client_credentials", "token_url": "https://t", "client_id": "c",
+         "client_secret_file": "/nonexistent/secret"}}]})") ==
+        "cfg.json: /destinations/0/auth/client_secret_file: cannot read file "
+        "'/nonexistent/secret'\n");
+  CHECK(errors_of(R"({"destinations": [{"base_url": "http://a", "auth":
+        {"type": "smart_backend", "token_url": "https://t", "client_id": "c",
+         "private_key_file": "/nonexistent/key", "algorithm": "HS256"}}]})") ==
+        "cfg.json: /destinations/0/auth/private_key_file: cannot read file '/nonexistent/key'\n"
+        "cfg.json: /destinations/0/auth/algorithm: must be \"RS384\" or \"ES384\"\n"
+        "cfg.json: /destinations/0/auth/key_id: is required (the JWT header's kid)\n");
+  CHECK(errors_of(R"({"destinations": [{"base_url": "http://a", "auth": {"type": "magic"}}]})") ==
+        "cfg.json: /destinations/0/auth/type: must be \"none\", \"basic\", \"bearer\", "
+        "\"client_credentials\" or \"smart_backend\"\n");
+  CHECK(errors_of(R"({"destinations": [{"base_url": "http://a",
+        "retry": {"initial_delay_ms": 500, "max_delay_ms": 100, "extra": 1}}]})") ==
+        "cfg.json: /destinations/0/retry/extra: unknown key\n"
+        "cfg.json: /destinations/0/retry/max_delay_ms: must not be less than initial_delay_ms\n");
+}

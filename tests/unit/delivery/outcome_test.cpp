@@ -28,9 +28,8 @@ TEST_CASE("2xx is delivered with each entry's status and location", "[delivery][
   CHECK(o.status == 200);
   CHECK(o.error.empty());
   CHECK(!o.destination_failed);
-  CHECK(o.response ==
-        R"([{"status":"201 Created","location":"Patient/1/_history/1"},)"
-        R"({"status":"200 OK","location":"Observation/7/_history/2"},{}])");
+  CHECK(o.response == R"([{"status":"201 Created","location":"Patient/1/_history/1"},)"
+                      R"({"status":"200 OK","location":"Observation/7/_history/2"},{}])");
   // A 2xx without a readable Bundle still counts as delivered.
   CHECK(classify_status(204).verdict == Verdict::delivered);
 }
@@ -45,9 +44,8 @@ TEST_CASE("408, 429, 5xx and no answer are retried and count against the destina
   }
   const Outcome limited = classify_status(429, "", "7");
   CHECK(limited.retry_after == 7000ms);
-  const Outcome dropped =
-      classify(Result<Response>(make_error(Errc::io_error, "connection reset", "127.0.0.1:1")),
-               kNow);
+  const Outcome dropped = classify(
+      Result<Response>(make_error(Errc::io_error, "connection reset", "127.0.0.1:1")), kNow);
   CHECK(dropped.verdict == Verdict::retry);
   CHECK(dropped.destination_failed);
   CHECK(dropped.status == 0);
