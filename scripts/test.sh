@@ -18,6 +18,7 @@ step "dependencies"
 scripts/deps.sh test
 # The npm MLLP clients (and the Node 22 they run on) come pinned from package-lock.json.
 npm ci --prefix tests/integration/node --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/fhir_server --no-audit --no-fund --loglevel=error
 
 step "format and layering"
 scripts/check_format.sh
