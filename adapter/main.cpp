@@ -8,37 +8,47 @@
 //                                    run golden cases (FOLDER/<case>/input.hl7 + expected.json)
 //   adapterd replay [--config FILE] (--failed | MESSAGE_ID)
 //                                    map stored messages again with the current templates
+//   adapterd dead-letters [--config FILE] (list | show ID | retry (ID | --all) |
+//                                          discard ID --reason TEXT)
+//                                    deliveries a destination refused or that ran out of retries
 //   adapterd functions               list the functions templates may call
 //   adapterd errors                  print the error table (ACK code, HL7 0357, HTTP status)
 //   adapterd version
 //
 // This is the only file where concrete types meet: the SQLite store, the Asio listeners and the
-// intake that joins them.
+// intake that joins them, the mapping worker, and one delivery worker per destination with its
+// HTTP client.
 #include <utility>  // before Asio: GCC 12 + Boost needs std::exchange declared
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "app/config.h"
+#include "app/dead_letters.h"
+#include "app/delivery_worker.h"
 #include "app/intake.h"
 #include "app/mapping_worker.h"
 #include "app/stats.h"
 #include "app/translate.h"
 #include "common/log.h"
 #include "net/admin_http.h"
+#include "net/fhir_http_client.h"
 #include "net/mllp_listener.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -49,15 +59,18 @@ using namespace adapter;
 constexpr const char* kVersion = "0.1.0";
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: adapterd serve [--config FILE]\n"
-               "       adapterd check [--config FILE]\n"
-               "       adapterd translate [--config FILE] [--explain] FILE...\n"
-               "       adapterd test-mappings [--config FILE] [--update] FOLDER\n"
-               "       adapterd replay [--config FILE] (--failed | MESSAGE_ID)\n"
-               "       adapterd functions\n"
-               "       adapterd errors\n"
-               "       adapterd version\n");
+  std::fprintf(
+      stderr,
+      "usage: adapterd serve [--config FILE]\n"
+      "       adapterd check [--config FILE]\n"
+      "       adapterd translate [--config FILE] [--explain] FILE...\n"
+      "       adapterd test-mappings [--config FILE] [--update] FOLDER\n"
+      "       adapterd replay [--config FILE] (--failed | MESSAGE_ID)\n"
+      "       adapterd dead-letters [--config FILE] (list | show ID | retry (ID | --all) |\n"
+      "                                              discard ID --reason TEXT)\n"
+      "       adapterd functions\n"
+      "       adapterd errors\n"
+      "       adapterd version\n");
   return 2;
 }
 
@@ -106,7 +119,10 @@ int serve(const app::Config& config) {
     auto mapper = std::make_shared<const app::Mapper>(*set, config.mapping);
     log::info("mapping.loaded",
               {{"directory", config.mapping.directory}, {"template_set", (*set)->version}});
-    mapping_worker = std::make_unique<app::MappingWorker>(**store, std::move(mapper));
+    std::vector<std::string> destinations;
+    for (const auto& d : config.destinations) destinations.push_back(d.name);
+    mapping_worker =
+        std::make_unique<app::MappingWorker>(**store, std::move(mapper), std::move(destinations));
     mapping_worker->start();
   } else {
     log::warn("mapping.disabled", {{"directory", config.mapping.directory},
@@ -114,6 +130,33 @@ int serve(const app::Config& config) {
   }
 
   boost::asio::io_context ioc(config.io_threads);
+  // Delivery: one worker per destination, its HTTP client on the shared io_context. Declared
+  // before the listeners, so destroyed after the store has drained their callbacks (see below).
+  struct Destination {
+    std::shared_ptr<net::FhirHttpClient> client;
+    std::unique_ptr<app::DeliveryWorker> worker;
+  };
+  std::vector<Destination> destinations;
+  for (const auto& dc : config.destinations) {
+    auto client = net::FhirHttpClient::create(ioc, dc);
+    if (!client) {
+      log::error("delivery.start_failed",
+                 {{"destination", dc.name}, {"error", client.error().to_string()}});
+      return 1;
+    }
+    Destination d;
+    d.client = std::move(*client);
+    d.worker = std::make_unique<app::DeliveryWorker>(**store, d.client, dc);
+    log::info("delivery.started", {{"destination", dc.name},
+                                   {"endpoint", d.client->describe()},
+                                   {"auth", app::to_string(dc.auth.kind)},
+                                   {"max_in_flight", dc.max_in_flight}});
+    destinations.push_back(std::move(d));
+  }
+  if (config.destinations.empty()) {
+    log::warn("delivery.disabled",
+              {{"reason", "no destinations configured: mapped Bundles are kept, not sent"}});
+  }
   std::vector<std::unique_ptr<Feed>> feeds;
   for (const auto& lc : config.mllp) {
     auto feed = std::make_unique<Feed>();
@@ -139,13 +182,23 @@ int serve(const app::Config& config) {
 
   std::unique_ptr<net::AdminHttp> admin;
   if (config.admin.enabled) {
-    auto started = net::AdminHttp::start(ioc, config.admin, [&feeds] {
+    auto started = net::AdminHttp::start(ioc, config.admin, [&feeds, &destinations, &store] {
       std::string out;
       bool first = true;
       for (const auto& f : feeds) {
         app::append_prometheus(out, f->name, f->stats, first);
         first = false;
       }
+      std::vector<app::DestinationMetrics> delivery;
+      for (const auto& d : destinations) {
+        app::DestinationMetrics m;
+        m.snapshot = d.worker->snapshot();
+        m.counters = &d.worker->counters();
+        if (auto counts = (*store)->outbox_counts(m.snapshot.name)) m.outbox = *counts;
+        m.now_us = app::now_us();
+        delivery.push_back(std::move(m));
+      }
+      app::append_delivery_prometheus(out, delivery);
       return out;
     });
     if (!started) {
@@ -157,21 +210,41 @@ int serve(const app::Config& config) {
               {{"bind", config.admin.bind}, {"port", static_cast<unsigned>(admin->port())}});
   }
 
+  // A signal stops the listeners at once; the main thread then drains the workers.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stop_requested = false;
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     log::info("adapterd.stopping", {{"signal", signo}});
     for (auto& f : feeds) f->listener->stop();
     if (admin) admin->stop();
-    ioc.stop();
+    {
+      std::lock_guard lock(stop_mu);
+      stop_requested = true;
+    }
+    stop_cv.notify_all();
   });
 
+  for (auto& d : destinations) d.worker->start();
   log::info("adapterd.ready", {{"version", kVersion}, {"io_threads", config.io_threads}});
+  // The HTTP clients' answers run on the io_context: keep it running (a work guard) until the
+  // delivery workers have drained, then let it go.
+  auto work =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          ioc.get_executor());
   std::vector<std::thread> threads;
-  for (int i = 1; i < config.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
-  for (auto& t : threads) t.join();
+  for (int i = 0; i < config.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  {
+    std::unique_lock lock(stop_mu);
+    stop_cv.wait(lock, [&] { return stop_requested; });
+  }
   if (mapping_worker) mapping_worker->stop();
+  for (auto& d : destinations) d.worker->stop();
+  work.reset();
+  ioc.stop();
+  for (auto& t : threads) t.join();
   // Commit whatever is still queued: those messages are durable even if their ACK never left.
   (*store)->close();
   log::info("adapterd.stopped");
@@ -220,6 +293,20 @@ int replay(const app::Config& config, const std::vector<std::string>& operands) 
   return id && *n == 0 ? 1 : 0;
 }
 
+int dead_letters(const app::Config& config, const std::vector<std::string>& operands) {
+  log::configure({log::Level::warn, false, 2});
+  store::SqliteStoreOptions options;
+  options.path = config.store.path;
+  auto store = store::SqliteStore::open(options);
+  if (!store) {
+    std::fprintf(stderr, "adapterd dead-letters: %s\n", store.error().to_string().c_str());
+    return 1;
+  }
+  const int rc = app::dead_letters_command(**store, operands, std::cout, std::cerr);
+  (*store)->close();
+  return rc;
+}
+
 int run(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string command = argv[1];
@@ -234,7 +321,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command != "serve" && command != "check" && command != "translate" &&
-      command != "test-mappings" && command != "replay") {
+      command != "test-mappings" && command != "replay" && command != "dead-letters") {
     return usage();
   }
 
@@ -271,6 +358,7 @@ int run(int argc, char** argv) {
     return app::test_mappings_command(*config, operands[0], update, std::cout);
   }
   if (command == "replay") return replay(*config, operands);
+  if (command == "dead-letters") return dead_letters(*config, operands);
   return serve(*config);
 }
 

@@ -53,11 +53,19 @@ std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_
     for (const char* type : {"DiagnosticReport", "ServiceRequest"}) {
       for (const mapping::Json& entry : entries->as_array()) {
         const mapping::Json* resource = entry.find("resource");
-        if (resource == nullptr) continue;
-        const mapping::Json* resource_type = resource->find("resourceType");
+        const mapping::Json* resource_type =
+            resource != nullptr ? resource->find("resourceType") : nullptr;
         if (resource_type == nullptr || !resource_type->is_string() ||
             resource_type->as_string() != type) {
           continue;
+        }
+        // The business identifier the entry is created under (ifNoneExist) is what makes two
+        // messages "about the same report"; without one, the resource's first identifier.
+        const mapping::Json* request = entry.find("request");
+        const mapping::Json* condition =
+            request != nullptr ? request->find("ifNoneExist") : nullptr;
+        if (condition != nullptr && condition->is_string() && !condition->as_string().empty()) {
+          return std::string(type) + "?" + condition->as_string();
         }
         const mapping::Json* identifiers = resource->find("identifier");
         if (identifiers == nullptr || !identifiers->is_array() || identifiers->as_array().empty()) {
@@ -67,8 +75,8 @@ std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_
         const mapping::Json* system = id.find("system");
         const mapping::Json* value = id.find("value");
         if (value == nullptr || !value->is_string()) continue;
-        return std::string(type) + "|" +
-               (system != nullptr && system->is_string() ? system->as_string() : "") + "|" +
+        return std::string(type) + "?identifier=" +
+               (system != nullptr && system->is_string() ? system->as_string() + "|" : "") +
                value->as_string();
       }
     }

@@ -51,8 +51,9 @@ class MappingWorker {
                                       std::int64_t now_us);
 
   // The report a Bundle is about, so that deliveries about it keep their order: the first
-  // DiagnosticReport's first identifier ("DiagnosticReport|system|value"), else the first
-  // ServiceRequest's, else the message itself ("message|<id>": no ordering with others).
+  // DiagnosticReport's business identifier ("DiagnosticReport?identifier=system|value", from its
+  // entry's ifNoneExist, else its first identifier), else the first ServiceRequest's, else the
+  // message itself ("message|<id>": ordered with no other).
   static std::string order_key_of(const mapping::Json& bundle, std::int64_t message_id);
 
  private:

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app/intake.h"
+#include "app/mapping_worker.h"
 #include "common/sha256.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -347,4 +348,33 @@ TEST_CASE("delivery: decide() gives up when the next attempt would pass max_age"
   CHECK(u.attempt.error ==
         "gave up: the next attempt would pass retry.max_age_seconds (60 s): HTTP 503");
   CHECK(u.attempt.outcome == "dead_letter");
+}
+
+TEST_CASE("delivery: the order key is the report's business identifier", "[delivery_worker]") {
+  using mapping::Json;
+  auto entry = [](const char* type, Json identifiers, const char* if_none_exist) {
+    mapping::JsonObject request{{"method", Json::string("POST")}};
+    if (if_none_exist != nullptr) request.emplace_back("ifNoneExist", Json::string(if_none_exist));
+    return Json::object({{"resource", Json::object({{"resourceType", Json::string(type)},
+                                                    {"identifier", std::move(identifiers)}})},
+                         {"request", Json::object(std::move(request))}});
+  };
+  auto ids = [](const char* system, const char* value) {
+    return Json::array(
+        {Json::object({{"system", Json::string(system)}, {"value", Json::string(value)}})});
+  };
+  const Json with_condition = Json::object(
+      {{"entry", Json::array({
+                     entry("Observation", ids("urn:x", "o1"), "identifier=urn:x|o1"),
+                     entry("DiagnosticReport", ids("urn:X", "R-1"), "identifier=urn:x|R-1"),
+                 })}});
+  CHECK(app::MappingWorker::order_key_of(with_condition, 5) ==
+        "DiagnosticReport?identifier=urn:x|R-1");
+  const Json service_request_only =
+      Json::object({{"entry", Json::array({
+                                  entry("ServiceRequest", ids("urn:y", "S-9"), nullptr),
+                              })}});
+  CHECK(app::MappingWorker::order_key_of(service_request_only, 5) ==
+        "ServiceRequest?identifier=urn:y|S-9");
+  CHECK(app::MappingWorker::order_key_of(Json::object({}), 5) == "message|5");
 }

@@ -1,0 +1,505 @@
+"""Delivery to a real FHIR server (issue 4): Medplum's FHIR engine behind tests/fhir_server, with
+the Genomics Reporting profiles loaded, on loopback. Messages go in over MLLP (Debian's mllp_send)
+to `adapterd serve`, are mapped, and must arrive in that server exactly once: after resends,
+replays, a 30-second outage of the server, and a SIGKILL of adapterd in the middle of delivery.
+Faults (429 with Retry-After, 503, a hanging request, a dropped connection, a 400 refusal) are
+injected into the same server through its /$test/faults endpoint."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+import sys
+
+from fhir_server import FhirServer
+from harness import ADAPTERD, FIXTURES, Adapterd, mllp_send
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "stubs"))
+from test_token_server import Key, TokenServer  # noqa: E402  (the OAuth2 token endpoint stub)
+
+REPO = os.path.dirname(os.path.abspath(FIXTURES))
+CASES = os.path.join(FIXTURES, "mappings")
+VARIANT_PROFILE = "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/variant"
+STREAM_CASE = "genetic-obr-nested"  # one report, accession GL-4410, two variants
+
+
+def golden_bundle_cases():
+    """Golden cases whose expected output is a transaction Bundle (the broken ones are not)."""
+    out = []
+    for name in sorted(os.listdir(CASES)):
+        path = os.path.join(CASES, name)
+        expected = os.path.join(path, "expected.json")
+        if not (os.path.exists(os.path.join(path, "input.hl7")) and os.path.exists(expected)):
+            continue
+        with open(expected) as f:
+            bundle = json.load(f)
+        if bundle.get("resourceType") == "Bundle" and bundle.get("type") == "transaction":
+            out.append((name, bundle))
+    return out
+
+
+def hl7_segments(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    return [s for s in re.split(rb"\r\n|\r|\n", data) if s.strip()]
+
+
+def write_variant(directory, name, case, control_suffix, replace=()):
+    """The case's input with MSH-10 made unique (and any other text replaced), written to a file
+    for mllp_send."""
+    segments = hl7_segments(os.path.join(CASES, case, "input.hl7"))
+    fields = segments[0].split(b"|")
+    fields[9] = fields[9] + b"-" + control_suffix.encode()
+    segments[0] = b"|".join(fields)
+    data = b"\r".join(segments)
+    for old, new in replace:
+        data = data.replace(old.encode(), new.encode())
+    path = os.path.join(directory, name + ".hl7")
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def conditional_entries(bundle):
+    """(resourceType, ifNoneExist) of every conditional create in the Bundle."""
+    return [(e["resource"]["resourceType"], e["request"]["ifNoneExist"])
+            for e in bundle["entry"] if e.get("request", {}).get("ifNoneExist")]
+
+
+def query(condition):
+    """An ifNoneExist value ("identifier=sys%20x|v") as search parameters, decoded once."""
+    return urllib.parse.parse_qsl(condition, keep_blank_values=True)
+
+
+def report_identifier(bundle):
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] == "DiagnosticReport":
+            return e["request"]["ifNoneExist"].split("=", 1)[1]
+    return None
+
+
+class DeliveryCase(unittest.TestCase):
+    """A FHIR server and a working folder with a copy of the shipped mappings."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="adapterd-delivery-")
+        self.mappings = os.path.join(self.dir, "mappings")
+        shutil.copytree(os.path.join(REPO, "mappings"), self.mappings)
+        os.makedirs(os.path.join(self.dir, "fhir"))
+        self.fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"), **self.fhir_options()).start()
+
+    def fhir_options(self):
+        return {}
+
+    def tearDown(self):
+        self.fhir.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def destination(self, **overrides):
+        d = {"name": "ehr", "base_url": self.fhir.base_url, "max_in_flight": 4,
+             "retry": {"max_attempts": 100, "initial_delay_ms": 200, "max_delay_ms": 2000},
+             "circuit_breaker": {"failure_threshold": 3, "open_ms": 1000, "max_open_ms": 4000}}
+        d.update(overrides)
+        return d
+
+    def daemon(self, destinations=None):
+        os.makedirs(os.path.join(self.dir, "adapterd"), exist_ok=True)
+        return Adapterd(workdir=os.path.join(self.dir, "adapterd"),
+                        mapping={"directory": self.mappings, "default_timezone": "UTC"},
+                        destinations=destinations if destinations is not None else [self.destination()])
+
+    def send(self, d, path):
+        acks = mllp_send(d.port, path)
+        self.assertEqual(len(acks), 1, path)
+        self.assertRegex(acks[0], r"MSA\|(AA|CA)\|", path)
+
+    def wait_deliveries(self, d, state, count, timeout=60):
+        deadline = time.time() + timeout
+        n = 0
+        while time.time() < deadline:
+            n = d.rows("SELECT count(*) FROM deliveries WHERE state = ?", (state,))[0][0]
+            if n >= count:
+                return n
+            time.sleep(0.1)
+        self.fail("%d of %d deliveries %s after %d s; states: %r\n%s" % (
+            n, count, state, timeout,
+            d.rows("SELECT state, count(*), max(last_error) FROM deliveries GROUP BY state"),
+            d.log_text()[-3000:]))
+
+    def assert_once(self, resource_type, condition, context=""):
+        total = self.fhir.search(resource_type, params=query(condition)).get("total")
+        self.assertEqual(total, 1, "%s?%s %s" % (resource_type, condition, context))
+
+    def delivery_metrics(self, d):
+        text = d.metrics_text() if hasattr(d, "metrics_text") else None
+        if text is None:
+            import urllib.request
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.admin_port, timeout=5) as r:
+                text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r'^(adapterd_(?:delivery|outbox)_\w+)\{destination="([^"]*)"\} (\S+)$', line)
+            if m:
+                out[(m.group(1), m.group(2))] = float(m.group(3))
+        return out
+
+
+class GoldenCasesArriveOnce(DeliveryCase):
+    def check_server_holds(self, cases):
+        """Each conditional entry of each Bundle is on the server exactly once; each report
+        references as many results as its Bundle; Variant Observations, searched by code and
+        subject, number as many as the Bundles hold for that patient."""
+        variants_by_patient = {}
+        reports_seen = set()
+        for name, bundle in cases:
+            for rtype, condition in conditional_entries(bundle):
+                # The Provenance is keyed by the raw message's SHA-256, which the unique control
+                # ID sent here changes; it is checked below through the replays.
+                if rtype != "Provenance":
+                    self.assert_once(rtype, condition, name)
+            resources = {e["fullUrl"]: e for e in bundle["entry"]}
+            report = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
+            condition = report["request"]["ifNoneExist"]
+            if condition not in reports_seen:
+                # Some samples share a header, and so an accession: the first one sent created the
+                # report, and the later ones found it (ifNoneExist) instead of adding another.
+                reports_seen.add(condition)
+                stored = self.fhir.resources("DiagnosticReport", params=query(condition))
+                self.assertEqual(len(stored[0].get("result", [])), len(report["resource"].get("result", [])), name)
+            for e in bundle["entry"]:
+                r = e["resource"]
+                if VARIANT_PROFILE in r.get("meta", {}).get("profile", []):
+                    patient = resources[r["subject"]["reference"]]
+                    key = patient["request"].get("ifNoneExist") or json.dumps(patient["resource"].get("identifier"))
+                    variants_by_patient.setdefault(key, set()).add(e["request"]["ifNoneExist"])
+        self.assertGreater(len(variants_by_patient), 0)
+        for patient_condition, variants in variants_by_patient.items():
+            patients = self.fhir.resources("Patient", params=query(patient_condition))
+            self.assertEqual(len(patients), 1, patient_condition)
+            found = self.fhir.search("Observation", params=[("code", "http://loinc.org|69548-6"),
+                                                            ("subject", "Patient/" + patients[0]["id"])])
+            self.assertEqual(found.get("total"), len(variants), patient_condition)
+
+    def server_total(self):
+        return {t: self.fhir.search(t, _summary="count").get("total")
+                for t in ("Patient", "ServiceRequest", "Specimen", "Observation", "DiagnosticReport", "Provenance")}
+
+    def test_golden_cases_arrive_once_and_resends_and_replays_create_nothing_twice(self):
+        cases = golden_bundle_cases()
+        self.assertGreater(len(cases), 8)
+        with self.daemon() as d:
+            for name, _ in cases:
+                self.send(d, write_variant(self.dir, name, name, name))
+            self.wait_deliveries(d, "delivered", len(cases))
+            self.check_server_holds(cases)
+            before = self.server_total()
+            self.assertGreater(before["Observation"], 20)
+
+            # The same messages again under new control IDs: new messages for adapterd, the same
+            # resources for the server (ifNoneExist on their business identifiers).
+            for name, _ in cases:
+                self.send(d, write_variant(self.dir, name + "-again", name, name + "-again"))
+            self.wait_deliveries(d, "delivered", 2 * len(cases))
+            # Replay of every stored message: mapped again, queued again, sent again.
+            ids = [r[0] for r in d.rows("SELECT message_id FROM deliveries ORDER BY message_id")]
+            for message_id in ids:
+                out = subprocess.run([ADAPTERD, "replay", "--config", d.config_path, str(message_id)],
+                                     capture_output=True, text=True, timeout=30)
+                self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(len(ids), 2 * len(cases))
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                rows = d.rows("SELECT count(*) FROM delivery_attempts WHERE outcome = 'delivered'")
+                if rows[0][0] >= 2 * len(ids):
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)  # anything more would be a delivery too many
+            self.assertEqual(d.rows("SELECT count(*) FROM delivery_attempts WHERE outcome = 'delivered'")[0][0],
+                             2 * len(ids))
+            self.wait_deliveries(d, "delivered", 2 * len(cases))
+            after = self.server_total()
+            for t in ("Patient", "ServiceRequest", "Specimen", "Observation", "DiagnosticReport"):
+                self.assertEqual(after[t], before[t], t)
+            # One Provenance per distinct message received (each resend is a message of its own,
+            # with its own SHA-256); the replays added none.
+            self.assertEqual(after["Provenance"], 2 * len(cases))
+            self.check_server_holds(cases)
+
+
+class Outages(DeliveryCase):
+    def stream_message(self, n):
+        return write_variant(self.dir, "stream-%03d" % n, STREAM_CASE, "S%03d" % n,
+                             replace=(("GL-4410", "GL-S%03d" % n), ("SPEC-4410", "SPEC-S%03d" % n)))
+
+    def assert_each_report_once(self, count):
+        for n in range(count):
+            condition = "identifier=urn:adapterd:identifier/genelab2|GL-S%03d" % n
+            self.assert_once("DiagnosticReport", condition)
+            self.assert_once("Observation", "identifier=urn:adapterd:identifier/genelab2|GL-S%03d/variant/obr2" % n)
+
+    def test_fhir_server_down_for_30_seconds_in_the_middle_of_a_stream(self):
+        total = 30
+        paths = [self.stream_message(n) for n in range(total)]
+        with self.daemon() as d:
+            sent = []
+
+            def sender():
+                for p in paths:
+                    self.send(d, p)
+                    sent.append(p)
+                    time.sleep(0.6)
+
+            thread = threading.Thread(target=sender)
+            thread.start()
+            self.wait_deliveries(d, "delivered", 5)
+            self.fhir.stop()
+            down_at = time.time()
+            states = set()
+            while time.time() - down_at < 30:
+                m = self.delivery_metrics(d)
+                states.add(m.get(("adapterd_delivery_circuit_state", "ehr")))
+                time.sleep(0.5)
+            self.assertIn(2.0, states, "the circuit breaker was never seen open: %r" % states)
+            pending = self.delivery_metrics(d)[("adapterd_outbox_pending", "ehr")]
+            self.assertGreater(pending, 0)
+            self.fhir.start()
+            thread.join()
+            self.assertEqual(len(sent), total)
+            self.wait_deliveries(d, "delivered", total, timeout=90)
+            self.assertEqual(d.rows("SELECT count(*) FROM deliveries WHERE state <> 'delivered'")[0][0], 0)
+            self.assertEqual(self.delivery_metrics(d)[("adapterd_delivery_circuit_state", "ehr")], 0.0)
+            self.assertGreaterEqual(self.delivery_metrics(d)[("adapterd_delivery_circuit_opened_total", "ehr")], 1)
+        self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), total)
+        self.assert_each_report_once(total)
+
+    def test_adapterd_killed_in_the_middle_of_delivery(self):
+        total = 30
+        # Every request takes 150 ms, so the kill lands while deliveries are in flight.
+        self.fhir.control("POST", "faults", [{"delayMs": 150}] * (3 * total))
+        with self.daemon([self.destination(max_in_flight=2)]) as d:
+            for n in range(total):
+                self.send(d, self.stream_message(n))
+            self.wait_deliveries(d, "delivered", 6)
+            d.kill()
+            delivered_before = d.rows("SELECT count(*) FROM deliveries WHERE state = 'delivered'")[0][0]
+            self.assertLess(delivered_before, total)
+            d.start()
+            self.wait_deliveries(d, "delivered", total, timeout=90)
+        self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), total)
+        self.assert_each_report_once(total)
+
+
+class Refusals(DeliveryCase):
+    def break_specimen_template(self):
+        """Adds an element FHIR does not know to the Specimen: our own checks let it through,
+        the server's validation refuses it (400 with an OperationOutcome)."""
+        path = os.path.join(self.mappings, "hl7v2", "oru_r01.json")
+        with open(path) as f:
+            text = f.read()
+        broken = text.replace('"resourceType": "Specimen",', '"resourceType": "Specimen",\n "bogusElement": "x",', 1)
+        self.assertNotEqual(broken, text)
+        with open(path, "w") as f:
+            f.write(broken)
+        return path, text
+
+    def test_a_refused_bundle_is_a_dead_letter_and_retry_delivers_it_once_fixed(self):
+        path, original = self.break_specimen_template()
+        message = write_variant(self.dir, "refused", STREAM_CASE, "R1")
+        with self.daemon() as d:
+            self.send(d, message)
+            self.wait_deliveries(d, "dead_letter", 1)
+            row = d.rows("SELECT message_id, attempts, last_status, last_error, response FROM deliveries")[0]
+            message_id, attempts, status, error, response = row
+            self.assertEqual((attempts, status), (1, 400))
+            self.assertIn("bogusElement", error)
+            self.assertEqual(json.loads(response)["resourceType"], "OperationOutcome")
+            self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), 0)
+            listed = subprocess.run([ADAPTERD, "dead-letters", "--config", d.config_path, "list"],
+                                    capture_output=True, text=True, timeout=30)
+            self.assertEqual(listed.returncode, 0, listed.stderr)
+            self.assertIn("1 dead letter(s)", listed.stdout)
+            shown = subprocess.run([ADAPTERD, "dead-letters", "--config", d.config_path, "show", str(message_id)],
+                                   capture_output=True, text=True, timeout=30)
+            self.assertEqual(shown.returncode, 0, shown.stderr)
+            self.assertIn("dead_letter", shown.stdout)
+            self.assertIn('"resourceType":"OperationOutcome"', shown.stdout.replace(" ", ""))
+            self.assertIn("bogusElement", shown.stdout)
+        # The cause fixed (the template), the daemon restarted with it, the dead letter retried.
+        with open(path, "w") as f:
+            f.write(original)
+        with self.daemon() as d:
+            retried = subprocess.run([ADAPTERD, "dead-letters", "--config", d.config_path, "retry", str(message_id)],
+                                     capture_output=True, text=True, timeout=30)
+            self.assertEqual(retried.returncode, 0, retried.stderr)
+            self.wait_deliveries(d, "delivered", 1)
+            self.assertEqual(d.rows("SELECT attempts FROM deliveries")[0][0], 1)
+            self.assertEqual(d.rows("SELECT count(*) FROM delivery_attempts")[0][0], 2)
+        self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), 1)
+
+    def test_discarding_a_dead_letter_releases_the_report_behind_it(self):
+        path, original = self.break_specimen_template()
+        with self.daemon() as d:
+            self.send(d, write_variant(self.dir, "first", STREAM_CASE, "D1"))
+            self.wait_deliveries(d, "dead_letter", 1)
+            first = d.rows("SELECT message_id FROM deliveries")[0][0]
+            with open(path, "w") as f:
+                f.write(original)
+        with self.daemon() as d:
+            # A correction about the same report waits behind the dead letter...
+            self.send(d, write_variant(self.dir, "second", STREAM_CASE, "D2"))
+            time.sleep(1.5)
+            self.assertEqual(d.rows("SELECT count(*) FROM deliveries WHERE state = 'pending'")[0][0], 1)
+            out = subprocess.run([ADAPTERD, "dead-letters", "--config", d.config_path, "discard", str(first),
+                                  "--reason", "sent by fax"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            # ...and goes once it is discarded.
+            self.wait_deliveries(d, "delivered", 1)
+            self.assertEqual(d.rows("SELECT discard_reason FROM deliveries WHERE message_id = ?", (first,))[0][0],
+                             "sent by fax")
+
+
+class TransientFaults(DeliveryCase):
+    """Each fault is injected into the real server for every attempt; three attempts, then a
+    dead letter. The attempt times recorded by adapterd show the backoff."""
+
+    def run_fault(self, fault, destination_overrides=None):
+        self.fhir.control("POST", "faults", [fault] * 3)
+        overrides = {"retry": {"max_attempts": 3, "initial_delay_ms": 400, "max_delay_ms": 400},
+                     "circuit_breaker": {"failure_threshold": 100}, "request_timeout_ms": 1000}
+        overrides.update(destination_overrides or {})
+        with self.daemon([self.destination(**overrides)]) as d:
+            self.send(d, write_variant(self.dir, "fault", STREAM_CASE, "F1"))
+            self.wait_deliveries(d, "dead_letter", 1, timeout=60)
+            attempts = d.rows("SELECT number, started_at_us, duration_us, status, outcome, error "
+                              "FROM delivery_attempts ORDER BY number")
+            last_error = d.rows("SELECT last_error FROM deliveries")[0][0]
+        self.assertEqual([a[0] for a in attempts], [1, 2, 3])
+        self.assertEqual([a[4] for a in attempts], ["retry", "retry", "dead_letter"])
+        self.assertTrue(last_error.startswith("gave up after 3 attempts (retry.max_attempts): "), last_error)
+        self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), 0)
+        gaps = [(attempts[i + 1][1] - (attempts[i][1] + attempts[i][2])) / 1e6 for i in range(2)]
+        return attempts, gaps, last_error
+
+    def test_429_with_retry_after_is_honoured(self):
+        attempts, gaps, _ = self.run_fault({"status": 429, "retryAfter": 2})
+        self.assertEqual([a[3] for a in attempts], [429, 429, 429])
+        for gap in gaps:
+            self.assertGreaterEqual(gap, 1.95)  # Retry-After: 2 beats the 400 ms backoff
+
+    def test_503_is_retried_with_backoff(self):
+        attempts, gaps, last_error = self.run_fault({"status": 503})
+        self.assertEqual([a[3] for a in attempts], [503, 503, 503])
+        for gap in gaps:
+            self.assertGreaterEqual(gap, 0.19)  # at least half of 400 ms, with jitter
+        self.assertIn("HTTP 503", last_error)
+
+    def test_a_hanging_server_times_out_and_is_retried(self):
+        # The server answers 503 only after 5 s: by then adapterd has given up on the request.
+        attempts, gaps, last_error = self.run_fault({"delayMs": 5000, "status": 503})
+        for a in attempts:
+            self.assertEqual(a[3], 0)
+            self.assertGreaterEqual(a[2], 950_000)   # the 1000 ms request timeout...
+            self.assertLess(a[2], 3_000_000)          # ...not the server's 5 s
+            self.assertIn("timed out", a[5])
+        for gap in gaps:
+            self.assertGreaterEqual(gap, 0.19)
+
+    def test_a_dropped_connection_is_retried(self):
+        attempts, gaps, _ = self.run_fault({"drop": True})
+        for a in attempts:
+            self.assertEqual(a[3], 0)
+            self.assertTrue(a[5], a)
+        for gap in gaps:
+            self.assertGreaterEqual(gap, 0.19)
+
+
+class Authentication(DeliveryCase):
+    """OAuth2 client credentials and SMART Backend Services against the token endpoint stub,
+    which checks the client's secret or the JWT's signature with the public key. The FHIR server
+    accepts only tokens the token endpoint says are active (RFC 7662 introspection), so revoking
+    them makes it answer 401."""
+
+    def setUp(self):
+        self.keys = tempfile.mkdtemp(prefix="adapterd-keys-")
+        self.secret_file = os.path.join(self.keys, "client-secret")
+        with open(self.secret_file, "w") as f:
+            f.write("s3cret: with + & spaces\n")
+        self.es384 = Key(self.keys, "es384", "ES384")
+        self.rs384 = Key(self.keys, "rs384", "RS384")
+        self.tokens = TokenServer("--auth", "basic,post,jwt", "--client-id", "adapterd",
+                                  "--client-secret-file", self.secret_file,
+                                  "--public-key", self.es384.public, "--kid", "key-es",
+                                  "--lifetime", "3600")
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        self.tokens.stop()
+        shutil.rmtree(self.keys, ignore_errors=True)
+
+    def fhir_options(self):
+        return {"introspect": "http://127.0.0.1:%d/introspect" % self.tokens.port}
+
+    def deliver_revoke_deliver(self, auth):
+        with self.daemon([self.destination(auth=auth)]) as d:
+            for n in range(3):
+                self.send(d, write_variant(self.dir, "auth-%d" % n, STREAM_CASE, "A%d" % n,
+                                           replace=(("GL-4410", "GL-A%d" % n),)))
+            self.wait_deliveries(d, "delivered", 3)
+            self.assertEqual(self.tokens.stats()["tokens_issued"], 1)  # fetched once, then cached
+            # Every token is revoked: the server answers 401, adapterd fetches a new token once and
+            # sends again, within the same attempt.
+            self.tokens.request("POST", "/revoke-all")
+            self.send(d, write_variant(self.dir, "auth-3", STREAM_CASE, "A3", replace=(("GL-4410", "GL-A3"),)))
+            self.wait_deliveries(d, "delivered", 4)
+            self.assertEqual(self.tokens.stats()["tokens_issued"], 2)
+            attempts = d.rows("SELECT count(*) FROM delivery_attempts")[0][0]
+            self.assertEqual(attempts, 4)
+            self.assertNotIn("s3cret", d.log_text())
+        self.assertGreaterEqual(self.fhir.control("GET", "stats")["unauthorized"], 1)
+        self.fhir.token = self.own_token()
+        self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), 4)
+
+    def own_token(self):
+        """A token of the test's own, to search the server with."""
+        status, body, _ = self.tokens.token({"grant_type": "client_credentials", "client_id": "adapterd",
+                                             "client_secret": "s3cret: with + & spaces"})
+        self.assertEqual(status, 200, body)
+        return body["access_token"]
+
+    def test_client_credentials_with_client_secret_basic(self):
+        self.deliver_revoke_deliver({"type": "client_credentials", "token_url": self.tokens.token_url,
+                                     "client_id": "adapterd", "client_secret_file": self.secret_file})
+
+    def test_client_credentials_with_client_secret_post(self):
+        self.deliver_revoke_deliver({"type": "client_credentials", "token_url": self.tokens.token_url,
+                                     "client_id": "adapterd", "client_secret_file": self.secret_file,
+                                     "method": "client_secret_post", "scope": "system/*.write"})
+
+    def test_smart_backend_services_es384(self):
+        self.deliver_revoke_deliver({"type": "smart_backend", "token_url": self.tokens.token_url,
+                                     "client_id": "adapterd", "private_key_file": self.es384.path,
+                                     "algorithm": "ES384", "key_id": "key-es"})
+
+    def test_a_wrong_key_gets_no_token_and_nothing_is_sent(self):
+        auth = {"type": "smart_backend", "token_url": self.tokens.token_url, "client_id": "adapterd",
+                "private_key_file": self.rs384.path, "algorithm": "RS384", "key_id": "key-es"}
+        overrides = {"auth": auth, "retry": {"max_attempts": 2, "initial_delay_ms": 100, "max_delay_ms": 100}}
+        with self.daemon([self.destination(**overrides)]) as d:
+            self.send(d, write_variant(self.dir, "wrong-key", STREAM_CASE, "W1"))
+            self.wait_deliveries(d, "dead_letter", 1)
+            error = d.rows("SELECT last_error FROM deliveries")[0][0]
+            self.assertIn("invalid_client", error)
+        self.assertGreaterEqual(self.tokens.stats()["rejected"], 2)
+        self.assertEqual(self.fhir.control("GET", "stats")["requests"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
