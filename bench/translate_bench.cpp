@@ -1,7 +1,7 @@
 // translate_bench: HL7 v2 -> FHIR translation throughput and allocations on the benchmark ORU^R01
 // (issue 3, point 7: at least 20,000 translations per second on one core).
 //
-//   translate_bench [--expect CLI_OUTPUT] [--mappings DIR] [--loop SECONDS] [FILE]
+//   translate_bench [--expect CLI_OUTPUT] [--mappings DIR] [--loop SECONDS | --count N] [FILE]
 //       FILE      default fixtures/hl7v2/samples/bench_oru_r01_genomics.hl7; line ends become CR
 //                 as parse_bench and the peers' bench.mjs send it, so the parse stage times the
 //                 same bytes as parse_bench's parse figure
@@ -10,6 +10,8 @@
 //                 here must equal it (whitespace aside), or nothing is timed
 //       --loop    only translate, for SECONDS, and print the rate: for a profiler
 //                 (perf record -g translate_bench --loop 10), with no other workload mixed in
+//       --count   only translate, exactly N times, and print the allocations per translation: an
+//                 exact, noise-free workload for valgrind --tool=callgrind (instruction counts)
 //
 // One translation is what `adapterd translate` and the daemon's mapping worker do per message,
 // through the same code (app::Mapper::map), with the CLI's default settings (the configuration
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
   const char* mappings = ADAPTER_BENCH_MAPPINGS;
   const char* expect = nullptr;
   double loop_seconds = 0;
+  int count = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--expect") == 0 && i + 1 < argc) {
       expect = argv[++i];
@@ -110,10 +113,12 @@ int main(int argc, char** argv) {
       mappings = argv[++i];
     } else if (std::strcmp(argv[i], "--loop") == 0 && i + 1 < argc) {
       loop_seconds = std::atof(argv[++i]);
+    } else if (std::strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+      count = std::atoi(argv[++i]);
     } else if (argv[i][0] == '-') {
       std::fprintf(stderr,
                    "usage: translate_bench [--expect CLI_OUTPUT] [--mappings DIR] "
-                   "[--loop SECONDS] [FILE]\n");
+                   "[--loop SECONDS | --count N] [FILE]\n");
       return 2;
     } else {
       path = argv[i];
@@ -207,6 +212,14 @@ int main(int argc, char** argv) {
     const double rate = ops_per_sec(translate, loop_seconds * 1000);
     std::printf("translate only, %.0f s: %.0f /s (checksum %llu)\n", loop_seconds, rate,
                 static_cast<unsigned long long>(sink));
+    return 0;
+  }
+  if (count > 0) {
+    const PerMessage a = allocations(translate, count);
+    std::printf(
+        "translate only, %d times: %.1f allocs, %.0f B allocated per translation "
+        "(checksum %llu)\n",
+        count, a.allocs, a.bytes, static_cast<unsigned long long>(sink));
     return 0;
   }
 

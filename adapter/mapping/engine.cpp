@@ -1,6 +1,7 @@
 #include "mapping/engine.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -52,7 +53,7 @@ std::uint64_t consume_key(std::uint32_t seg, std::uint32_t field, std::uint32_t 
 // A decimal number and nothing else (leading blanks and '+' allowed, as HL7 NM values have
 // them); no hex, no inf/nan. Tried on both sides of every comparison, so non-numbers (codes,
 // names) must fail on their first character.
-bool parse_number(const std::string& s, double& out) {
+bool parse_number(std::string_view s, double& out) {
   const char* p = s.data();
   const char* end = p + s.size();
   while (p != end && *p == ' ') ++p;
@@ -112,6 +113,11 @@ Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::
     root->segments.resize(message_->segment_count());
     for (std::uint32_t i = 0; i < root->segments.size(); ++i) root->segments[i] = i;
     scopes_.push_back({root, -1});
+    segment_ids_.reserve(message_->segment_count());
+    for (std::size_t i = 0; i < message_->segment_count(); ++i) {
+      const std::string_view id = message_->segment(i).id();
+      segment_ids_.push_back(id.size() == 3 ? packed_id(id.data()) : 0);
+    }
   }
   if (document_ != nullptr) scopes_.push_back({nullptr, -1, document_->root()});
 }
@@ -158,12 +164,14 @@ Json Evaluator::render(const TNode& node) {
 Json Evaluator::render_text(const TNode& node) {
   if (node.parts.size() == 1 && node.parts[0].expr) return to_json(eval(*node.parts[0].expr));
   std::string out;
+  std::string scratch;
   for (const TPart& p : node.parts) {
     if (!p.expr) {
       out += p.text;
       continue;
     }
-    auto t = text(eval(*p.expr));
+    const Value v = eval(*p.expr);
+    const auto t = text_view(v, scratch);
     if (!t || t->empty()) return Json();  // "Patient/{{ id }}" without an id is nothing
     out += *t;
   }
@@ -222,27 +230,30 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
   if (each_element && node.each_body) {
     result = render(*node.each_body);
   } else if (!node.include.empty()) {
-    const auto it = set_.partials.find(node.include);
-    std::vector<Value> args;
-    if (it != set_.partials.end()) {
-      const Partial& p = it->second;
+    Value v;
+    if (node.partial == nullptr) {
+      v = render_partial(node.include, {}, node.pos);  // reports the unknown name
+    } else {
+      const Partial& p = *node.partial;
       for (const auto& m : node.members) {
         if (std::find(p.params.begin(), p.params.end(), m.key) == p.params.end()) {
           issue(Issue::Severity::error, "partial '" + p.name + "' has no parameter '" + m.key + "'",
                 m.value->pos);
         }
       }
-      for (const std::string& param : p.params) {
-        Value v;
-        for (const auto& m : node.members) {
-          if (m.key != param) continue;
-          const Expr* e = single_expression(*m.value);
-          v = e != nullptr ? eval(*e) : Value(render(*m.value));
+      ArgsBuffer buffer(*this);
+      std::vector<Value>& args = buffer.values();
+      for (const int m : node.param_members) {
+        if (m < 0) {
+          args.emplace_back();
+          continue;
         }
-        args.push_back(std::move(v));
+        const TNode& member = *node.members[static_cast<std::size_t>(m)].value;
+        const Expr* e = single_expression(member);
+        args.push_back(e != nullptr ? eval(*e) : Value(render(member)));
       }
+      v = render_partial(p, args);
     }
-    Value v = render_partial(node.include, std::move(args), node.pos);
     result = v.is_json() ? v.json() : to_json(v);
   } else {
     JsonObject out;
@@ -295,7 +306,10 @@ Json Evaluator::render_array(const TNode& node) {
   JsonArray out;
   for (const TNodePtr& item : node.items) {
     if (item->kind == TNode::Kind::object && item->each) {
-      const std::vector<Value> elements = to_list(eval(*item->each));
+      const Value each = eval(*item->each);
+      // A list (the usual case: segments, groups) is walked in place; to_list() copies.
+      const std::vector<Value> converted = each.is_list() ? std::vector<Value>() : to_list(each);
+      const std::vector<Value>& elements = each.is_list() ? each.items() : converted;
       std::int64_t index = 0;
       for (const Value& el : elements) {
         VarGuard vars(vars_);
@@ -322,19 +336,34 @@ Json Evaluator::render_array(const TNode& node) {
   return Json::array(std::move(out));
 }
 
-Value Evaluator::render_partial(const std::string& name, std::vector<Value> args,
+Value Evaluator::render_partial(const std::string& name, std::span<const Value> args,
                                 const SourcePos& pos) {
   const auto it = set_.partials.find(name);
   if (it == set_.partials.end()) {
     issue(Issue::Severity::error, "no partial named '" + name + "'", pos);
     return Value();
   }
-  const Partial& p = it->second;
+  return render_partial(it->second, args);
+}
+
+Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
   VarGuard vars(vars_);
   for (std::size_t i = 0; i < p.params.size(); ++i) {
     vars_.push_back({p.params[i], i < args.size() ? args[i] : Value()});
   }
   return Value(render(*p.body));
+}
+
+Evaluator::ArgsBuffer::ArgsBuffer(Evaluator& ev)
+    : ev_(ev),
+      values_(ev.arg_depth_ < ev.arg_buffers_.size() ? ev.arg_buffers_[ev.arg_depth_]
+                                                     : ev.arg_buffers_.emplace_back()) {
+  ++ev_.arg_depth_;
+}
+
+Evaluator::ArgsBuffer::~ArgsBuffer() {
+  values_.clear();  // keeps the capacity for the next call at this level
+  --ev_.arg_depth_;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,17 +389,16 @@ bool Evaluator::in_scope_push(const Value& v) {
 std::vector<std::uint32_t> Evaluator::candidates(const char id[3], const Scope* base) const {
   std::vector<std::uint32_t> out;
   if (message_ == nullptr) return out;
-  const std::string_view want(id, 3);
   auto collect = [&](const Scope& s) {
     if (s.group == nullptr && s.segment < 0) return;  // an XML scope
     if (s.segment >= 0) {
-      if (message_->segment(static_cast<std::size_t>(s.segment)).id() == want) {
+      if (segment_is(static_cast<std::uint32_t>(s.segment), id)) {
         out.push_back(static_cast<std::uint32_t>(s.segment));
       }
       return;
     }
     for (std::uint32_t seg : s.group->segments) {
-      if (message_->segment(seg).id() == want) out.push_back(seg);
+      if (segment_is(seg, id)) out.push_back(seg);
     }
   };
   if (base != nullptr) {
@@ -379,6 +407,34 @@ std::vector<std::uint32_t> Evaluator::candidates(const char id[3], const Scope* 
   }
   for (auto it = scopes_.rbegin(); it != scopes_.rend() && out.empty(); ++it) collect(*it);
   return out;
+}
+
+std::optional<std::uint32_t> Evaluator::nth_candidate(const char id[3], const Scope* base,
+                                                      std::uint32_t n) const {
+  if (message_ == nullptr) return std::nullopt;
+  // Like candidates(): the innermost scope with any such segment decides.
+  auto search = [&](const Scope& s, bool& any) -> std::optional<std::uint32_t> {
+    if (s.group == nullptr && s.segment < 0) return std::nullopt;  // an XML scope
+    if (s.segment >= 0) {
+      const auto seg = static_cast<std::uint32_t>(s.segment);
+      any = segment_is(seg, id);
+      return any && n == 1 ? std::optional<std::uint32_t>(seg) : std::nullopt;
+    }
+    std::uint32_t seen = 0;
+    for (std::uint32_t seg : s.group->segments) {
+      if (!segment_is(seg, id)) continue;
+      any = true;
+      if (++seen == n) return seg;
+    }
+    return std::nullopt;
+  };
+  bool any = false;
+  if (base != nullptr) return search(*base, any);
+  for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
+    auto found = search(*it, any);
+    if (any) return found;
+  }
+  return std::nullopt;
 }
 
 Value Evaluator::eval_path(const Expr& e) {
@@ -395,6 +451,12 @@ Value Evaluator::eval_path(const Expr& e) {
     } else {
       return Value();  // a path inside nothing is nothing
     }
+  }
+  if (!p.filter && p.field != 0) {
+    const auto seg =
+        nth_candidate(p.segment, base ? &*base : nullptr, p.occurrence > 0 ? p.occurrence : 1);
+    if (!seg) return Value();
+    return Value(Hl7Ref{message_, *seg, p.field, p.repetition, p.component, p.subcomponent});
   }
   std::vector<std::uint32_t> found = candidates(p.segment, base ? &*base : nullptr);
   if (p.occurrence > 0) {
@@ -420,16 +482,71 @@ Value Evaluator::eval_path(const Expr& e) {
   return Value(Hl7Ref{message_, found[0], p.field, p.repetition, p.component, p.subcomponent});
 }
 
-std::string Evaluator::hl7_text(const Hl7Ref& r) {
+Evaluator::Read& Evaluator::ReadSet::find_or_add(std::uint64_t key) {
+  if ((size_ + 1) * 2 > slots_.size()) {  // at most half full: probes stay short
+    std::vector<Read> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(256, old.size() * 2), Read{});
+    shift_ = 64 - std::countr_zero(slots_.size());
+    size_ = 0;
+    for (const Read& r : old) {
+      if (r.used) find_or_add(r.key) = r;
+    }
+  }
+  for (std::size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
+    Read& slot = slots_[i];
+    if (slot.used && slot.key == key) return slot;
+    if (!slot.used) {
+      slot.used = true;
+      slot.key = key;
+      ++size_;
+      return slot;
+    }
+  }
+}
+
+bool Evaluator::ReadSet::contains(std::uint64_t key) const {
+  if (slots_.empty()) return false;
+  for (std::size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
+    if (!slots_[i].used) return false;
+    if (slots_[i].key == key) return true;
+  }
+}
+
+void Evaluator::mark_read(std::uint64_t key) {
+  (void)consumed_.find_or_add(key);
+}
+
+std::string_view Evaluator::hl7_view(const Hl7Ref& r) {
   if (r.message == nullptr || r.field == 0) return {};
   const std::uint32_t rep = r.repetition == 0 ? 1 : r.repetition;
-  consumed_.push_back(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
+  Read& read =
+      consumed_.find_or_add(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
+  // consume_key() keeps 12 bits of field and repetition and 10 of component and subcomponent:
+  // a place beyond those (a repetition index taken from data) shares its key with another, so
+  // its text is not cached under it.
+  const bool cacheable =
+      r.field <= 0xFFF && rep <= 0xFFF && r.component <= 0x3FF && r.subcomponent <= 0x3FF;
+  if (cacheable && read.has_text) return read.text;
   hl7v2::Value v = r.message->segment(r.segment).field(r.field).repetition(rep);
   if (r.component > 0) v = v.component(r.component);
   if (r.subcomponent > 0) v = v.subcomponent(r.subcomponent);
-  if (v.is_null()) return {};  // "" means "delete" in HL7: nothing to create from it
-  std::string scratch;
-  return std::string(v.text(scratch));
+  std::string_view text;
+  if (v.is_null()) {
+    text = {};  // "" means "delete" in HL7: nothing to create from it
+  } else if (v.needs_decoding()) {
+    text = decoded_.emplace_back(v.text());
+  } else {
+    text = v.raw();
+  }
+  if (cacheable) {
+    read.has_text = true;
+    read.text = text;
+  }
+  return text;
+}
+
+std::string Evaluator::hl7_text(const Hl7Ref& r) {
+  return std::string(hl7_view(r));
 }
 
 void Evaluator::consume(const Value& v) {
@@ -438,15 +555,15 @@ void Evaluator::consume(const Value& v) {
   } else if (v.is_hl7()) {
     const Hl7Ref& r = v.hl7();
     if (r.field == 0) {
-      consumed_.push_back(consume_key(r.segment, 0, 0, 0, 0));
+      mark_read(consume_key(r.segment, 0, 0, 0, 0));
     } else {
       // A whole field (no repetition named) covers every repetition; a component without a
       // repetition is read from the first, as hl7_text does.
       const std::uint32_t rep = r.repetition == 0 && r.component > 0 ? 1 : r.repetition;
-      consumed_.push_back(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
+      mark_read(consume_key(r.segment, r.field, rep, r.component, r.subcomponent));
     }
   } else if (v.is_group()) {
-    for (std::uint32_t seg : v.group()->segments) consumed_.push_back(consume_key(seg, 0, 0, 0, 0));
+    for (std::uint32_t seg : v.group()->segments) mark_read(consume_key(seg, 0, 0, 0, 0));
   } else if (v.is_xml()) {
     consume_xml(v.xml().node);
   }
@@ -458,14 +575,15 @@ std::vector<std::string> Evaluator::unmapped_report() {
   if (message_ == nullptr) return out;
   // Ignore rules: "OBX" (whole segment), "OBX-1", "OBX-3.3".
   struct Rule {
-    std::string segment;
+    std::uint32_t segment = 0;  // packed_id()
     std::uint32_t field = 0;
     std::uint32_t component = 0;
   };
   std::vector<Rule> rules;
   for (const std::string& spec : template_.ignore) {
+    if (spec.size() < 3) continue;  // XPath rules start with '/' and are longer; checked at load
     Rule r;
-    r.segment = spec.substr(0, 3);
+    r.segment = packed_id(spec.data());
     if (spec.size() > 4 && spec[3] == '-') {
       r.field = static_cast<std::uint32_t>(std::atoi(spec.c_str() + 4));
       const std::size_t dot = spec.find('.', 4);
@@ -474,14 +592,13 @@ std::vector<std::string> Evaluator::unmapped_report() {
     }
     rules.push_back(std::move(r));
   }
-  // Reads were appended as they happened (cheaper than a hash set on the hot path).
-  std::sort(consumed_.begin(), consumed_.end());
-  consumed_.erase(std::unique(consumed_.begin(), consumed_.end()), consumed_.end());
   std::string scratch;
   message_->for_each_leaf([&](hl7v2::Message::LeafAt at, hl7v2::Value leaf) {
     if (leaf.empty() || leaf.is_null()) return;
-    const std::string_view id = message_->segment(at.segment).id();
-    if (hl7v2::is_header_segment(id) && at.field <= 2) return;  // the delimiters themselves
+    const std::uint32_t id = segment_ids_[at.segment];
+    if (at.field <= 2 && hl7v2::is_header_segment(message_->segment(at.segment).id())) {
+      return;  // the delimiters themselves
+    }
     for (const Rule& r : rules) {
       if (r.segment == id && (r.field == 0 || r.field == at.field) &&
           (r.component == 0 || r.component == at.component)) {
@@ -489,9 +606,7 @@ std::vector<std::string> Evaluator::unmapped_report() {
       }
     }
     const auto seg = at.segment;
-    auto read = [&](std::uint64_t key) {
-      return std::binary_search(consumed_.begin(), consumed_.end(), key);
-    };
+    auto read = [&](std::uint64_t key) { return consumed_.contains(key); };
     if (read(consume_key(seg, 0, 0, 0, 0)) ||
         read(consume_key(seg, at.field, at.repetition, 0, 0)) ||
         read(consume_key(seg, at.field, at.repetition, at.component, 0)) ||
@@ -516,28 +631,41 @@ std::vector<std::string> Evaluator::unmapped_report() {
 // Values
 
 std::optional<std::string> Evaluator::text(const Value& v) {
+  std::string scratch;
+  const auto t = text_view(v, scratch);
+  if (!t) return std::nullopt;
+  if (t->data() == scratch.data()) return scratch;
+  return std::string(*t);
+}
+
+std::optional<std::string_view> Evaluator::text_view(const Value& v, std::string& scratch) {
   if (v.is_json()) {
     const Json& j = v.json();
     switch (j.kind()) {
       case Json::Kind::string:
-        return j.as_string();
+        return std::string_view(j.as_string());
       case Json::Kind::number:
-        return j.number_text();
+        return std::string_view(j.number_text());
       case Json::Kind::boolean:
-        return std::string(j.as_bool() ? "true" : "false");
+        return std::string_view(j.as_bool() ? "true" : "false");
       default:
         return std::nullopt;
     }
   }
   if (v.is_hl7()) {
-    std::string t = hl7_text(v.hl7());
+    const std::string_view t = hl7_view(v.hl7());
     if (t.empty()) return std::nullopt;
     return t;
   }
-  if (v.is_xml()) return xml_text(v.xml());
+  if (v.is_xml()) {
+    auto t = xml_text(v.xml());
+    if (!t) return std::nullopt;
+    scratch = std::move(*t);
+    return std::string_view(scratch);
+  }
   if (v.is_list()) {
     if (v.items().empty()) return std::nullopt;
-    return text(v.items().front());
+    return text_view(v.items().front(), scratch);
   }
   return std::nullopt;
 }
@@ -587,7 +715,7 @@ bool Evaluator::truthy(const Value& v) {
   }
   if (v.is_hl7()) {
     if (v.hl7().field == 0) return true;  // a segment that exists
-    return !hl7_text(v.hl7()).empty();
+    return !hl7_view(v.hl7()).empty();
   }
   if (v.is_group()) return !v.group()->segments.empty();
   if (v.is_list()) return !v.items().empty();
@@ -657,8 +785,8 @@ Value Evaluator::eval(const Expr& e) {
     case Expr::Op::path:
       return eval_path(e);
     case Expr::Op::call: {
-      std::vector<Value> args;
-      args.reserve(e.args.size());
+      ArgsBuffer buffer(*this);
+      std::vector<Value>& args = buffer.values();
       for (const ExprPtr& a : e.args) args.push_back(eval(*a));
       return call_function(*this, e, args);
     }
@@ -685,16 +813,20 @@ Value Evaluator::eval(const Expr& e) {
     case Expr::Op::less_equal:
     case Expr::Op::greater:
     case Expr::Op::greater_equal: {
-      const auto a = text(eval(*e.args[0]));
-      const auto b = text(eval(*e.args[1]));
+      const Value left = eval(*e.args[0]);
+      const Value right = eval(*e.args[1]);
+      std::string scratch_a;
+      std::string scratch_b;
+      const auto a = text_view(left, scratch_a);
+      const auto b = text_view(right, scratch_b);
       int cmp = 0;
       double x = 0;
       double y = 0;
       if (a && b && parse_number(*a, x) && parse_number(*b, y)) {
         cmp = x < y ? -1 : (x > y ? 1 : 0);
       } else {
-        const std::string sa = a.value_or("");
-        const std::string sb = b.value_or("");
+        const std::string_view sa = a.value_or(std::string_view());
+        const std::string_view sb = b.value_or(std::string_view());
         cmp = sa.compare(sb) < 0 ? -1 : (sa == sb ? 0 : 1);
       }
       bool r = false;

@@ -2,9 +2,13 @@
 // expressions against one source message. One Evaluator per mapping; not thread-safe.
 #pragma once
 
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -33,6 +37,11 @@ class Evaluator {
 
   // Conversions used by functions. Reading an HL7 value's text marks it as mapped.
   std::optional<std::string> text(const Value& v);
+  // The same text without a copy where it can be: a view into the message, into a JSON string
+  // of `v`, or into `scratch` (HL7 escapes decoded, XML text). Valid while `v`, the message and
+  // `scratch` are. Most values read are compared, looked up or appended, never kept, so this is
+  // what the hot paths use.
+  std::optional<std::string_view> text_view(const Value& v, std::string& scratch);
   Json to_json(const Value& v);
   std::vector<Value> to_list(const Value& v);
   bool truthy(const Value& v);
@@ -50,7 +59,24 @@ class Evaluator {
   std::vector<Value> subid_groups();                 // OBX by OBX-4 sub-ID group
   std::vector<Value> segments(std::string_view id);  // segments in the innermost group having them
   std::vector<Value> notes();  // NTE of the innermost OBSERVATION, ORDER_OBSERVATION or PATIENT
-  Value render_partial(const std::string& name, std::vector<Value> args, const SourcePos& pos);
+  // A partial's output, `args` in its $params order (missing ones are nothing).
+  Value render_partial(const std::string& name, std::span<const Value> args, const SourcePos& pos);
+  Value render_partial(const Partial& partial, std::span<const Value> args);
+
+  // Function arguments are evaluated into buffers kept between calls (one per nesting level),
+  // so that a call allocates nothing for them. ArgsBuffer hands out the next level's buffer.
+  class ArgsBuffer {
+   public:
+    explicit ArgsBuffer(Evaluator& ev);
+    ~ArgsBuffer();
+    ArgsBuffer(const ArgsBuffer&) = delete;
+    ArgsBuffer& operator=(const ArgsBuffer&) = delete;
+    std::vector<Value>& values() { return values_; }
+
+   private:
+    Evaluator& ev_;
+    std::vector<Value>& values_;
+  };
 
   // XML places (xml_source.cpp). Reading a node's text marks it (and what it contains) mapped.
   std::optional<std::string> xml_text(XmlRef node);
@@ -74,7 +100,9 @@ class Evaluator {
     _xmlNode* xml = nullptr;    // an XML node
   };
   struct Var {
-    std::string name;
+    // Names live in the TemplateSet (a $let key, $as, a partial's $params) or are literals:
+    // both outlive the Evaluator, so pushing a variable copies no text.
+    std::string_view name;
     Value value;
   };
   class VarGuard;
@@ -88,6 +116,22 @@ class Evaluator {
   const Value* lookup_var(std::string_view name) const;
   bool in_scope_push(const Value& v);  // pushes a scope when v is a group/segment; false otherwise
   std::vector<std::uint32_t> candidates(const char id[3], const Scope* base) const;
+  // The nth (1-based) of candidates(id, base), without building the list: most paths name one
+  // field of one segment (OBX-3.1, PID-3).
+  std::optional<std::uint32_t> nth_candidate(const char id[3], const Scope* base,
+                                             std::uint32_t n) const;
+  bool segment_is(std::uint32_t segment, const char id[3]) const {
+    return segment_ids_[segment] == packed_id(id);
+  }
+  static std::uint32_t packed_id(const char id[3]) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(id[0])) |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(id[1])) << 8 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(id[2])) << 16;
+  }
+  void mark_read(std::uint64_t key);
+  // The decoded text of an HL7 place (empty for the explicit null ""), marked as read. Valid
+  // while this Evaluator lives: a view into the message or into decoded_.
+  std::string_view hl7_view(const Hl7Ref& r);
   const hl7v2::OruR01& oru();
   std::vector<int> parent_orders(const std::vector<hl7v2::OruOrder>& orders);
   std::string hl7_text(const Hl7Ref& r);
@@ -103,7 +147,33 @@ class Evaluator {
   std::vector<Var> vars_;
   std::vector<Scope> scopes_;
   std::optional<hl7v2::OruR01> oru_;
-  std::vector<std::uint64_t> consumed_;  // keys of what was read (sorted for the report)
+  // What was read (for the unmapped report), by consume key, with the text found there:
+  // templates read a few hundred places, most of them many times (OBX-3.1 by every filter over
+  // the OBX), so a second read of a place is a hash lookup instead of splitting the field again.
+  struct Read {
+    std::uint64_t key = 0;
+    bool used = false;      // the slot holds a key
+    bool has_text = false;  // false: only marked (ignore(), a whole segment or group)
+    std::string_view text;  // into the message, or into decoded_ when it had escapes
+  };
+  class ReadSet {  // open addressing, linear probing; never shrinks
+   public:
+    Read& find_or_add(std::uint64_t key);
+    bool contains(std::uint64_t key) const;
+
+   private:
+    std::size_t slot_of(std::uint64_t key) const {  // Fibonacci hashing: the product's top bits
+      return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ULL) >> shift_);
+    }
+    std::vector<Read> slots_;  // a power of two of them
+    std::size_t size_ = 0;
+    int shift_ = 64;  // 64 - log2(slots_.size())
+  };
+  ReadSet consumed_;
+  std::deque<std::string> decoded_;  // texts with HL7 escapes resolved (deque: views stay valid)
+  std::vector<std::uint32_t> segment_ids_;      // packed_id() of each segment of message_
+  std::deque<std::vector<Value>> arg_buffers_;  // deque: nested calls add levels, never move
+  std::size_t arg_depth_ = 0;
   int depth_ = 0;
 };
 

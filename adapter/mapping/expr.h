@@ -25,6 +25,8 @@ namespace adapter::mapping {
 
 struct Expr;
 using ExprPtr = std::shared_ptr<const Expr>;
+struct Partial;
+struct Table;
 
 struct Hl7PathSpec {
   char segment[3] = {'M', 'S', 'H'};
@@ -67,6 +69,10 @@ struct Expr {
   Json value;
   std::string name;
   int function = -1;  // for calls: the catalog's index of `name`, resolved once when parsed
+  // Bound once the whole template set is loaded (template.cpp, bind_names), so that evaluation
+  // looks no names up: include('name', ...) and lookup('table', ...) with a literal name.
+  const Partial* partial = nullptr;
+  const Table* table = nullptr;
   Hl7PathSpec path;
   std::vector<ExprPtr> args;
 };

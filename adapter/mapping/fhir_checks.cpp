@@ -288,9 +288,24 @@ class Checker {
   void index_entries(const JsonArray& entries);
   void check_entry(const Json& entry, std::size_t index);
   void check_request(const Json& entry, const std::string& path, const std::string* type);
-  void check_members(const Json& object, const std::string& path);
-  void check_value(const Json& value, const std::string& path, std::string_view key,
-                   bool null_items_allowed);
+  // Where a value stands, for the generic walk over every element. A problem names it as
+  // "Bundle.entry[3].resource(Observation).code"; building that text for every element of a
+  // clean Bundle would cost more than the checks, so each level only points at its parent and
+  // the text is made when a problem is reported.
+  struct Where {
+    const Where* parent = nullptr;
+    std::string_view text;  // the root's whole path, or a member name, or
+    std::string_view type;  // with a member "resource": its resourceType ("resource(Type)")
+    std::size_t index = 0;  // for an array item ("[i]"): index + 1
+
+    static Where root(std::string_view path) { return Where{nullptr, path, {}, 0}; }
+    Where member(std::string_view key) const { return Where{this, key, {}, 0}; }
+    Where item(std::size_t i) const { return Where{this, {}, {}, i + 1}; }
+    std::string str() const;
+  };
+  void check_members(const Json& object, const Where& where);
+  void check_value(const Json& value, const Where& where, std::string_view key,
+                   const Json* parent_object);
   Claimed check_profiles(const Json& resource, const std::string& path, const std::string& type);
   void check_observation(const Json& obs, const std::string& path, const Claimed& claimed);
   void check_components(const Json& obs, const std::string& path, bool sliced);
@@ -319,7 +334,8 @@ std::vector<BundleProblem> Checker::run(const Json& bundle) {
   }
   for (const auto& member : bundle.as_object()) {
     if (member.first != "entry") {
-      check_value(member.second, "Bundle." + member.first, member.first, false);
+      const std::string path = "Bundle." + member.first;
+      check_value(member.second, Where::root(path), member.first, nullptr);
     }
   }
   const Json* entries = bundle.find("entry");
@@ -331,7 +347,9 @@ std::vector<BundleProblem> Checker::run(const Json& bundle) {
     problem("Bundle.entry", "is not an array; expected an array of entries");
     return std::move(problems_);
   }
-  if (entries->as_array().empty()) check_value(*entries, "Bundle.entry", "entry", false);
+  if (entries->as_array().empty()) {
+    check_value(*entries, Where::root("Bundle.entry"), "entry", nullptr);
+  }
   index_entries(entries->as_array());
   for (std::size_t i = 0; i < entries->as_array().size(); ++i) {
     check_entry(entries->as_array()[i], i);
@@ -359,10 +377,10 @@ void Checker::check_entry(const Json& entry, std::size_t index) {
     return;
   }
   if (entry.is_empty()) {
-    check_value(entry, path, "", false);
+    check_value(entry, Where::root(path), "", nullptr);
     return;
   }
-  check_members(entry, path);
+  check_members(entry, Where::root(path));
 
   const Json* full_url = entry.find("fullUrl");
   if (full_url == nullptr) {
@@ -454,42 +472,60 @@ void Checker::check_request(const Json& entry, const std::string& path, const st
   }
 }
 
-void Checker::check_members(const Json& object, const std::string& path) {
+std::string Checker::Where::str() const {
+  std::string out = parent != nullptr ? parent->str() : std::string();
+  if (index > 0) {
+    out.append("[").append(std::to_string(index - 1)).append("]");
+  } else if (parent == nullptr) {
+    out.append(text);
+  } else if (!type.empty()) {
+    out.append(".").append(text).append("(").append(type).append(")");
+  } else {
+    out.append(".").append(text);
+  }
+  return out;
+}
+
+void Checker::check_members(const Json& object, const Where& where) {
   for (const auto& member : object.as_object()) {
     const std::string& key = member.first;
-    std::string child = cat(path, ".", key);
+    Where child = where.member(key);
     if (key == "resource" && member.second.is_object()) {
       const std::string* type = string_member(member.second, "resourceType");
-      if (type != nullptr && !type->empty()) child = path + ".resource(" + *type + ")";
+      if (type != nullptr && !type->empty()) child.type = *type;
     }
-    // FHIR JSON pads the arrays of a repeating primitive and of its "_name" extensions with null
-    // so that they line up; only there is a null item allowed.
-    const bool padded = key.starts_with("_")
-                            ? object.find(std::string_view(key).substr(1)) != nullptr
-                            : object.find("_" + key) != nullptr;
-    check_value(member.second, child, key, padded);
+    check_value(member.second, child, key, &object);
   }
 }
 
-void Checker::check_value(const Json& value, const std::string& path, std::string_view key,
-                          bool null_items_allowed) {
+// `parent_object`: the object that has `key` as a member, or null (an array item, the root).
+void Checker::check_value(const Json& value, const Where& where, std::string_view key,
+                          const Json* parent_object) {
   if (value.is_empty()) {
-    problem(path, empty_message(value));
+    problem(where.str(), empty_message(value));
     return;
   }
   if (key == "reference" && value.is_string() && value.as_string().starts_with("urn:uuid:") &&
       full_urls_.find(value.as_string()) == full_urls_.end()) {
-    problem(path, value.as_string() +
-                      " matches the fullUrl of no entry in this Bundle, so the server cannot "
-                      "resolve it; expected the fullUrl of one of the Bundle's entries");
+    problem(where.str(), value.as_string() +
+                             " matches the fullUrl of no entry in this Bundle, so the server "
+                             "cannot resolve it; expected the fullUrl of one of the Bundle's "
+                             "entries");
   }
   if (value.is_object()) {
-    check_members(value, path);
+    check_members(value, where);
   } else if (value.is_array()) {
     const JsonArray& items = value.as_array();
     for (std::size_t i = 0; i < items.size(); ++i) {
-      if (items[i].is_null() && null_items_allowed) continue;
-      check_value(items[i], path + "[" + std::to_string(i) + "]", "", false);
+      // FHIR JSON pads the arrays of a repeating primitive and of its "_name" extensions with
+      // null so that they line up; only there is a null item allowed.
+      if (items[i].is_null() && parent_object != nullptr) {
+        const bool padded = key.starts_with("_")
+                                ? parent_object->find(key.substr(1)) != nullptr
+                                : parent_object->find("_" + std::string(key)) != nullptr;
+        if (padded) continue;
+      }
+      check_value(items[i], where.item(i), "", nullptr);
     }
   }
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <span>
 
 #include "common/sha256.h"
 #include "mapping/datetime.h"
@@ -145,7 +146,8 @@ Value f_join(Evaluator& ev, const Expr&, Args& a) {
 }
 Value f_concat(Evaluator& ev, const Expr&, Args& a) {
   std::string out;
-  for (const Value& v : a) out += ev.text(v).value_or("");
+  std::string scratch;
+  for (const Value& v : a) out += ev.text_view(v, scratch).value_or("");
   return str(out);
 }
 Value f_length(Evaluator& ev, const Expr&, Args& a) {
@@ -166,10 +168,19 @@ Value f_coalesce(Evaluator& ev, const Expr&, Args& a) {
   }
   return Value();
 }
-Value f_count(Evaluator& ev, const Expr&, Args& a) {
-  return Value(Json::number(static_cast<double>(ev.to_list(a[0]).size())));
+// count(), first() and in() take what to_list() would give without copying a list: they run
+// in filters and conditions, once per candidate segment.
+std::size_t element_count(const Value& v) {
+  if (v.is_list()) return v.items().size();
+  if (v.is_nothing()) return 0;
+  if (v.is_json() && v.json().is_array()) return v.json().as_array().size();
+  return 1;
+}
+Value f_count(Evaluator&, const Expr&, Args& a) {
+  return Value(Json::number(static_cast<double>(element_count(a[0]))));
 }
 Value f_first(Evaluator& ev, const Expr&, Args& a) {
+  if (a[0].is_list()) return a[0].items().empty() ? Value() : a[0].items().front();
   auto l = ev.to_list(a[0]);
   return l.empty() ? Value() : l.front();
 }
@@ -178,11 +189,22 @@ Value f_last(Evaluator& ev, const Expr&, Args& a) {
   return l.empty() ? Value() : l.back();
 }
 Value f_in(Evaluator& ev, const Expr&, Args& a) {
-  const auto x = ev.text(a[0]);
+  std::string scratch;
+  const auto x = ev.text_view(a[0], scratch);
   if (!x) return Value(Json::boolean(false));
+  std::string other;
+  auto equal = [&](const Value& v) { return ev.text_view(v, other) == x; };
   for (std::size_t i = 1; i < a.size(); ++i) {
-    for (const Value& v : ev.to_list(a[i])) {
-      if (ev.text(v) == x) return Value(Json::boolean(true));
+    if (a[i].is_list()) {
+      for (const Value& v : a[i].items()) {
+        if (equal(v)) return Value(Json::boolean(true));
+      }
+    } else if (a[i].is_json() && !a[i].json().is_array()) {
+      if (!a[i].is_nothing() && equal(a[i])) return Value(Json::boolean(true));
+    } else {
+      for (const Value& v : ev.to_list(a[i])) {
+        if (equal(v)) return Value(Json::boolean(true));
+      }
     }
   }
   return Value(Json::boolean(false));
@@ -461,39 +483,46 @@ Value f_uri_part(Evaluator& ev, const Expr&, Args& a) {
 // ---- lookups, partials, issues
 
 Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
-  const std::string table = arg_text(ev, a, 0);
-  const auto it = ev.set().tables.find(table);
-  if (it == ev.set().tables.end()) {
-    ev.issue(Issue::Severity::error, "no lookup table named '" + table + "'", call.pos);
-    return Value();
+  const Table* bound = call.table;  // a literal name, bound when the templates were loaded
+  if (bound == nullptr) {
+    const std::string table = arg_text(ev, a, 0);
+    const auto it = ev.set().tables.find(table);
+    if (it == ev.set().tables.end()) {
+      ev.issue(Issue::Severity::error, "no lookup table named '" + table + "'", call.pos);
+      return Value();
+    }
+    bound = &it->second;
   }
-  const auto key = ev.text(a[1]);
+  const Table& table = *bound;
+  std::string scratch;
+  const auto key = ev.text_view(a[1], scratch);
   if (!key) return Value();
-  const auto row = it->second.rows.find(*key);
-  if (row == it->second.rows.end()) return Value();
+  const auto row = table.rows.find(*key);
+  if (row == table.rows.end()) return Value();
   if (a.size() > 2) {
-    const std::string column = arg_text(ev, a, 2);
+    std::string column_scratch;
+    const std::string_view column = ev.text_view(a[2], column_scratch).value_or("");
     const Json* cell = row->second.find(column);
     if (cell == nullptr) {
-      ev.issue(Issue::Severity::error, "table '" + table + "' has no column '" + column + "'",
-               call.pos);
+      ev.issue(Issue::Severity::error,
+               "table '" + table.name + "' has no column '" + std::string(column) + "'", call.pos);
       return Value();
     }
     return cell->is_empty() ? Value() : Value(*cell);
   }
   // CSV rows without a column: the second column (key -> value tables).
-  if (!it->second.columns.empty()) {
-    if (it->second.columns.size() < 2) return Value();
-    const Json* cell = row->second.find(it->second.columns[1]);
+  if (!table.columns.empty()) {
+    if (table.columns.size() < 2) return Value();
+    const Json* cell = row->second.find(table.columns[1]);
     return cell == nullptr || cell->is_empty() ? Value() : Value(*cell);
   }
   return Value(row->second);
 }
 
 Value f_include(Evaluator& ev, const Expr& call, Args& a) {
-  const std::string name = arg_text(ev, a, 0);
-  std::vector<Value> rest(a.begin() + 1, a.end());
-  return ev.render_partial(name, std::move(rest), call.pos);
+  const std::span<const Value> rest = std::span<const Value>(a).subspan(1);
+  if (call.partial != nullptr) return ev.render_partial(*call.partial, rest);
+  return ev.render_partial(arg_text(ev, a, 0), rest, call.pos);
 }
 
 Value f_issue(Evaluator& ev, const Expr& call, Args& a) {

@@ -51,6 +51,22 @@ bool Json::is_empty() const {
 
 namespace {
 
+// Nearly every string in a FHIR Bundle (keys, codes, URLs, display text) is plain printable
+// ASCII without '"' or '\\': those are copied whole; anything else goes through
+// append_json_string, which escapes and checks UTF-8.
+void append_string(std::string& out, std::string_view text) {
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7F || c == '"' || c == '\\') {
+      append_json_string(out, text);
+      return;
+    }
+  }
+  out.push_back('"');
+  out.append(text);
+  out.push_back('"');
+}
+
 void dump_to(std::string& out, const Json& v, bool pretty, int depth) {
   auto newline = [&](int d) {
     if (!pretty) return;
@@ -68,7 +84,7 @@ void dump_to(std::string& out, const Json& v, bool pretty, int depth) {
       out += v.number_text();
       return;
     case Json::Kind::string:
-      append_json_string(out, v.as_string());
+      append_string(out, v.as_string());
       return;
     case Json::Kind::array: {
       const auto& items = v.as_array();
@@ -96,7 +112,7 @@ void dump_to(std::string& out, const Json& v, bool pretty, int depth) {
       for (std::size_t i = 0; i < members.size(); ++i) {
         if (i > 0) out.push_back(',');
         newline(depth + 1);
-        append_json_string(out, members[i].first);
+        append_string(out, members[i].first);
         out += pretty ? ": " : ":";
         dump_to(out, members[i].second, pretty, depth + 1);
       }

@@ -260,6 +260,72 @@ std::vector<std::vector<std::string>> parse_csv(std::string_view text) {
 
 }  // namespace
 
+namespace {
+
+// Resolves the names that templates use to reach partials and tables, once, so that rendering
+// a message does no string lookups for them. The set is still private to load_template_set
+// here: nothing reads these nodes yet, which is why writing into them is safe.
+class NameBinder {
+ public:
+  explicit NameBinder(const TemplateSet& set) : set_(set) {}
+
+  void node(const TNode& n) {
+    auto& t = const_cast<TNode&>(n);  // NOLINT(cppcoreguidelines-pro-type-const-cast): see above
+    for (const TPart& p : t.parts) expr(p.expr);
+    for (const auto& m : t.members) node(*m.value);
+    for (const TNodePtr& i : t.items) node(*i);
+    expr(t.if_expr);
+    for (const auto& l : t.lets) node(*l.second);
+    expr(t.each);
+    if (t.each_body) node(*t.each_body);
+    expr(t.with);
+    if (t.merge) node(*t.merge);
+    for (const ExprPtr& c : t.checks) expr(c);
+    if (!t.include.empty()) {
+      const auto it = set_.partials.find(t.include);
+      if (it != set_.partials.end()) {
+        t.partial = &it->second;
+        t.param_members.assign(it->second.params.size(), -1);
+        for (std::size_t p = 0; p < it->second.params.size(); ++p) {
+          for (std::size_t m = 0; m < t.members.size(); ++m) {
+            if (t.members[m].key == it->second.params[p]) t.param_members[p] = static_cast<int>(m);
+          }
+        }
+      }
+    }
+  }
+
+  void expr(const ExprPtr& e) {
+    if (!e) return;
+    auto& x = const_cast<Expr&>(*e);  // NOLINT(cppcoreguidelines-pro-type-const-cast): see above
+    for (const ExprPtr& a : x.args) expr(a);
+    expr(x.path.filter);
+    if (x.op != Expr::Op::call || x.args.empty() || x.args[0]->op != Expr::Op::literal ||
+        !x.args[0]->value.is_string()) {
+      return;
+    }
+    const std::string& name = x.args[0]->value.as_string();
+    if (x.name == "include") {
+      const auto it = set_.partials.find(name);
+      if (it != set_.partials.end()) x.partial = &it->second;
+    } else if (x.name == "lookup") {
+      const auto it = set_.tables.find(name);
+      if (it != set_.tables.end()) x.table = &it->second;
+    }
+  }
+
+ private:
+  const TemplateSet& set_;
+};
+
+void bind_names(TemplateSet& set) {
+  NameBinder binder(set);
+  for (const auto& [file, t] : set.templates) binder.node(*t.body);
+  for (const auto& [name, p] : set.partials) binder.node(*p.body);
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set(
     const FileSource& files) {
   auto set = std::make_shared<TemplateSet>();
@@ -457,6 +523,7 @@ Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set
   }
   set->version = version.hex_digest().substr(0, 16);
   if (!errors.empty()) return errors;
+  bind_names(*set);
   return std::shared_ptr<const TemplateSet>(std::move(set));
 }
 

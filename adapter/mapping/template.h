@@ -58,6 +58,11 @@ struct TNode {
   TNodePtr each_body;
   ExprPtr with;
   std::string include;  // partial name
+  // Bound once the whole template set is loaded (bind_names in template.cpp): the partial
+  // `include` names, and for each of its parameters the index of the member that passes it (-1:
+  // not passed). Members that name no parameter are reported when the object is rendered.
+  const Partial* partial = nullptr;
+  std::vector<int> param_members;
   TNodePtr merge;
   std::vector<std::string> requires_members;
   std::vector<ExprPtr> checks;
