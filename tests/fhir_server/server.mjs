@@ -12,6 +12,7 @@
 // around.
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { registerHooks } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -72,11 +73,14 @@ const USAGE = `usage: server.mjs [--port N] [--require-bearer TOKEN] [--journal 
   --introspect URL       accept a bearer token when the OAuth2 introspection endpoint URL
                          (RFC 7662, e.g. tests/integration/stubs/token_server.mjs) says it is
                          active; 401 otherwise
+  --tls-cert FILE --tls-key FILE
+                         serve HTTPS with this certificate chain and key (PEM)
+  --client-ca FILE       with HTTPS: require a client certificate signed by this CA (mutual TLS)
   --skip-validation      store without validating (only for throughput measurements: the
                          validation costs about 5-15 ms per resource)`;
 
 function parseArgs(argv) {
-  const opts = { port: 0, bearer: null, journal: null, basePath: '', validate: true, introspect: null };
+  const opts = { port: 0, bearer: null, journal: null, basePath: '', validate: true, introspect: null, tlsCert: null, tlsKey: null, clientCa: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -94,6 +98,12 @@ function parseArgs(argv) {
       opts.bearer = value();
     } else if (a === '--journal') {
       opts.journal = value();
+    } else if (a === '--tls-cert') {
+      opts.tlsCert = value();
+    } else if (a === '--tls-key') {
+      opts.tlsKey = value();
+    } else if (a === '--client-ca') {
+      opts.clientCa = value();
     } else if (a === '--introspect') {
       opts.introspect = value();
     } else if (a === '--skip-validation') {
@@ -782,7 +792,16 @@ async function handle(req, res) {
   return send(req, res, status, applySummaryCount(parsed.searchParams, applyPrefer(req, status, resource)), headers);
 }
 
-const server = http.createServer((req, res) => {
+// HTTPS when given a certificate (the delivery tests' TLS cases), with client certificates
+// required when given a client CA; plain HTTP otherwise.
+const tlsOptions = opts.tlsCert
+  ? {
+      cert: fs.readFileSync(opts.tlsCert),
+      key: fs.readFileSync(opts.tlsKey),
+      ...(opts.clientCa ? { ca: fs.readFileSync(opts.clientCa), requestCert: true, rejectUnauthorized: true } : {}),
+    }
+  : null;
+const server = (tlsOptions ? (handler) => https.createServer(tlsOptions, handler) : http.createServer)((req, res) => {
   handle(req, res).catch((e) => {
     if (res.headersSent || res.destroyed) {
       return;

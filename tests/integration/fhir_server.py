@@ -71,13 +71,16 @@ class FhirServer:
     without validating (for throughput measurements only)."""
 
     def __init__(self, require_bearer=None, base_path="", persist=True, workdir=None, validate=True,
-                 introspect=None):
+                 introspect=None, tls=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="fhir-server-")
         self.validate = validate
         self.require_bearer = require_bearer
         self.token = require_bearer
         self.base_path = base_path.rstrip("/")
         self.introspect = introspect  # an RFC 7662 endpoint that decides which tokens are valid
+        # HTTPS: {"cert", "key", "client_ca" (optional: mutual TLS), "ca" and "client_cert",
+        # "client_key" (what this helper's own requests use)}; served as https://localhost.
+        self.tls = tls
         self.journal = os.path.join(self.dir, "journal.jsonl") if persist else None
         self.log_path = os.path.join(self.dir, "fhir-server.log")
         self.proc = None
@@ -108,6 +111,10 @@ class FhirServer:
             cmd += ["--base-path", self.base_path]
         if self.introspect:
             cmd += ["--introspect", self.introspect]
+        if self.tls:
+            cmd += ["--tls-cert", self.tls["cert"], "--tls-key", self.tls["key"]]
+            if self.tls.get("client_ca"):
+                cmd += ["--client-ca", self.tls["client_ca"]]
         if not self.validate:
             cmd.append("--skip-validation")
         log = open(self.log_path, "ab")
@@ -166,7 +173,19 @@ class FhirServer:
 
     @property
     def base_url(self):
+        if self.tls:
+            return "https://localhost:%d%s" % (self.port, self.base_path)
         return "http://127.0.0.1:%d%s" % (self.port, self.base_path)
+
+    def _ssl_context(self):
+        if not self.tls:
+            return None
+        import ssl
+        context = ssl.create_default_context(cafile=self.tls["ca"])
+        context.check_hostname = self.tls.get("check_hostname", True)
+        if self.tls.get("client_cert"):
+            context.load_cert_chain(self.tls["client_cert"], self.tls["client_key"])
+        return context
 
     def log_text(self):
         with open(self.log_path, "rb") as f:
@@ -196,7 +215,7 @@ class FhirServer:
         hdrs.update(headers or {})
         req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self._ssl_context()) as r:
                 status, resp_headers, raw = r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
             status, resp_headers, raw = e.code, e.headers, e.read()
@@ -204,10 +223,11 @@ class FhirServer:
 
     def control(self, method, name, body=None):
         """The test endpoints under /$test/ (no token needed)."""
-        url = "http://127.0.0.1:%d/$test/%s" % (self.port, name)
+        url = "%s://%s:%d/$test/%s" % ("https" if self.tls else "http",
+                                       "localhost" if self.tls else "127.0.0.1", self.port, name)
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=self._ssl_context()) as r:
             return json.loads(r.read())
 
     def transaction(self, bundle, **kw):

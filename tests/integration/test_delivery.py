@@ -18,7 +18,7 @@ import urllib.parse
 import sys
 
 from fhir_server import FhirServer
-from harness import ADAPTERD, FIXTURES, Adapterd, mllp_send
+from harness import ADAPTERD, FIXTURES, Adapterd, Certificates, mllp_send
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "stubs"))
 from test_token_server import Key, TokenServer  # noqa: E402  (the OAuth2 token endpoint stub)
@@ -499,6 +499,69 @@ class Authentication(DeliveryCase):
             self.assertIn("invalid_client", error)
         self.assertGreaterEqual(self.tokens.stats()["rejected"], 2)
         self.assertEqual(self.fhir.control("GET", "stats")["requests"], 0)
+
+
+class Https(DeliveryCase):
+    """The FHIR server over HTTPS with a test CA, asking for a client certificate."""
+
+    def fhir_options(self):
+        self.pki = Certificates(os.path.join(self.dir, "pki"))
+        # A certificate that names another host only, from the same CA.
+        self.other_host, self.other_host_key = (os.path.join(self.dir, "pki", n) for n in ("other.crt", "other.key"))
+        self.pki._leaf(self.other_host, self.other_host_key, "ehr.example.org", self.pki.ca, self.pki.ca_key,
+                       "subjectAltName=DNS:ehr.example.org\nextendedKeyUsage=serverAuth")
+        return {"tls": {"cert": self.pki.server, "key": self.pki.server_key, "client_ca": self.pki.ca,
+                        "ca": self.pki.ca, "client_cert": self.pki.client, "client_key": self.pki.client_key}}
+
+    def tls_destination(self, **tls):
+        settings = {"ca_file": self.pki.ca, "client_certificate_file": self.pki.client,
+                    "client_key_file": self.pki.client_key}
+        settings.update(tls)
+        return self.destination(tls=settings, connect_timeout_ms=2000,
+                                retry={"max_attempts": 2, "initial_delay_ms": 100, "max_delay_ms": 100},
+                                circuit_breaker={"failure_threshold": 100})
+
+    def test_https_with_a_test_ca_and_a_client_certificate(self):
+        self.assertTrue(self.fhir.base_url.startswith("https://localhost:"))
+        with self.daemon([self.tls_destination()]) as d:
+            self.send(d, write_variant(self.dir, "tls", STREAM_CASE, "T1"))
+            self.wait_deliveries(d, "delivered", 1)
+        self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), 1)
+
+    def refused(self, destination, expected):
+        with self.daemon([destination]) as d:
+            self.send(d, write_variant(self.dir, "tls-refused", STREAM_CASE, "T2"))
+            self.wait_deliveries(d, "dead_letter", 1)
+            errors = [r[0] for r in d.rows("SELECT error FROM delivery_attempts ORDER BY number")]
+            log = d.log_text()
+        self.assertEqual(len(errors), 2)
+        for error in errors:
+            self.assertIn("TLS handshake with localhost:%d: " % self.fhir.port, error)
+            self.assertIn(expected, error)
+        self.assertIn(expected, log)  # our own transport errors are logged (they carry no PHI)
+        self.assertEqual(self.fhir.control("GET", "stats")["requests"], 0)
+
+    def test_an_untrusted_certificate_is_refused(self):
+        # OpenSSL names the reason after the chain the server sent ("self-signed certificate in
+        # certificate chain" here, "unable to get local issuer certificate" without the root).
+        self.refused(self.tls_destination(ca_file=self.pki.rogue_ca), "certificate verify failed (")
+
+    def test_a_certificate_for_another_host_is_refused(self):
+        self.fhir.stop()
+        # (This helper's own requests, for the counts, skip the host check it is about.)
+        self.fhir.tls = dict(self.fhir.tls, cert=self.other_host, key=self.other_host_key, check_hostname=False)
+        self.fhir.start()
+        self.refused(self.tls_destination(), "certificate verify failed (hostname mismatch)")
+
+    def test_a_missing_client_certificate_is_refused_by_the_server(self):
+        destination = self.tls_destination()
+        del destination["tls"]["client_certificate_file"]
+        del destination["tls"]["client_key_file"]
+        with self.daemon([destination]) as d:
+            self.send(d, write_variant(self.dir, "tls-no-client", STREAM_CASE, "T3"))
+            self.wait_deliveries(d, "dead_letter", 1)
+            error = d.rows("SELECT last_error FROM deliveries")[0][0]
+        self.assertTrue(error.startswith("gave up after 2 attempts"), error)
 
 
 if __name__ == "__main__":
