@@ -16,11 +16,16 @@ std::string cut(std::string_view text, std::size_t max) {
   return std::string(text.substr(0, max)) + "...";
 }
 
+// The member `name` of an object, or nullptr. (Comparing RapidJSON 1.1 member iterators is
+// ambiguous under C++20's reversed operators, so lookups go through HasMember.)
+const rapidjson::Value* member(const rapidjson::Value& object, const char* name) {
+  return object.IsObject() && object.HasMember(name) ? &object[name] : nullptr;
+}
+
 std::string_view string_member(const rapidjson::Value& object, const char* name) {
-  if (!object.IsObject()) return {};
-  auto it = object.FindMember(name);
-  if (it == object.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
+  const rapidjson::Value* it = member(object, name);
+  if (it == nullptr || !it->IsString()) return {};
+  return {it->GetString(), it->GetStringLength()};
 }
 
 bool parse_object(std::string_view body, rapidjson::Document& doc) {
@@ -50,19 +55,16 @@ Result<std::string> summarize_transaction_response(std::string_view body) {
   rapidjson::StringBuffer out;
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   w.StartArray();
-  auto entries = doc.FindMember("entry");
-  if (entries != doc.MemberEnd() && entries->value.IsArray()) {
-    for (const rapidjson::Value& entry : entries->value.GetArray()) {
+  const rapidjson::Value* entries = member(doc, "entry");
+  if (entries != nullptr && entries->IsArray()) {
+    for (const rapidjson::Value& entry : entries->GetArray()) {
       w.StartObject();
-      if (entry.IsObject()) {
-        auto response = entry.FindMember("response");
-        if (response != entry.MemberEnd()) {
-          for (const char* name : {"status", "location"}) {
-            const std::string_view value = string_member(response->value, name);
-            if (value.empty()) continue;
-            w.Key(name);
-            w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-          }
+      if (const rapidjson::Value* response = member(entry, "response"); response != nullptr) {
+        for (const char* name : {"status", "location"}) {
+          const std::string_view value = string_member(*response, name);
+          if (value.empty()) continue;
+          w.Key(name);
+          w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
         }
       }
       w.EndObject();
@@ -77,12 +79,10 @@ std::optional<std::string> first_issue(std::string_view body) {
   if (!parse_object(body, doc) || string_member(doc, "resourceType") != "OperationOutcome") {
     return std::nullopt;
   }
-  auto issues = doc.FindMember("issue");
-  if (issues == doc.MemberEnd() || !issues->value.IsArray() || issues->value.Empty()) {
-    return std::nullopt;
-  }
-  const rapidjson::Value* chosen = &issues->value[0];
-  for (const rapidjson::Value& issue : issues->value.GetArray()) {
+  const rapidjson::Value* issues = member(doc, "issue");
+  if (issues == nullptr || !issues->IsArray() || issues->Empty()) return std::nullopt;
+  const rapidjson::Value* chosen = &(*issues)[0];
+  for (const rapidjson::Value& issue : issues->GetArray()) {
     const std::string_view severity = string_member(issue, "severity");
     if (severity == "error" || severity == "fatal") {
       chosen = &issue;
