@@ -235,6 +235,7 @@ int serve(const app::Config& config) {
       std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
           ioc.get_executor());
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(config.io_threads));
   for (int i = 0; i < config.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   {
     std::unique_lock lock(stop_mu);

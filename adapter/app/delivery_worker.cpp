@@ -162,13 +162,13 @@ void DeliveryWorker::dispatch(store::DueDelivery d) {
   std::string bundle = std::move(d.bundle_json);
   d.bundle_json.clear();
   client_->post_bundle(std::move(bundle),
-                       [this, d = std::move(d), started](Result<delivery::Response> answer) {
-                         on_answer(d, started, std::move(answer));
+                       [this, d = std::move(d), started](const Result<delivery::Response>& answer) {
+                         on_answer(d, started, answer);
                        });
 }
 
 void DeliveryWorker::on_answer(const store::DueDelivery& d, std::int64_t started_at_us,
-                               Result<delivery::Response> answer) {
+                               const Result<delivery::Response>& answer) {
   const std::int64_t now = now_us();
   const delivery::Outcome outcome = delivery::classify(answer, std::chrono::system_clock::now());
   store::DeliveryUpdate update;
@@ -228,7 +228,7 @@ void DeliveryWorker::on_answer(const store::DueDelivery& d, std::int64_t started
       break;
   }
   const std::int64_t id = d.message_id;
-  outbox_.record_delivery(std::move(update), [this, id](Status written) {
+  outbox_.record_delivery(std::move(update), [this, id](const Status& written) {
     if (!written) {
       // Not recorded: the row is still pending as before, so it is sent again (harmlessly).
       counters_.store_errors.fetch_add(1, std::memory_order_relaxed);

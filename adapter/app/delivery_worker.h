@@ -77,7 +77,7 @@ class DeliveryWorker {
   void run();
   void dispatch(store::DueDelivery delivery);
   void on_answer(const store::DueDelivery& delivery, std::int64_t started_at_us,
-                 Result<delivery::Response> answer);
+                 const Result<delivery::Response>& answer);
   void release(std::int64_t message_id);
 
   store::Outbox& outbox_;

@@ -30,9 +30,9 @@ struct FhirHttpClient::Impl : std::enable_shared_from_this<Impl> {
            config.auth.kind == app::AuthConfig::Kind::smart_backend;
   }
 
-  void post(std::shared_ptr<const std::string> bundle, Done done, bool after_unauthorized);
-  void send(std::shared_ptr<const std::string> bundle, std::string authorization,
-            std::optional<auth::CachedToken> token, Done done, bool after_unauthorized);
+  void post(const std::shared_ptr<const std::string>& bundle, Done done, bool after_unauthorized);
+  void send(const std::shared_ptr<const std::string>& bundle, std::string authorization,
+            const std::optional<auth::CachedToken>& token, Done done, bool after_unauthorized);
   void fetch_token();
   void finish_fetch(Result<auth::AccessToken> token);
 };
@@ -49,10 +49,10 @@ delivery::Response to_response(HttpResponse r) {
 
 }  // namespace
 
-void FhirHttpClient::Impl::post(std::shared_ptr<const std::string> bundle, Done done,
+void FhirHttpClient::Impl::post(const std::shared_ptr<const std::string>& bundle, Done done,
                                 bool after_unauthorized) {
   if (!uses_tokens()) {
-    send(std::move(bundle), static_authorization, std::nullopt, std::move(done), true);
+    send(bundle, static_authorization, std::nullopt, std::move(done), true);
     return;
   }
   auto self = shared_from_this();
@@ -70,7 +70,7 @@ void FhirHttpClient::Impl::post(std::shared_ptr<const std::string> bundle, Done 
   }
   switch (a.action) {
     case auth::TokenCache::Acquire::use:
-      send(std::move(bundle), auth::bearer_authorization(a.token.value), a.token, std::move(done),
+      send(bundle, auth::bearer_authorization(a.token.value), a.token, std::move(done),
            after_unauthorized);
       break;
     case auth::TokenCache::Acquire::fetch:
@@ -81,9 +81,10 @@ void FhirHttpClient::Impl::post(std::shared_ptr<const std::string> bundle, Done 
   }
 }
 
-void FhirHttpClient::Impl::send(std::shared_ptr<const std::string> bundle,
-                                std::string authorization, std::optional<auth::CachedToken> token,
-                                Done done, bool after_unauthorized) {
+void FhirHttpClient::Impl::send(const std::shared_ptr<const std::string>& bundle,
+                                std::string authorization,
+                                const std::optional<auth::CachedToken>& token, Done done,
+                                bool after_unauthorized) {
   HttpRequest request;
   request.method = "POST";
   request.target = "";  // the base URL: a transaction or batch Bundle
