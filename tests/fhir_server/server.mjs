@@ -70,6 +70,8 @@ const USAGE = `usage: server.mjs [--port N] [--require-bearer TOKEN] [--journal 
   --journal FILE         keep the store across restarts: every stored version is appended to
                          FILE and replayed at startup
   --base-path /PATH      serve FHIR under /PATH (e.g. /fhir/R4) instead of /
+  --require-basic USER:PASSWORD
+                         every FHIR request needs HTTP Basic with these credentials (else 401)
   --introspect URL       accept a bearer token when the OAuth2 introspection endpoint URL
                          (RFC 7662, e.g. tests/integration/stubs/token_server.mjs) says it is
                          active; 401 otherwise
@@ -80,7 +82,7 @@ const USAGE = `usage: server.mjs [--port N] [--require-bearer TOKEN] [--journal 
                          validation costs about 5-15 ms per resource)`;
 
 function parseArgs(argv) {
-  const opts = { port: 0, bearer: null, journal: null, basePath: '', validate: true, introspect: null, tlsCert: null, tlsKey: null, clientCa: null };
+  const opts = { port: 0, bearer: null, journal: null, basePath: '', validate: true, introspect: null, basic: null, tlsCert: null, tlsKey: null, clientCa: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -104,6 +106,8 @@ function parseArgs(argv) {
       opts.tlsKey = value();
     } else if (a === '--client-ca') {
       opts.clientCa = value();
+    } else if (a === '--require-basic') {
+      opts.basic = value();
     } else if (a === '--introspect') {
       opts.introspect = value();
     } else if (a === '--skip-validation') {
@@ -748,6 +752,12 @@ async function handle(req, res) {
     const given = req.headers.authorization !== undefined;
     return send(req, res, 401, outcome([{ severity: 'error', code: 'login', details: { text: given ? 'inactive bearer token' : 'bearer token required' } }]), {
       'WWW-Authenticate': `Bearer realm="adapterd-test"${given ? ', error="invalid_token"' : ''}`,
+    });
+  }
+  if (opts.basic !== null && req.headers.authorization !== `Basic ${Buffer.from(opts.basic).toString('base64')}`) {
+    stats.unauthorized++;
+    return send(req, res, 401, outcome([{ severity: 'error', code: 'login', details: { text: 'basic credentials required' } }]), {
+      'WWW-Authenticate': 'Basic realm="adapterd-test"',
     });
   }
   if (requiredBearer !== null && req.headers.authorization !== `Bearer ${requiredBearer}`) {

@@ -71,7 +71,7 @@ class FhirServer:
     without validating (for throughput measurements only)."""
 
     def __init__(self, require_bearer=None, base_path="", persist=True, workdir=None, validate=True,
-                 introspect=None, tls=None):
+                 introspect=None, tls=None, require_basic=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="fhir-server-")
         self.validate = validate
         self.require_bearer = require_bearer
@@ -81,6 +81,7 @@ class FhirServer:
         # HTTPS: {"cert", "key", "client_ca" (optional: mutual TLS), "ca" and "client_cert",
         # "client_key" (what this helper's own requests use)}; served as https://localhost.
         self.tls = tls
+        self.require_basic = require_basic  # "user:password"; this helper's requests send it
         self.journal = os.path.join(self.dir, "journal.jsonl") if persist else None
         self.log_path = os.path.join(self.dir, "fhir-server.log")
         self.proc = None
@@ -111,6 +112,8 @@ class FhirServer:
             cmd += ["--base-path", self.base_path]
         if self.introspect:
             cmd += ["--introspect", self.introspect]
+        if self.require_basic:
+            cmd += ["--require-basic", self.require_basic]
         if self.tls:
             cmd += ["--tls-cert", self.tls["cert"], "--tls-key", self.tls["key"]]
             if self.tls.get("client_ca"):
@@ -212,6 +215,9 @@ class FhirServer:
         bearer = self.token if token is None else token
         if bearer:
             hdrs["Authorization"] = "Bearer " + bearer
+        elif self.require_basic and token is None:
+            import base64
+            hdrs["Authorization"] = "Basic " + base64.b64encode(self.require_basic.encode()).decode()
         hdrs.update(headers or {})
         req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
         try:

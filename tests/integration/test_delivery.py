@@ -501,6 +501,53 @@ class Authentication(DeliveryCase):
         self.assertEqual(self.fhir.control("GET", "stats")["requests"], 0)
 
 
+class StaticCredentials(DeliveryCase):
+    """A fixed bearer token from the environment, and HTTP Basic with the password in a file."""
+
+    TOKEN = "static-token-0123456789"
+    PASSWORD = "pa ss:w0rd"
+
+    def fhir_options(self):
+        if self._testMethodName.startswith("test_basic"):
+            return {"require_basic": "adapter:" + self.PASSWORD}
+        return {"require_bearer": self.TOKEN}
+
+    def deliver(self, auth, state="delivered"):
+        with self.daemon([self.destination(auth=auth, retry={"max_attempts": 2, "initial_delay_ms": 100,
+                                                             "max_delay_ms": 100})]) as d:
+            self.send(d, write_variant(self.dir, "static", STREAM_CASE, "C1"))
+            self.wait_deliveries(d, state, 1)
+            row = d.rows("SELECT last_status, last_error FROM deliveries")[0]
+            log = d.log_text()
+        self.assertNotIn(self.TOKEN, log)
+        self.assertNotIn(self.PASSWORD, log)
+        return row
+
+    def test_bearer_token_from_the_environment(self):
+        os.environ["ADAPTERD_TEST_BEARER"] = self.TOKEN
+        try:
+            self.deliver({"type": "bearer", "token": "${ADAPTERD_TEST_BEARER}"})
+        finally:
+            del os.environ["ADAPTERD_TEST_BEARER"]
+        self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), 1)
+
+    def test_a_wrong_bearer_token_is_a_dead_letter(self):
+        os.environ["ADAPTERD_TEST_BEARER"] = "wrong-token"
+        try:
+            status, error = self.deliver({"type": "bearer", "token": "${ADAPTERD_TEST_BEARER}"}, "dead_letter")
+        finally:
+            del os.environ["ADAPTERD_TEST_BEARER"]
+        self.assertEqual(status, 401)
+        self.assertIn("HTTP 401", error)
+
+    def test_basic_with_the_password_in_a_file(self):
+        secret = os.path.join(self.dir, "password")
+        with open(secret, "w") as f:
+            f.write(self.PASSWORD + "\n")
+        self.deliver({"type": "basic", "username": "adapter", "password_file": secret})
+        self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), 1)
+
+
 class Https(DeliveryCase):
     """The FHIR server over HTTPS with a test CA, asking for a client certificate."""
 
