@@ -93,14 +93,13 @@ class DeliveryCase(unittest.TestCase):
         self.mappings = os.path.join(self.dir, "mappings")
         shutil.copytree(os.path.join(REPO, "mappings"), self.mappings)
         os.makedirs(os.path.join(self.dir, "fhir"))
-        self.fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"), **self.fhir_options()).start()
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        self.fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"), **self.fhir_options())
+        self.addCleanup(self.fhir.stop)
+        self.fhir.start()
 
     def fhir_options(self):
         return {}
-
-    def tearDown(self):
-        self.fhir.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def destination(self, **overrides):
         d = {"name": "ehr", "base_url": self.fhir.base_url, "max_in_flight": 4,
@@ -437,12 +436,10 @@ class Authentication(DeliveryCase):
                                   "--client-secret-file", self.secret_file,
                                   "--public-key", self.es384.public, "--kid", "key-es",
                                   "--lifetime", "3600")
+        # Cleanups run even when the rest of setUp fails (tearDown would not).
+        self.addCleanup(shutil.rmtree, self.keys, ignore_errors=True)
+        self.addCleanup(self.tokens.stop)
         super().setUp()
-
-    def tearDown(self):
-        super().tearDown()
-        self.tokens.stop()
-        shutil.rmtree(self.keys, ignore_errors=True)
 
     def fhir_options(self):
         return {"introspect": "http://127.0.0.1:%d/introspect" % self.tokens.port}
