@@ -123,7 +123,6 @@ int serve(const app::Config& config) {
     for (const auto& d : config.destinations) destinations.push_back(d.name);
     mapping_worker =
         std::make_unique<app::MappingWorker>(**store, std::move(mapper), std::move(destinations));
-    mapping_worker->start();
   } else {
     log::warn("mapping.disabled", {{"directory", config.mapping.directory},
                                    {"reason", "no such folder: messages are stored, not mapped"}});
@@ -227,6 +226,15 @@ int serve(const app::Config& config) {
     stop_cv.notify_all();
   });
 
+  // Each step wakes the next as soon as it has work, instead of waiting for its poll: intake
+  // -> mapping -> delivery.
+  if (mapping_worker) {
+    mapping_worker->set_on_mapped([&destinations] {
+      for (auto& d : destinations) d.worker->notify();
+    });
+    for (auto& f : feeds) f->intake->set_on_stored([w = mapping_worker.get()] { w->notify(); });
+    mapping_worker->start();
+  }
   for (auto& d : destinations) d.worker->start();
   log::info("adapterd.ready", {{"version", kVersion}, {"io_threads", config.io_threads}});
   // The HTTP clients' answers run on the io_context: keep it running (a work guard) until the

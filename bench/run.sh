@@ -6,6 +6,7 @@
 #   bench/run.sh --only translate     steps 1-4 and 6 only (~5 min): parse and translate rounds,
 #                                     then only the Translate section and its Targets row of
 #                                     RESULTS.md are rewritten; the rest of the file is kept
+#   bench/run.sh --only delivery      step 7 only (~2 min): the delivery section and its rows
 #
 # What it does, in order:
 #   1. builds adapterd, parse_bench, translate_bench and mllp_load in a Release tree of its own
@@ -21,7 +22,9 @@
 #      against both at 1 and 16 connections (closed loop, >= $BENCH_MLLP_SECONDS s each) and at
 #      $BENCH_RATE msg/s offered (open loop, $BENCH_RATE_SECONDS s); records CPU per message of
 #      each receiver and adapterd's peak RSS (VmHWM);
-#   6. bench/summarize.mjs turns the RESULT lines into the summary and RESULTS.md.
+#   6. bench/summarize.mjs turns the RESULT lines into the summary and RESULTS.md;
+#   7. bench/delivery_bench.py: MLLP in to FHIR server stored against a direct POST loop of the same
+#      Bundles to the same (test) FHIR server, alternating; adds section 4 to RESULTS.md.
 # Everything it starts is stopped on exit, and the temp store is deleted (BENCH_KEEP=1 keeps it).
 # The figures come from whatever the checkout holds: the commit line of RESULTS.md says when
 # files outside bench/ had uncommitted changes.
@@ -41,8 +44,8 @@ while [ $# -gt 0 ]; do
     *) ONLY="?"; break ;;
   esac
 done
-if [ "$ONLY" != "" ] && [ "$ONLY" != translate ]; then
-  echo "usage: bench/run.sh [--only translate]" >&2
+if [ "$ONLY" != "" ] && [ "$ONLY" != translate ] && [ "$ONLY" != delivery ]; then
+  echo "usage: bench/run.sh [--only translate|delivery]" >&2
   exit 2
 fi
 
@@ -78,6 +81,7 @@ done
 
 TARGETS=(adapterd parse_bench translate_bench)
 [ "$ONLY" = translate ] || TARGETS+=(mllp_load)
+[ "$ONLY" != delivery ] || TARGETS=(adapterd)
 log "building ${TARGETS[*]} (Release) in $BUILD"
 mkdir -p "$BUILD"
 # Build output goes to a log (shown on failure): compiler warnings in adapter/ are not this
@@ -90,6 +94,20 @@ ADAPTERD=$BUILD/adapter/adapterd
 PARSE_BENCH=$BUILD/bench/parse_bench
 TRANSLATE_BENCH=$BUILD/bench/translate_bench
 MLLP_LOAD=$BUILD/bench/mllp_load
+
+# 7. Delivery: its own servers and messages; run here for --only delivery, after 6 otherwise.
+delivery_bench() {
+  log "installing the test FHIR server's pinned packages (tests/fhir_server)"
+  npm ci --prefix "$ROOT/tests/fhir_server" --no-audit --no-fund --loglevel=error >/dev/null
+  log "delivery: ${BENCH_DELIVERY_MESSAGES:-300} messages, $REPEAT rounds"
+  /usr/bin/python3 "$HERE/delivery_bench.py" --adapterd "$ADAPTERD" \
+    --messages "${BENCH_DELIVERY_MESSAGES:-300}" --rounds "$REPEAT" --update-results "$OUT" >&2
+  log "wrote the Delivery section and its Targets rows of $OUT"
+}
+if [ "$ONLY" = delivery ]; then
+  delivery_bench
+  exit 0
+fi
 
 log "installing pinned peers into $PEERS/node_modules"
 NPM_OMIT=(--omit=optional)
@@ -368,4 +386,5 @@ stop_pid "$RECEIVER_PID"
 
 node "$HERE/summarize.mjs" "$RESULTS" "$OUT"
 log "wrote $OUT"
+delivery_bench
 [ "$FAILED_RUNS" -eq 0 ] || die "$FAILED_RUNS run(s) failed: see above"

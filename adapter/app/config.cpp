@@ -279,8 +279,8 @@ void read_auth(Reader& r, const Value& v, const std::string& where, AuthConfig& 
 
 void read_destination(Reader& r, const Value& v, const std::string& where, DestinationConfig& d) {
   if (!r.object(v, where,
-                {"name", "base_url", "max_in_flight", "connect_timeout_ms", "request_timeout_ms",
-                 "retry", "circuit_breaker", "tls", "auth"})) {
+                {"name", "base_url", "mode", "max_in_flight", "connect_timeout_ms",
+                 "request_timeout_ms", "retry", "circuit_breaker", "tls", "auth"})) {
     return;
   }
   r.string(v, "name", where, d.name);
@@ -289,6 +289,12 @@ void read_destination(Reader& r, const Value& v, const std::string& where, Desti
   if (d.base_url.rfind("http://", 0) != 0 && d.base_url.rfind("https://", 0) != 0) {
     r.error(where + "/base_url", "must be an http:// or https:// URL");
   }
+  std::string mode = "transaction";
+  r.string(v, "mode", where, mode);
+  if (mode != "transaction" && mode != "resources") {
+    r.error(where + "/mode", "must be \"transaction\" or \"resources\"");
+  }
+  d.resource_by_resource = mode == "resources";
   r.integer(v, "max_in_flight", where, d.max_in_flight, 1, 64);
   r.milliseconds(v, "connect_timeout_ms", where, d.connect_timeout, 100, 600'000);
   r.milliseconds(v, "request_timeout_ms", where, d.request_timeout, 100, 3'600'000);

@@ -93,6 +93,9 @@ std::string_view to_string(AuthConfig::Kind kind);
 struct DestinationConfig {
   std::string name = "ehr";
   std::string base_url;  // http(s)://host[:port]/path of the FHIR base
+  // "resources" mode: for servers without transactions, each entry is POSTed on its own as a
+  // conditional create, in dependency order, references rewritten (delivery/resource_plan.h).
+  bool resource_by_resource = false;
   std::size_t max_in_flight = 4;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{30000};

@@ -114,7 +114,7 @@ void DeliveryWorker::run() {
     } else {
       const auto before = breaker_.state();
       allowance = breaker_.allowance(now, static_cast<int>(config_.max_in_flight),
-                                     static_cast<int>(in_flight_.size()));
+                                     static_cast<int>(awaiting_answer_));
       if (before == delivery::CircuitBreaker::State::open &&
           breaker_.state() == delivery::CircuitBreaker::State::half_open) {
         log::info("delivery.circuit_half_open", {{"destination", config_.name}});
@@ -141,6 +141,7 @@ void DeliveryWorker::run() {
         if (static_cast<int>(send.size()) >= allowance) break;
         if (in_flight_.count(d.message_id) > 0) continue;
         in_flight_.insert(d.message_id);
+        ++awaiting_answer_;
         send.push_back(std::move(d));
       }
       if (!send.empty()) {
@@ -150,9 +151,10 @@ void DeliveryWorker::run() {
         continue;  // there may be more
       }
     }
-    // Nothing to send now: sleep until an answer frees a slot, the next poll, or the breaker's
-    // probe time.
-    cv_.wait_until(lock, wake);
+    // Nothing to send now: sleep until an answer frees a slot, new work is announced, the next
+    // poll, or the breaker's probe time.
+    cv_.wait_until(lock, wake, [this] { return stopping_ || notified_; });
+    notified_ = false;
   }
 }
 
@@ -174,6 +176,8 @@ void DeliveryWorker::on_answer(const store::DueDelivery& d, std::int64_t started
   store::DeliveryUpdate update;
   {
     std::lock_guard lock(mu_);
+    --awaiting_answer_;
+    notified_ = true;  // a connection is free
     update = decide(d, outcome, config_.retry, started_at_us, now, rng_);
     const auto before = breaker_.state();
     if (outcome.destination_failed) {
@@ -197,6 +201,8 @@ void DeliveryWorker::on_answer(const store::DueDelivery& d, std::int64_t started
       log::info("delivery.circuit_closed", {{"destination", config_.name}});
     }
   }
+  cv_.notify_all();
+
   // Counts and places only: the server's issue text may quote the Bundle, so it stays in the
   // store. Our own transport errors name only host, port and step, and are logged.
   const std::int64_t attempt = d.attempts + 1;
@@ -243,6 +249,15 @@ void DeliveryWorker::release(std::int64_t message_id) {
   {
     std::lock_guard lock(mu_);
     in_flight_.erase(message_id);
+    notified_ = true;  // a slot is free
+  }
+  cv_.notify_all();
+}
+
+void DeliveryWorker::notify() {
+  {
+    std::lock_guard lock(mu_);
+    notified_ = true;
   }
   cv_.notify_all();
 }

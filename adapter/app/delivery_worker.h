@@ -62,6 +62,9 @@ class DeliveryWorker {
   // after a restart). Idempotent.
   void stop(std::chrono::milliseconds drain = std::chrono::seconds(10));
 
+  // Something may be due now (a message was mapped): look at once rather than at the next poll.
+  void notify();
+
   const DeliveryCounters& counters() const { return counters_; }
   DestinationSnapshot snapshot() const;
 
@@ -89,7 +92,12 @@ class DeliveryWorker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool notified_ = false;             // notify() since the last look at the store
   std::set<std::int64_t> in_flight_;  // message ids sent and not yet recorded
+  // Of those, the ones the server has not answered yet: what max_in_flight bounds. An answered
+  // one waiting for its record to commit no longer holds a connection, so the next request goes
+  // out meanwhile; it stays in in_flight_, so it is not sent again.
+  std::size_t awaiting_answer_ = 0;
   delivery::CircuitBreaker breaker_;
   // A 429 or 503 with Retry-After pauses the whole destination, not just that one delivery.
   std::chrono::steady_clock::time_point paused_until_{};

@@ -260,6 +260,7 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
       acks += ack;
     }
     receipt.positive = all_positive;
+    if (result && on_stored_) on_stored_();
     if (wrap && !acks.empty()) {
       hl7v2::MessageBuilder env;
       env.segment("BHS")

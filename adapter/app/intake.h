@@ -58,6 +58,10 @@ class Intake {
 
   const ListenerPolicy& policy() const { return policy_; }
 
+  // Called (on the store's thread; must not block) after messages were stored as received, so
+  // that the mapping worker starts at once instead of at its next poll. Set before submit().
+  void set_on_stored(std::function<void()> hook) { on_stored_ = std::move(hook); }
+
  private:
   struct Classified;
   // `raw` is one message's bytes; `in` gives the receipt context (peer, time).
@@ -71,6 +75,7 @@ class Intake {
   ListenerPolicy policy_;
   store::InboxStore& store_;
   MllpStats& stats_;
+  std::function<void()> on_stored_;
 };
 
 std::int64_t now_us();

@@ -103,7 +103,17 @@ void MappingWorker::stop() {
 
 bool MappingWorker::wait_for(std::chrono::milliseconds d) {
   std::unique_lock lock(mu_);
-  return !cv_.wait_for(lock, d, [this] { return stopping_; });
+  cv_.wait_for(lock, d, [this] { return stopping_ || notified_; });
+  notified_ = false;
+  return !stopping_;
+}
+
+void MappingWorker::notify() {
+  {
+    std::lock_guard lock(mu_);
+    notified_ = true;
+  }
+  cv_.notify_all();
 }
 
 store::MappingRecord MappingWorker::map_one(const Mapper& mapper,
@@ -189,6 +199,7 @@ void MappingWorker::run() {
       watermark = std::max(watermark, message.id);
       // Counts and places only: issue texts quote the message, so they stay in the store.
       if (ok) {
+        if (on_mapped_) on_mapped_();
         counters_.mapped.fetch_add(1, std::memory_order_relaxed);
         log::info("mapping.mapped", {{"message_id", message.id}, {"template", template_name}});
       } else {

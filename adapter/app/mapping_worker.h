@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +45,13 @@ class MappingWorker {
   void start();
   void stop();  // finishes the message in hand, then returns; idempotent
 
+  // New work is in the store: look now rather than at the next poll. Any thread; never blocks
+  // for long (the poll stays, for replays requested by another process).
+  void notify();
+  // Called after each message recorded as mapped (so that delivery starts at once). Set before
+  // start().
+  void set_on_mapped(std::function<void()> hook) { on_mapped_ = std::move(hook); }
+
   const MappingCounters& counters() const { return counters_; }
 
   // Maps one stored message into the record to keep (no I/O: tests call it directly).
@@ -68,6 +76,8 @@ class MappingWorker {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool notified_ = false;  // notify() since the last wait
+  std::function<void()> on_mapped_;
   std::thread thread_;
 };
 

@@ -17,6 +17,10 @@ struct Response {
   int status = 0;
   std::string body;         // as received (an OperationOutcome, a transaction-response, ...)
   std::string retry_after;  // the Retry-After header's text, if any
+  std::string location;     // the Location header's text, if any
+  // Which part of the delivery answered, when it was sent in parts ("entry 3 (Observation)"):
+  // named in the error.
+  std::string context;
 };
 
 class FhirClient {

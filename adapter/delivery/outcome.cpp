@@ -129,7 +129,8 @@ Outcome classify(const Result<Response>& answer, std::chrono::system_clock::time
     return out;
   }
   const std::optional<std::string> issue = first_issue(r.body);
-  out.error = "HTTP " + std::to_string(r.status) + (issue ? ": " + *issue : std::string());
+  out.error = (r.context.empty() ? std::string() : r.context + ": ") + "HTTP " +
+              std::to_string(r.status) + (issue ? ": " + *issue : std::string());
   out.response = cut(r.body, kMaxKeptResponse);
   if (r.status == 408 || r.status == 429 || r.status >= 500) {
     out.verdict = Verdict::retry;

@@ -1,6 +1,7 @@
 #include "net/fhir_http_client.h"
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -8,6 +9,8 @@
 #include "auth/jwt.h"
 #include "auth/token_cache.h"
 #include "auth/token_request.h"
+#include "common/json_text.h"
+#include "delivery/resource_plan.h"
 #include "net/http_client.h"
 
 namespace adapter::net {
@@ -30,11 +33,28 @@ struct FhirHttpClient::Impl : std::enable_shared_from_this<Impl> {
            config.auth.kind == app::AuthConfig::Kind::smart_backend;
   }
 
-  void post(const std::shared_ptr<const std::string>& bundle, Done done, bool after_unauthorized);
-  void send(const std::shared_ptr<const std::string>& bundle, std::string authorization,
+  // Sends `request` with the destination's credentials; after a 401 with a token, fetches a new
+  // token and sends once more.
+  using Request = std::shared_ptr<const HttpRequest>;
+  void authorized(const Request& request, Done done, bool after_unauthorized);
+  void send(const Request& request, std::string authorization,
             const std::optional<auth::CachedToken>& token, Done done, bool after_unauthorized);
   void fetch_token();
   void finish_fetch(Result<auth::AccessToken> token);
+
+  // Resource by resource (mode "resources"), one entry after the other.
+  struct Sequence;
+  void send_entry(const std::shared_ptr<Sequence>& seq, std::size_t position);
+  void send_update(const std::shared_ptr<Sequence>& seq, std::size_t nth);
+  static void finish(const std::shared_ptr<Sequence>& seq);
+};
+
+// The state of one Bundle sent resource by resource.
+struct FhirHttpClient::Impl::Sequence {
+  delivery::ResourcePlan plan;
+  std::map<std::string, std::string> assigned;  // fullUrl -> "Type/id"
+  std::vector<delivery::EntryAnswer> answers;   // by Bundle index
+  Done done;
 };
 
 namespace {
@@ -43,25 +63,47 @@ delivery::Response to_response(HttpResponse r) {
   delivery::Response out;
   out.status = static_cast<int>(r.status);
   out.retry_after = std::string(r.header("Retry-After"));
+  out.location = std::string(r.header("Location"));
   out.body = std::move(r.body);
   return out;
 }
 
+HttpRequest fhir_post(std::string target, std::string body) {
+  HttpRequest request;
+  request.method = "POST";
+  request.target = std::move(target);
+  request.headers = {{"Content-Type", "application/fhir+json"},
+                     {"Accept", "application/fhir+json"}};
+  request.body = std::move(body);
+  return request;
+}
+
+// "201 Created" for an entry's summary, as a transaction-response would say it.
+std::string status_line(int status) {
+  switch (status) {
+    case 200:
+      return "200 OK";
+    case 201:
+      return "201 Created";
+    default:
+      return std::to_string(status);
+  }
+}
+
 }  // namespace
 
-void FhirHttpClient::Impl::post(const std::shared_ptr<const std::string>& bundle, Done done,
-                                bool after_unauthorized) {
+void FhirHttpClient::Impl::authorized(const Request& request, Done done, bool after_unauthorized) {
   if (!uses_tokens()) {
-    send(bundle, static_authorization, std::nullopt, std::move(done), true);
+    send(request, static_authorization, std::nullopt, std::move(done), true);
     return;
   }
   auto self = shared_from_this();
-  auto waiter = [self, bundle, done, after_unauthorized](const Result<auth::CachedToken>& t) {
+  auto waiter = [self, request, done, after_unauthorized](const Result<auth::CachedToken>& t) {
     if (!t) {
       done(t.error());
       return;
     }
-    self->send(bundle, auth::bearer_authorization(t->value), *t, done, after_unauthorized);
+    self->send(request, auth::bearer_authorization(t->value), *t, done, after_unauthorized);
   };
   auth::TokenCache::Acquisition a{auth::TokenCache::Acquire::wait, {}};
   {
@@ -70,7 +112,7 @@ void FhirHttpClient::Impl::post(const std::shared_ptr<const std::string>& bundle
   }
   switch (a.action) {
     case auth::TokenCache::Acquire::use:
-      send(bundle, auth::bearer_authorization(a.token.value), a.token, std::move(done),
+      send(request, auth::bearer_authorization(a.token.value), a.token, std::move(done),
            after_unauthorized);
       break;
     case auth::TokenCache::Acquire::fetch:
@@ -81,21 +123,14 @@ void FhirHttpClient::Impl::post(const std::shared_ptr<const std::string>& bundle
   }
 }
 
-void FhirHttpClient::Impl::send(const std::shared_ptr<const std::string>& bundle,
-                                std::string authorization,
+void FhirHttpClient::Impl::send(const Request& request, std::string authorization,
                                 const std::optional<auth::CachedToken>& token, Done done,
                                 bool after_unauthorized) {
-  HttpRequest request;
-  request.method = "POST";
-  request.target = "";  // the base URL: a transaction or batch Bundle
-  request.headers = {{"Content-Type", "application/fhir+json"},
-                     {"Accept", "application/fhir+json"}};
-  if (!authorization.empty())
-    request.headers.push_back({"Authorization", std::move(authorization)});
-  request.body = *bundle;
+  HttpRequest copy = *request;
+  if (!authorization.empty()) copy.headers.push_back({"Authorization", std::move(authorization)});
   auto self = shared_from_this();
-  fhir->send(std::move(request), [self, bundle, token, done = std::move(done),
-                                  after_unauthorized](Result<HttpResponse> r) {
+  fhir->send(std::move(copy), [self, request, token, done = std::move(done),
+                               after_unauthorized](Result<HttpResponse> r) {
     if (!r) {
       done(std::move(r).error());
       return;
@@ -108,12 +143,113 @@ void FhirHttpClient::Impl::send(const std::shared_ptr<const std::string>& bundle
       }
       if (next == auth::TokenCache::Unauthorized::retry) {
         self->unauthorized_retries.fetch_add(1, std::memory_order_relaxed);
-        self->post(bundle, done, true);
+        self->authorized(request, done, true);
         return;
       }
     }
     done(to_response(std::move(*r)));
   });
+}
+
+void FhirHttpClient::Impl::finish(const std::shared_ptr<Sequence>& seq) {
+  // Every entry is on the server: answer as a transaction would have.
+  delivery::Response ok;
+  ok.status = 200;
+  ok.body = R"({"resourceType":"Bundle","type":"transaction-response","entry":[)";
+  bool first = true;
+  for (const delivery::EntryAnswer& a : seq->answers) {
+    ok.body += first ? R"({"response":{"status":)" : R"(,{"response":{"status":)";
+    first = false;
+    append_json_string(ok.body, a.status);
+    ok.body += R"(,"location":)";
+    append_json_string(ok.body, a.location);
+    ok.body += "}}";
+  }
+  ok.body += "]}";
+  seq->done(std::move(ok));
+}
+
+// The updates that put back the references a cycle kept out of the creates.
+void FhirHttpClient::Impl::send_update(const std::shared_ptr<Sequence>& seq, std::size_t nth) {
+  if (nth == seq->plan.updates().size()) {
+    finish(seq);
+    return;
+  }
+  const delivery::PlannedEntry& entry = seq->plan.entries()[seq->plan.updates()[nth]];
+  const std::string context =
+      "update of entry " + std::to_string(entry.index + 1) + " (" + entry.resource_type + ")";
+  const std::string& typed_id = seq->assigned[entry.full_url];  // "ServiceRequest/12"
+  Result<std::string> resource =
+      seq->plan.resolve_update(entry, seq->assigned, typed_id.substr(typed_id.find('/') + 1));
+  if (!resource) {
+    seq->done(std::move(resource).error());
+    return;
+  }
+  HttpRequest request = fhir_post(typed_id, std::move(*resource));
+  request.method = "PUT";
+  auto self = shared_from_this();
+  authorized(
+      std::make_shared<const HttpRequest>(std::move(request)),
+      [self, seq, nth, context](Result<delivery::Response> r) {
+        if (!r) {
+          Error e = std::move(r).error();
+          e.message = context + ": " + e.message;
+          seq->done(std::move(e));
+          return;
+        }
+        if (r->status / 100 != 2) {
+          r->context = context;
+          seq->done(std::move(*r));
+          return;
+        }
+        self->send_update(seq, nth + 1);
+      },
+      false);
+}
+
+void FhirHttpClient::Impl::send_entry(const std::shared_ptr<Sequence>& seq, std::size_t position) {
+  if (position == seq->plan.size()) {
+    send_update(seq, 0);
+    return;
+  }
+  const delivery::PlannedEntry& entry = seq->plan.entries()[position];
+  const std::string context =
+      "entry " + std::to_string(entry.index + 1) + " (" + entry.resource_type + ")";
+  Result<std::string> resource = seq->plan.resolve(entry, seq->assigned);
+  if (!resource) {
+    seq->done(std::move(resource).error());
+    return;
+  }
+  HttpRequest request = fhir_post(entry.resource_type, std::move(*resource));
+  if (!entry.if_none_exist.empty())
+    request.headers.push_back({"If-None-Exist", entry.if_none_exist});
+  auto self = shared_from_this();
+  authorized(
+      std::make_shared<const HttpRequest>(std::move(request)),
+      [self, seq, position, context](Result<delivery::Response> r) {
+        if (!r) {
+          Error e = std::move(r).error();
+          e.message = context + ": " + e.message;
+          seq->done(std::move(e));
+          return;
+        }
+        const delivery::PlannedEntry& sent = seq->plan.entries()[position];
+        const std::string id = r->status / 100 == 2 ? delivery::ResourcePlan::assigned_id(
+                                                          r->location, r->body, sent.resource_type)
+                                                    : std::string();
+        if (id.empty()) {
+          // A refusal, or a 2xx that does not say which resource it is (then the
+          // references to it cannot be written): stop here; classify() decides.
+          r->context = context;
+          if (r->status / 100 == 2) r->status = 502;
+          seq->done(std::move(*r));
+          return;
+        }
+        if (!sent.full_url.empty()) seq->assigned[sent.full_url] = id;
+        seq->answers[sent.index] = {status_line(r->status), r->location.empty() ? id : r->location};
+        self->send_entry(seq, position + 1);
+      },
+      false);
 }
 
 void FhirHttpClient::Impl::fetch_token() {
@@ -236,7 +372,31 @@ FhirHttpClient::FhirHttpClient(std::shared_ptr<Impl> impl) : impl_(std::move(imp
 FhirHttpClient::~FhirHttpClient() = default;
 
 void FhirHttpClient::post_bundle(std::string bundle_json, Done done) {
-  impl_->post(std::make_shared<const std::string>(std::move(bundle_json)), std::move(done), false);
+  if (!impl_->config.resource_by_resource) {
+    // The base URL takes the transaction Bundle whole.
+    impl_->authorized(std::make_shared<const HttpRequest>(fhir_post("", std::move(bundle_json))),
+                      std::move(done), false);
+    return;
+  }
+  Result<delivery::ResourcePlan> plan = delivery::ResourcePlan::from_bundle(bundle_json);
+  if (!plan) {
+    // Not sendable one by one (an entry that is not a create): a refusal of this Bundle, not a
+    // failure of the destination, so a dead letter that says why.
+    delivery::Response refused;
+    refused.status = 422;
+    refused.context = "the Bundle";
+    refused.body = R"({"resourceType":"OperationOutcome","issue":[{"severity":"error",)"
+                   R"("code":"not-supported","diagnostics":)";
+    append_json_string(refused.body, plan.error().message);
+    refused.body += "}]}";
+    done(std::move(refused));
+    return;
+  }
+  auto seq = std::make_shared<Impl::Sequence>();
+  seq->answers.resize(plan->size());
+  seq->plan = std::move(*plan);
+  seq->done = std::move(done);
+  impl_->send_entry(seq, 0);
 }
 
 std::string FhirHttpClient::describe() const {

@@ -498,6 +498,56 @@ class Authentication(DeliveryCase):
         self.assertEqual(self.fhir.control("GET", "stats")["requests"], 0)
 
 
+class ResourceByResource(GoldenCasesArriveOnce):
+    """mode "resources": for servers without transactions, each entry is POSTed on its own as a
+    conditional create, in dependency order, with its urn:uuid references rewritten."""
+
+    def destination(self, **overrides):
+        return super().destination(mode="resources", **overrides)
+
+    def test_golden_cases_arrive_once_and_resends_create_nothing_twice(self):
+        cases = golden_bundle_cases()
+        with self.daemon() as d:
+            for name, _ in cases:
+                self.send(d, write_variant(self.dir, name, name, name))
+            self.wait_deliveries(d, "delivered", len(cases))
+            self.check_server_holds(cases)
+            before = self.server_total()
+            # No transaction was used: one request per entry.
+            self.assertEqual(self.fhir.control("GET", "stats")["transactions"], 0)
+            summary = json.loads(d.rows("SELECT response FROM deliveries ORDER BY message_id")[0][0])
+            self.assertTrue(all(e["status"] in ("200 OK", "201 Created") and e["location"] for e in summary), summary)
+            for name, _ in cases:
+                self.send(d, write_variant(self.dir, name + "-again", name, name + "-again"))
+            self.wait_deliveries(d, "delivered", 2 * len(cases))
+            after = self.server_total()
+            for t in ("Patient", "ServiceRequest", "Specimen", "Observation", "DiagnosticReport"):
+                self.assertEqual(after[t], before[t], t)
+            self.check_server_holds(cases)
+
+    def test_a_refused_entry_is_a_dead_letter_that_names_it_and_retry_completes_it(self):
+        # The third request (the third entry in dependency order) is refused.
+        self.fhir.control("POST", "faults", [{}, {}, {"status": 400}])
+        with self.daemon() as d:
+            self.send(d, write_variant(self.dir, "partial", STREAM_CASE, "P1"))
+            self.wait_deliveries(d, "dead_letter", 1)
+            message_id, error = d.rows("SELECT message_id, last_error FROM deliveries")[0]
+            self.assertRegex(error, r"^entry \d+ \([A-Za-z]+\): HTTP 400: error transient: injected fault: HTTP 400$")
+            # Unlike a transaction, the entries before it stay on the server...
+            self.assertEqual(self.fhir.control("GET", "stats")["transactions"], 0)
+            self.assertGreaterEqual(self.fhir.search("Patient", _summary="count").get("total"), 1)
+            self.assertEqual(self.fhir.search("DiagnosticReport", _summary="count").get("total"), 0)
+            out = subprocess.run([ADAPTERD, "dead-letters", "--config", d.config_path, "retry", str(message_id)],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.wait_deliveries(d, "delivered", 1)
+        # ...and the retry completes the rest without creating the first ones again.
+        bundle = dict(golden_bundle_cases())[STREAM_CASE]
+        for rtype, condition in conditional_entries(bundle):
+            if rtype != "Provenance":
+                self.assert_once(rtype, condition.replace("GL-4410", "GL-4410").replace("SPEC-4410", "SPEC-4410"))
+
+
 class StaticCredentials(DeliveryCase):
     """A fixed bearer token from the environment, and HTTP Basic with the password in a file."""
 

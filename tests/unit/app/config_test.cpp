@@ -94,6 +94,11 @@ TEST_CASE("destinations: defaults, limits and every auth kind", "[config][destin
   CHECK(reg.circuit_breaker.max_open_for == std::chrono::milliseconds(500));
   CHECK(reg.auth.kind == app::AuthConfig::Kind::bearer);
   CHECK(reg.auth.token == "s3cret");
+  CHECK(!reg.resource_by_resource);
+  CHECK(
+      app::parse_config(R"({"destinations": [{"base_url": "http://a", "mode": "resources"}]})", "t")
+          ->destinations[0]
+          .resource_by_resource);
   CHECK(app::parse_config(R"({})", "t")->destinations.empty());
 }
 
@@ -104,6 +109,8 @@ TEST_CASE("destinations: errors name the JSON pointer and refuse literal secrets
     REQUIRE(!c);
     return c.error().to_string();
   };
+  CHECK(errors_of(R"({"destinations": [{"base_url": "http://a", "mode": "batch"}]})") ==
+        "cfg.json: /destinations/0/mode: must be \"transaction\" or \"resources\"\n");
   CHECK(errors_of(R"({"destinations": [{"base_url": "ftp://x"}]})") ==
         "cfg.json: /destinations/0/base_url: must be an http:// or https:// URL\n");
   CHECK(errors_of(R"({"destinations": [{"base_url": "http://a"}, {"base_url": "http://b"}]})") ==

@@ -147,7 +147,11 @@ class ScriptedClient : public delivery::FhirClient {
 
 ScriptedClient::Answer status(int code, std::string body = {}, std::string retry_after = {}) {
   return [=](const std::string&) {
-    return Result<delivery::Response>(delivery::Response{code, body, retry_after});
+    delivery::Response r;
+    r.status = code;
+    r.body = body;
+    r.retry_after = retry_after;
+    return Result<delivery::Response>(std::move(r));
   };
 }
 

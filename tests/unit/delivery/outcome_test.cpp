@@ -13,8 +13,11 @@ using namespace std::chrono_literals;
 const auto kNow = std::chrono::system_clock::from_time_t(1445412480);
 
 Outcome classify_status(int status, std::string body = {}, std::string retry_after = {}) {
-  return classify(Result<Response>(Response{status, std::move(body), std::move(retry_after)}),
-                  kNow);
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.retry_after = std::move(retry_after);
+  return classify(Result<Response>(std::move(r)), kNow);
 }
 
 TEST_CASE("2xx is delivered with each entry's status and location", "[delivery][outcome]") {
@@ -70,6 +73,15 @@ TEST_CASE("other 4xx are dead letters that keep the server's OperationOutcome",
   CHECK(classify_status(400, "<html>nope</html>").error == "HTTP 400");
   const std::string huge(kMaxKeptResponse + 100, 'x');
   CHECK(classify_status(400, huge).response.size() == kMaxKeptResponse + 3);
+}
+
+TEST_CASE("an answer to one part of a delivery names that part", "[delivery][outcome]") {
+  Response r;
+  r.status = 422;
+  r.context = "entry 3 (Observation)";
+  const Outcome o = classify(Result<Response>(r), kNow);
+  CHECK(o.verdict == Verdict::dead_letter);
+  CHECK(o.error == "entry 3 (Observation): HTTP 422");
 }
 
 TEST_CASE("first_issue falls back to the first issue and ignores other documents",
