@@ -1,6 +1,7 @@
 #include "net/fhir_http_client.h"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -46,6 +47,10 @@ struct FhirHttpClient::Impl : std::enable_shared_from_this<Impl> {
   struct Sequence;
   void send_entry(const std::shared_ptr<Sequence>& seq, std::size_t position);
   void send_update(const std::shared_ptr<Sequence>& seq, std::size_t nth);
+  // Sends one request of a sequence: no answer ends the sequence with the error, named after
+  // `context`; an answer goes to `next`.
+  void step(const std::shared_ptr<Sequence>& seq, HttpRequest request, std::string context,
+            std::function<void(delivery::Response)> next);
   static void finish(const std::shared_ptr<Sequence>& seq);
 };
 
@@ -188,21 +193,28 @@ void FhirHttpClient::Impl::send_update(const std::shared_ptr<Sequence>& seq, std
   HttpRequest request = fhir_post(typed_id, std::move(*resource));
   request.method = "PUT";
   auto self = shared_from_this();
+  step(seq, std::move(request), context, [self, seq, nth, context](delivery::Response r) {
+    if (r.status / 100 != 2) {
+      r.context = context;
+      seq->done(std::move(r));
+      return;
+    }
+    self->send_update(seq, nth + 1);
+  });
+}
+
+void FhirHttpClient::Impl::step(const std::shared_ptr<Sequence>& seq, HttpRequest request,
+                                std::string context, std::function<void(delivery::Response)> next) {
   authorized(
       std::make_shared<const HttpRequest>(std::move(request)),
-      [self, seq, nth, context](Result<delivery::Response> r) {
+      [seq, context = std::move(context), next = std::move(next)](Result<delivery::Response> r) {
         if (!r) {
           Error e = std::move(r).error();
           e.message = context + ": " + e.message;
           seq->done(std::move(e));
           return;
         }
-        if (r->status / 100 != 2) {
-          r->context = context;
-          seq->done(std::move(*r));
-          return;
-        }
-        self->send_update(seq, nth + 1);
+        next(std::move(*r));
       },
       false);
 }
@@ -224,32 +236,23 @@ void FhirHttpClient::Impl::send_entry(const std::shared_ptr<Sequence>& seq, std:
   if (!entry.if_none_exist.empty())
     request.headers.push_back({"If-None-Exist", entry.if_none_exist});
   auto self = shared_from_this();
-  authorized(
-      std::make_shared<const HttpRequest>(std::move(request)),
-      [self, seq, position, context](Result<delivery::Response> r) {
-        if (!r) {
-          Error e = std::move(r).error();
-          e.message = context + ": " + e.message;
-          seq->done(std::move(e));
-          return;
-        }
-        const delivery::PlannedEntry& sent = seq->plan.entries()[position];
-        const std::string id = r->status / 100 == 2 ? delivery::ResourcePlan::assigned_id(
-                                                          r->location, r->body, sent.resource_type)
-                                                    : std::string();
-        if (id.empty()) {
-          // A refusal, or a 2xx that does not say which resource it is (then the
-          // references to it cannot be written): stop here; classify() decides.
-          r->context = context;
-          if (r->status / 100 == 2) r->status = 502;
-          seq->done(std::move(*r));
-          return;
-        }
-        if (!sent.full_url.empty()) seq->assigned[sent.full_url] = id;
-        seq->answers[sent.index] = {status_line(r->status), r->location.empty() ? id : r->location};
-        self->send_entry(seq, position + 1);
-      },
-      false);
+  step(seq, std::move(request), context, [self, seq, position, context](delivery::Response r) {
+    const delivery::PlannedEntry& sent = seq->plan.entries()[position];
+    const std::string id = r.status / 100 == 2 ? delivery::ResourcePlan::assigned_id(
+                                                     r.location, r.body, sent.resource_type)
+                                               : std::string();
+    if (id.empty()) {
+      // A refusal, or a 2xx that does not say which resource it is (then the references to it
+      // cannot be written): stop here; classify() decides.
+      r.context = context;
+      if (r.status / 100 == 2) r.status = 502;
+      seq->done(std::move(r));
+      return;
+    }
+    if (!sent.full_url.empty()) seq->assigned[sent.full_url] = id;
+    seq->answers[sent.index] = {status_line(r.status), r.location.empty() ? id : r.location};
+    self->send_entry(seq, position + 1);
+  });
 }
 
 void FhirHttpClient::Impl::fetch_token() {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 namespace adapter::store::sqlite {
 namespace {
@@ -59,15 +60,26 @@ Result<StoredMessage> read_row(const Call& call) {
 }
 
 // Steps `call` to its end, appending each row to `rows`.
-Status read_rows(sqlite3* db, Call& call, std::vector<StoredMessage>& rows, std::string_view what) {
+// Steps `call` to its end, appending read(call) for each row to `rows`; `read` returns the row,
+// or a Result of it when a row can be malformed (an unknown state).
+template <class Row, class Read>
+Status read_all(sqlite3* db, Call& call, std::vector<Row>& rows, std::string_view what, Read read) {
   for (;;) {
     const int rc = call.step();
     if (rc == SQLITE_DONE) return {};
     if (rc != SQLITE_ROW) return sqlite_error(db, rc, what);
-    Result<StoredMessage> row = read_row(call);
-    if (!row) return std::move(row).error();
-    rows.push_back(std::move(*row));
+    auto row = read(call);
+    if constexpr (std::is_same_v<decltype(row), Row>) {
+      rows.push_back(std::move(row));
+    } else {
+      if (!row) return std::move(row).error();
+      rows.push_back(std::move(*row));
+    }
   }
+}
+
+Status read_rows(sqlite3* db, Call& call, std::vector<StoredMessage>& rows, std::string_view what) {
+  return read_all(db, call, rows, what, read_row);
 }
 
 constexpr std::string_view kDeliveryColumns =
@@ -101,14 +113,7 @@ Result<DeliveryRecord> read_delivery(const Call& call) {
 
 Status read_deliveries(sqlite3* db, Call& call, std::vector<DeliveryRecord>& rows,
                        std::string_view what) {
-  for (;;) {
-    const int rc = call.step();
-    if (rc == SQLITE_DONE) return {};
-    if (rc != SQLITE_ROW) return sqlite_error(db, rc, what);
-    Result<DeliveryRecord> row = read_delivery(call);
-    if (!row) return std::move(row).error();
-    rows.push_back(std::move(*row));
-  }
+  return read_all(db, call, rows, what, read_delivery);
 }
 
 std::int64_t clamp_limit(std::size_t limit) {
@@ -286,19 +291,18 @@ Result<std::vector<DueDelivery>> Reader::due_deliveries(std::string_view destina
   Call call(due_.get());
   call.text(destination).integer(now_us).integer(clamp_limit(limit));
   std::vector<DueDelivery> rows;
-  for (;;) {
-    const int rc = call.step();
-    if (rc == SQLITE_DONE) return rows;
-    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "due deliveries");
+  Status s = read_all(db_.get(), call, rows, "due deliveries", [](const Call& c) {
     DueDelivery d;
-    d.message_id = call.column_int64(0);
-    d.destination = call.column_bytes(1);
-    d.order_key = call.column_bytes(2);
-    d.attempts = call.column_int64(3);
-    d.queued_at_us = call.column_int64(4);
-    d.bundle_json = call.column_bytes(5);
-    rows.push_back(std::move(d));
-  }
+    d.message_id = c.column_int64(0);
+    d.destination = c.column_bytes(1);
+    d.order_key = c.column_bytes(2);
+    d.attempts = c.column_int64(3);
+    d.queued_at_us = c.column_int64(4);
+    d.bundle_json = c.column_bytes(5);
+    return d;
+  });
+  if (!s) return s.error();
+  return rows;
 }
 
 Result<std::optional<std::int64_t>> Reader::next_due_at(std::string_view destination) {
@@ -327,21 +331,20 @@ Result<std::vector<DeliveryAttempt>> Reader::attempts_of(std::int64_t message_id
   Call call(attempts_of_.get());
   call.integer(message_id);
   std::vector<DeliveryAttempt> rows;
-  for (;;) {
-    const int rc = call.step();
-    if (rc == SQLITE_DONE) return rows;
-    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "delivery attempts");
+  Status s = read_all(db_.get(), call, rows, "delivery attempts", [](const Call& c) {
     DeliveryAttempt a;
-    a.message_id = call.column_int64(0);
-    a.destination = call.column_bytes(1);
-    a.number = call.column_int64(2);
-    a.started_at_us = call.column_int64(3);
-    a.duration_us = call.column_int64(4);
-    a.status = static_cast<int>(call.column_int64(5));
-    a.outcome = call.column_bytes(6);
-    a.error = call.column_bytes(7);
-    rows.push_back(std::move(a));
-  }
+    a.message_id = c.column_int64(0);
+    a.destination = c.column_bytes(1);
+    a.number = c.column_int64(2);
+    a.started_at_us = c.column_int64(3);
+    a.duration_us = c.column_int64(4);
+    a.status = static_cast<int>(c.column_int64(5));
+    a.outcome = c.column_bytes(6);
+    a.error = c.column_bytes(7);
+    return a;
+  });
+  if (!s) return s.error();
+  return rows;
 }
 
 Result<std::vector<DeliveryRecord>> Reader::find_deliveries(const DeliveryQuery& query) {

@@ -16,28 +16,16 @@
 #include "app/mapping_worker.h"
 #include "common/sha256.h"
 #include "store/sqlite/sqlite_store.h"
+#include "support/temp_store.h"
 
 using namespace adapter;
 using namespace std::chrono_literals;
 
 namespace {
 
+// A real outbox, and messages queued in it as the mapping worker queues them.
 class OutboxFixture {
  public:
-  OutboxFixture() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "delivery-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    dir_ = tmpl;
-    store::SqliteStoreOptions o;
-    o.path = dir_ + "/db.sqlite";
-    auto st = store::SqliteStore::open(o);
-    REQUIRE(st);
-    store_ = std::move(*st);
-  }
-  ~OutboxFixture() {
-    store_->close();
-    std::filesystem::remove_all(dir_);
-  }
   store::SqliteStore& store() { return *store_; }
 
   // A received message, mapped, queued for "ehr" under `order_key`.
@@ -73,8 +61,7 @@ class OutboxFixture {
   }
 
  private:
-  std::string dir_;
-  std::unique_ptr<store::SqliteStore> store_;
+  test::TempStore store_{"delivery-test"};
 };
 
 // Answers each POST with the next scripted answer (the last one repeats), from a thread of its

@@ -11,35 +11,13 @@
 #include "hl7v2/message.h"
 #include "store/sqlite/sqlite_store.h"
 #include "support/fake_store.h"
+#include "support/temp_store.h"
 
 using namespace adapter;
 
 namespace {
 
-// A SQLite store in a fresh directory, removed afterwards.
-class TempStore {
- public:
-  TempStore() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "intake-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    dir_ = tmpl;
-    store::SqliteStoreOptions o;
-    o.path = dir_ + "/db.sqlite";
-    auto st = store::SqliteStore::open(o);
-    REQUIRE(st);
-    store_ = std::move(*st);
-  }
-  ~TempStore() {
-    store_->close();
-    std::filesystem::remove_all(dir_);
-  }
-  store::SqliteStore& operator*() { return *store_; }
-  store::SqliteStore* operator->() { return store_.get(); }
-
- private:
-  std::string dir_;
-  std::unique_ptr<store::SqliteStore> store_;
-};
+using test::TempStore;
 
 app::Receipt submit(app::Intake& intake, std::string payload) {
   std::promise<app::Receipt> p;
