@@ -126,6 +126,7 @@ void DeliveryWorker::run() {
     if (allowance > 0) {
       // In-flight deliveries are still pending in the store: ask for enough to skip them.
       const std::size_t want = static_cast<std::size_t>(allowance) + in_flight_.size();
+      released_during_read_.clear();
       lock.unlock();
       auto due = outbox_.due_deliveries(config_.name, now_us(), want);
       lock.lock();
@@ -140,6 +141,7 @@ void DeliveryWorker::run() {
       for (store::DueDelivery& d : *due) {
         if (static_cast<int>(send.size()) >= allowance) break;
         if (in_flight_.count(d.message_id) > 0) continue;
+        if (released_during_read_.count(d.message_id) > 0) continue;  // maybe stale: next round
         in_flight_.insert(d.message_id);
         ++awaiting_answer_;
         send.push_back(std::move(d));
@@ -249,6 +251,7 @@ void DeliveryWorker::release(std::int64_t message_id) {
   {
     std::lock_guard lock(mu_);
     in_flight_.erase(message_id);
+    released_during_read_.insert(message_id);
     notified_ = true;  // a slot is free
   }
   cv_.notify_all();

@@ -98,6 +98,9 @@ class DeliveryWorker {
   // one waiting for its record to commit no longer holds a connection, so the next request goes
   // out meanwhile; it stays in in_flight_, so it is not sent again.
   std::size_t awaiting_answer_ = 0;
+  // Released while the worker was reading the due list without the lock: that list may predate
+  // their record and still show them pending, so they are not taken from it.
+  std::set<std::int64_t> released_during_read_;
   delivery::CircuitBreaker breaker_;
   // A 429 or 503 with Retry-After pauses the whole destination, not just that one delivery.
   std::chrono::steady_clock::time_point paused_until_{};

@@ -197,6 +197,8 @@ class GoldenCasesArriveOnce(DeliveryCase):
             for name, _ in cases:
                 self.send(d, write_variant(self.dir, name, name, name))
             self.wait_deliveries(d, "delivered", len(cases))
+            time.sleep(0.3)  # a second sending of any of them would show by now
+            self.assertEqual(d.rows("SELECT count(*) FROM delivery_attempts")[0][0], len(cases))
             self.check_server_holds(cases)
             before = self.server_total()
             self.assertGreater(before["Observation"], 20)
@@ -221,7 +223,11 @@ class GoldenCasesArriveOnce(DeliveryCase):
                 time.sleep(0.1)
             time.sleep(0.5)  # anything more would be a delivery too many
             self.assertEqual(d.rows("SELECT count(*) FROM delivery_attempts WHERE outcome = 'delivered'")[0][0],
-                             2 * len(ids))
+                             2 * len(ids),
+                             d.rows("SELECT message_id, number, started_at_us, outcome FROM delivery_attempts "
+                                    "WHERE message_id IN (SELECT message_id FROM delivery_attempts "
+                                    "WHERE outcome = 'delivered' GROUP BY message_id HAVING count(*) > 2)")
+                             + d.rows("SELECT message_id, attempts, mapped_at_us FROM mappings WHERE attempts > 2"))
             self.wait_deliveries(d, "delivered", 2 * len(cases))
             after = self.server_total()
             for t in ("Patient", "ServiceRequest", "Specimen", "Observation", "DiagnosticReport"):
