@@ -226,7 +226,9 @@ Result<std::string> ResourcePlan::write(const PlannedEntry& entry,
   } else {
     // The update names the resource: "id" right after "resourceType", any other id dropped.
     w.StartObject();
-    for (const auto& m : doc.GetObject()) {
+    // Iterated as const: RapidJSON 1.1's mutable member iterators compare ambiguously in C++20.
+    const Value& resource_value = doc;
+    for (const auto& m : resource_value.GetObject()) {
       const std::string_view key(m.name.GetString(), m.name.GetStringLength());
       if (key == "id") continue;
       string(w, key);
