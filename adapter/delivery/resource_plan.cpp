@@ -52,13 +52,26 @@ bool omitted(const Value& v, const std::set<std::string>& omit) {
   return !ref.empty() && omit.count(std::string(ref)) > 0;
 }
 
-// An array whose every item is omitted: left out whole (FHIR has no empty arrays).
-bool all_omitted(const Value& v, const std::set<std::string>& omit) {
-  if (omit.empty() || !v.IsArray() || v.Empty()) return false;
-  for (const Value& item : v.GetArray()) {
-    if (!omitted(item, omit)) return false;
+// Nothing would be left of `v` once the omitted references are left out: an omitted Reference,
+// or an object or array made only of such (FHIR has no empty objects or arrays).
+bool prunable(const Value& v, const std::set<std::string>& omit) {
+  if (omit.empty()) return false;
+  if (omitted(v, omit)) return true;
+  if (v.IsObject()) {
+    if (v.MemberCount() == 0) return false;
+    for (const auto& m : v.GetObject()) {
+      if (!prunable(m.value, omit)) return false;
+    }
+    return true;
   }
-  return true;
+  if (v.IsArray()) {
+    if (v.Empty()) return false;
+    for (const Value& item : v.GetArray()) {
+      if (!prunable(item, omit)) return false;
+    }
+    return true;
+  }
+  return false;
 }
 
 struct Rewrite {
@@ -73,7 +86,7 @@ Status write_resolved(const Value& v, const Rewrite& r, Writer& w) {
   if (v.IsObject()) {
     w.StartObject();
     for (const auto& m : v.GetObject()) {
-      if (omitted(m.value, r.omit) || all_omitted(m.value, r.omit)) continue;
+      if (prunable(m.value, r.omit)) continue;
       const std::string_view key(m.name.GetString(), m.name.GetStringLength());
       string(w, key);
       if (key == "reference" && m.value.IsString()) {
@@ -95,7 +108,7 @@ Status write_resolved(const Value& v, const Rewrite& r, Writer& w) {
   if (v.IsArray()) {
     w.StartArray();
     for (const Value& item : v.GetArray()) {
-      if (omitted(item, r.omit)) continue;
+      if (prunable(item, r.omit)) continue;
       if (Status s = write_resolved(item, r, w); !s) return s;
     }
     w.EndArray();
@@ -103,6 +116,22 @@ Status write_resolved(const Value& v, const Rewrite& r, Writer& w) {
   }
   v.Accept(w);
   return {};
+}
+
+// Whether entry `start` can reach itself through references to entries not sent yet.
+bool on_unsent_cycle(std::size_t start, const std::vector<std::set<std::size_t>>& waits_for,
+                     const std::vector<bool>& sent) {
+  std::vector<bool> seen(waits_for.size(), false);
+  std::vector<std::size_t> stack(waits_for[start].begin(), waits_for[start].end());
+  while (!stack.empty()) {
+    const std::size_t at = stack.back();
+    stack.pop_back();
+    if (sent[at] || seen[at]) continue;
+    if (at == start) return true;
+    seen[at] = true;
+    stack.insert(stack.end(), waits_for[at].begin(), waits_for[at].end());
+  }
+  return false;
 }
 
 std::string compact(const Value& v) {
@@ -150,6 +179,8 @@ Result<ResourcePlan> ResourcePlan::from_bundle(std::string_view bundle_json) {
       return make_error(Errc::internal, where + " repeats the fullUrl " + p.full_url);
     }
     collect_references(*resource, needs[i]);
+    // A reference to itself can only be written once it has an id: put back by the update.
+    if (!p.full_url.empty() && needs[i].count(p.full_url) > 0) p.deferred.insert(p.full_url);
     plan.resources_[i] = compact(*resource);
   }
 
@@ -172,11 +203,13 @@ Result<ResourcePlan> ResourcePlan::from_bundle(std::string_view bundle_json) {
       if (ready) next = i;
     }
     if (next == n) {
-      // Only cycles remain: break one at the entry with the fewest unsent references (the first
-      // such in Bundle order), sending it without them for now and updating it at the end.
+      // Only entries on cycles, or waiting for one, remain: break a cycle at the entry on one
+      // with the fewest unsent references (the first such in Bundle order), sending it without
+      // them for now and updating it at the end. An entry merely waiting for a cycle is never
+      // cut: it goes once the cycle is.
       std::size_t fewest_count = 0;
       for (std::size_t i = 0; i < n; ++i) {
-        if (sent[i]) continue;
+        if (sent[i] || !on_unsent_cycle(i, waits_for, sent)) continue;
         std::size_t count = 0;
         for (std::size_t dep : waits_for[i]) count += sent[dep] ? 0u : 1u;
         if (next == n || count < fewest_count) {
@@ -187,9 +220,12 @@ Result<ResourcePlan> ResourcePlan::from_bundle(std::string_view bundle_json) {
       for (std::size_t dep : waits_for[next]) {
         if (!sent[dep]) planned[next].deferred.insert(planned[dep].full_url);
       }
-      plan.updates_.push_back(plan.order_.size());
     }
     sent[next] = true;
+    if (!planned[next].deferred.empty() &&
+        (plan.updates_.empty() || plan.updates_.back() != plan.order_.size())) {
+      plan.updates_.push_back(plan.order_.size());
+    }
     plan.order_.push_back(planned[next]);
   }
   return plan;

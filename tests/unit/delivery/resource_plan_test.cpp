@@ -86,6 +86,33 @@ TEST_CASE("a reference cycle is broken by an update after the creates",
         R"("subject":{"reference":"Patient/1"}})");
 }
 
+TEST_CASE("only an entry on the cycle is cut, and a self-reference waits for the update",
+          "[delivery][resource_plan]") {
+  // The Observation waits for the Specimen, which is on a cycle with the ServiceRequest; the
+  // Observation has no fullUrl and must not be cut.
+  auto plan = ResourcePlan::from_bundle(R"({"resourceType":"Bundle","entry":[
+    {"resource":{"resourceType":"Observation","specimen":{"reference":"urn:uuid:s"}},"request":{"method":"POST"}},
+    {"fullUrl":"urn:uuid:r","resource":{"resourceType":"ServiceRequest","specimen":[{"reference":"urn:uuid:s"}]},"request":{"method":"POST"}},
+    {"fullUrl":"urn:uuid:s","resource":{"resourceType":"Specimen","request":[{"reference":"urn:uuid:r"}]},"request":{"method":"POST"}},
+    {"fullUrl":"urn:uuid:g","resource":{"resourceType":"Group","member":[{"entity":{"reference":"urn:uuid:g"}}]},"request":{"method":"POST"}}]})");
+  REQUIRE(plan);
+  CHECK(types(*plan) ==
+        std::vector<std::string>{"Group", "ServiceRequest", "Specimen", "Observation"});
+  CHECK(plan->entries()[0].deferred == std::set<std::string>{"urn:uuid:g"});
+  CHECK(plan->entries()[1].deferred == std::set<std::string>{"urn:uuid:s"});
+  CHECK(plan->entries()[3].deferred.empty());
+  CHECK(plan->updates() == std::vector<std::size_t>{0, 1});
+  std::map<std::string, std::string> assigned;
+  auto group = plan->resolve(plan->entries()[0], assigned);
+  REQUIRE(group);
+  CHECK(*group == R"({"resourceType":"Group"})");
+  assigned["urn:uuid:g"] = "Group/5";
+  auto update = plan->resolve_update(plan->entries()[0], assigned, "5");
+  REQUIRE(update);
+  CHECK(*update ==
+        R"({"resourceType":"Group","id":"5","member":[{"entity":{"reference":"Group/5"}}]})");
+}
+
 TEST_CASE("bundles that cannot be sent one by one are refused with the entry named",
           "[delivery][resource_plan]") {
   auto put = ResourcePlan::from_bundle(R"({"resourceType":"Bundle","entry":[
