@@ -6,6 +6,10 @@ each input with a small parser of our own (not the adapter's), never from the ex
 - every OBX with a value in a laboratory input becomes an Observation, report text, or a line of
   the unmapped report;
 - every <variant> of a QCI XML input becomes one Variant with its gene, c.HGVS and alt allele;
+- every short variant, copy-number alteration and rearrangement of a FoundationOne ResultsReport
+  becomes one Variant, TMB and MSI become MolecularBiomarkers, every therapy a
+  TherapeuticImplication derived from a Variant of its gene, also after the attribute and
+  namespace drift seen between report versions;
 - translating the same input twice gives byte-identical output.
 
 Run by CTest (tests/mappings/CMakeLists.txt) with ADAPTERD and REPO_ROOT set.
@@ -14,7 +18,9 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
@@ -281,6 +287,8 @@ class XmlCases(unittest.TestCase):
         for name, path in cases("xml-"):
             with self.subTest(case=name):
                 root = ET.parse(path).getroot()
+                if root.tag != "report":  # FoundationOne: FoundationOneCases below
+                    continue
                 status, out, err = translate(path)
                 self.assertEqual(status, 0, err)
                 bundle = json.loads(out)
@@ -303,6 +311,119 @@ class XmlCases(unittest.TestCase):
                 self.assertEqual(len(implications), len(assessed))
                 for implication, variant in zip(implications, assessed):
                     self.assertEqual(implication["derivedFrom"], [{"reference": urls[id(variant)]}])
+
+
+FMI_RR = "{http://integration.foundationmedicine.com/reporting}"
+FMI_CALLS = ("short-variant", "copy-number-alteration", "rearrangement")
+
+
+def local(element):
+    return element.tag.rpartition("}")[2]
+
+
+def fmi_calls(root):
+    """The variant-report's calls in document order, whatever namespace the variant-report is in."""
+    return [e for e in root.iter() if local(e) in FMI_CALLS]
+
+
+def fmi_gene(call):
+    return call.get("gene") or call.get("targeted-gene") or call.get("target-gene")
+
+
+class FoundationOneCases(unittest.TestCase):
+    """FoundationOne ResultsReports (root rr:ResultsReport): asserted from the input XML."""
+
+    def fmi_cases(self):
+        return [(n, p) for n, p in cases("xml-")
+                if ET.parse(p).getroot().tag == FMI_RR + "ResultsReport"]
+
+    def test_there_is_a_foundation_one_case(self):
+        self.assertGreater(len(self.fmi_cases()), 0)
+
+    def check_report(self, root, bundle):
+        urls = {id(e["resource"]): e["fullUrl"] for e in bundle["entry"]}
+        observations = resources(bundle, "Observation")
+        variants = [o for o in observations if has_profile(o, "variant")]
+        calls = fmi_calls(root)
+        self.assertGreater(len(calls), 0)
+        self.assertEqual(len(variants), len(calls))
+        for call, variant in zip(calls, variants):
+            kind = local(call)
+            genes = [c["valueCodeableConcept"]["text"] for c in component(variant, GENE)]
+            self.assertEqual(genes[0], fmi_gene(call), kind)
+            if kind == "short-variant":
+                hgvs = component(variant, "48004-6")[0]["valueCodeableConcept"]["coding"][0]["code"]
+                self.assertTrue(hgvs.endswith("c." + call.get("cds-effect")), hgvs)
+                if call.get("allele-fraction"):
+                    fraction = component(variant, "81258-6")[0]["valueQuantity"]["value"]
+                    self.assertTrue(same_number(fraction, call.get("allele-fraction")))
+            elif kind == "copy-number-alteration":
+                copies = component(variant, "82155-3")[0]["valueQuantity"]["value"]
+                self.assertTrue(same_number(copies, call.get("copy-number")))
+                self.assertEqual(len(component(variant, "48019-4")), 1)
+            else:
+                other = call.get("other-gene")
+                if other and other.upper() not in ("N/A", "NA"):
+                    self.assertEqual(genes[1:], [other])
+        report = resources(bundle, "DiagnosticReport")[0]
+        self.assertTrue(has_profile(report, "genomic-report"))
+        results = {r["reference"] for r in report["result"]}
+        self.assertLessEqual({urls[id(v)] for v in variants}, results)
+
+        biomarkers = [o for o in observations if has_profile(o, "molecular-biomarker")]
+        codes = {o["code"]["coding"][0]["code"]: o for o in biomarkers}
+        tmb = [e for e in root.iter() if local(e) == "tumor-mutation-burden"]
+        msi = [e for e in root.iter() if local(e) == "microsatellite-instability"]
+        self.assertEqual(len(biomarkers), len(tmb) + len(msi))
+        for element in tmb:
+            self.assertTrue(same_number(codes["94076-7"]["valueQuantity"]["value"], element.get("score")))
+        for element in msi:
+            self.assertEqual(codes["81695-9"]["valueCodeableConcept"]["text"], element.get("status"))
+        self.assertLessEqual({urls[id(b)] for b in biomarkers}, results)
+
+        # Every therapy of the FinalReport names an alteration the variant-report called (true of
+        # the shipped sample): one TherapeuticImplication each, derived from a Variant of that gene.
+        therapies = [(gene.findtext("Name"), t) for gene in root.iter("Gene") if gene.find("Name") is not None
+                     for t in gene.iter("Therapy")]
+        implications = [o for o in observations if has_profile(o, "therapeutic-implication")]
+        self.assertEqual(len(implications), len(therapies))
+        by_url = {urls[id(v)]: v for v in variants}
+        for (gene, therapy), implication in zip(therapies, implications):
+            source = by_url[implication["derivedFrom"][0]["reference"]]
+            self.assertIn(gene, [c["valueCodeableConcept"]["text"] for c in component(source, GENE)])
+            drug = component(implication, "51963-7")[0]["valueCodeableConcept"]["text"]
+            self.assertEqual(drug, therapy.findtext("GenericName") or therapy.findtext("Name"))
+
+    def test_every_call_becomes_a_variant_and_tmb_msi_biomarkers(self):
+        for name, path in self.fmi_cases():
+            with self.subTest(case=name):
+                status, out, err = translate(path)
+                self.assertEqual(status, 0, err)
+                self.check_report(ET.parse(path).getroot(), json.loads(out))
+
+    def test_report_version_drift_maps_the_same_calls(self):
+        """ResultsReport 2.1 / variant-report 2.2 spellings: targeted-gene, no equivocal, no
+        namespace on the variant-report, odd positions. Mapped without errors, same properties."""
+        for name, path in self.fmi_cases():
+            with self.subTest(case=name):
+                text = read(path).decode()
+                drifted = (text.replace('target-gene="', 'targeted-gene="')
+                               .replace(' equivocal="false"', '')
+                               .replace('xmlns="http://foundationmedicine.com/compbio/variant-report-external"', '')
+                               .replace('position="chr1:', 'position="1:', 1)
+                               .replace('pos1="ch17:', 'pos1="chr17:'))
+                self.assertNotEqual(drifted, text)
+                work = tempfile.mkdtemp()
+                try:
+                    drifted_path = os.path.join(work, "input.xml")
+                    with open(drifted_path, "w") as f:
+                        f.write(drifted)
+                    status, out, err = translate(drifted_path)
+                    self.assertEqual(status, 0, err)
+                    self.assertNotIn("error:", err)
+                    self.check_report(ET.parse(drifted_path).getroot(), json.loads(out))
+                finally:
+                    shutil.rmtree(work)
 
 
 def same_number(a, b):
