@@ -590,7 +590,7 @@ std::vector<std::string> Evaluator::unmapped_report() {
       if (dot != std::string::npos)
         r.component = static_cast<std::uint32_t>(std::atoi(spec.c_str() + dot + 1));
     }
-    rules.push_back(std::move(r));
+    rules.push_back(r);
   }
   std::string scratch;
   message_->for_each_leaf([&](hl7v2::Message::LeafAt at, hl7v2::Value leaf) {
