@@ -156,6 +156,23 @@ def wait_for_quiet(max_load, wait_seconds, poll=30):
     return time.time() - began
 
 
+def dsync_write_us(directory, count=200):
+    """Microseconds per 4 KiB O_DSYNC write, overwriting: the floor under one durable commit of the
+    store (which lives on the same disk, in the temp directory)."""
+    path = os.path.join(directory, "dsync.probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_DSYNC, 0o600)
+    try:
+        block = b"\0" * 4096
+        os.write(fd, block)
+        began = time.perf_counter()
+        for _ in range(count):
+            os.pwrite(fd, block, 0)
+        return (time.perf_counter() - began) * 1e6 / count
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
 def commit_line():
     def git(*args):
         out = subprocess.run(["git", "-C", REPO] + list(args), capture_output=True, text=True)
@@ -262,7 +279,36 @@ def direct_loop(server, bodies):
         raise RuntimeError("direct loop: %d failures, e.g. %s" % (len(failures), failures[:3]))
     figures["elapsed_s"] = max(answered) - min(sent)
     figures["latency_ms"] = statistics.median(latencies) * 1000
+    # Requests outstanding on average: max_in_flight when a request is always waiting at the server.
+    figures["in_flight"] = sum(latencies) / figures["elapsed_s"]
+    figures["slot_idle_ms"] = slot_idle_ms(figures["elapsed_s"], latencies)
+    figures["reuse_ms"], figures["reuse_p90_ms"] = answer_to_next_send_ms(sent, answered)
     return figures
+
+
+def slot_idle_ms(span_s, latencies_s):
+    """Per request, how long a request slot stayed empty between an answer and the next send over
+    the span from the first send to the last answer: the client's own overhead per request."""
+    return (MAX_IN_FLIGHT * span_s - sum(latencies_s)) / len(latencies_s) * 1000
+
+
+def answer_to_next_send_ms(starts, ends):
+    """Median and 90th percentile of the time from an answer to the send that reuses its slot:
+    events in time order, each send after the first max_in_flight takes the earliest answer not
+    yet taken (a send with no answer before it was not waiting for a slot)."""
+    events = sorted([(t, 1) for t in ends] + [(t, 0) for t in starts])
+    free, gaps, sends = [], [], 0
+    for t, is_answer in events:
+        if is_answer:
+            free.append(t)
+        else:
+            sends += 1
+            if sends > MAX_IN_FLIGHT and free:
+                gaps.append(t - free.pop(0))
+    if not gaps:
+        return None, None
+    gaps.sort()
+    return statistics.median(gaps) * 1000, gaps[int(len(gaps) * 0.9)] * 1000
 
 
 def adapter_config(server_url, workdir, port):
@@ -330,20 +376,24 @@ def measure_adapter(proc, server, port, store, paths, expected_shapes):
                 pass
             sampling.wait(0.1)
 
+    send_errors = []
+
     def sender(share):
-        sock = socket.create_connection(("127.0.0.1", port))
-        for payload in share:
-            sock.sendall(VT + payload + FS + CR)
-            buf = b""
-            while FS + CR not in buf:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise RuntimeError("connection closed before the ACK")
-                buf += chunk
-            if b"MSA|AA" not in buf and b"MSA|CA" not in buf:
-                raise RuntimeError("not accepted: %r" % buf[:200])
-        acked.append(time.perf_counter())
-        sock.close()
+        try:
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                for payload in share:
+                    sock.sendall(VT + payload + FS + CR)
+                    buf = b""
+                    while FS + CR not in buf:
+                        chunk = sock.recv(65536)
+                        if not chunk:
+                            raise RuntimeError("connection closed before the ACK")
+                        buf += chunk
+                    if b"MSA|AA" not in buf and b"MSA|CA" not in buf:
+                        raise RuntimeError("not accepted: %r" % buf[:200])
+            acked.append(time.perf_counter())
+        except (OSError, RuntimeError) as e:
+            send_errors.append(str(e))
 
     sample_thread = threading.Thread(target=sampler)
     sample_thread.start()
@@ -366,6 +416,8 @@ def measure_adapter(proc, server, port, store, paths, expected_shapes):
                 delivered = db.execute("SELECT count(*) FROM deliveries WHERE state = 'delivered'").fetchone()[0]
             except sqlite3.OperationalError:
                 pass
+        if send_errors or proc.poll() is not None:
+            raise RuntimeError("MLLP sending failed (%s) or adapterd exited" % "; ".join(send_errors[:2]))
         if time.perf_counter() - start > 900:
             raise RuntimeError("only %d of %d delivered" % (delivered, len(paths)))
     elapsed = time.perf_counter() - start
@@ -376,7 +428,7 @@ def measure_adapter(proc, server, port, store, paths, expected_shapes):
     sampling.set()
     sample_thread.join()
     if len(acked) != MLLP_CONNECTIONS:
-        raise RuntimeError("a sender failed")
+        raise RuntimeError("MLLP sending failed: %s" % "; ".join(send_errors[:2]))
 
     def since_start(us):
         return (us - start_wall_us) / 1e6
@@ -384,12 +436,12 @@ def measure_adapter(proc, server, port, store, paths, expected_shapes):
     row = db.execute("SELECT count(*), max(delivered_at_us) FROM deliveries WHERE state = 'delivered'").fetchone()
     not_delivered = db.execute("SELECT count(*) FROM deliveries WHERE state <> 'delivered'").fetchone()[0]
     attempts = db.execute("SELECT count(*) FROM delivery_attempts").fetchone()[0]
-    durations = [r[0] for r in db.execute("SELECT duration_us FROM delivery_attempts")]
-    last_mapped = db.execute("SELECT max(mapped_at_us) FROM mappings").fetchone()[0]
-    # Time from mapped (queued) to the first attempt's start: how long a Bundle waited for a slot.
-    waits = [r[0] for r in db.execute(
-        "SELECT a.started_at_us - d.queued_at_us FROM delivery_attempts a JOIN deliveries d "
-        "USING (message_id, destination) WHERE a.number = 1")]
+    spans = db.execute("SELECT started_at_us, duration_us FROM delivery_attempts").fetchall()
+    durations = [d for _, d in spans]
+    reuse_ms, reuse_p90_ms = answer_to_next_send_ms([b / 1e6 for b, _ in spans], [(b + d) / 1e6 for b, d in spans])
+    first_attempt, last_answer = db.execute(
+        "SELECT min(started_at_us), max(started_at_us + duration_us) FROM delivery_attempts").fetchone()
+    mapped = sorted(r[0] for r in db.execute("SELECT mapped_at_us FROM mappings"))
     stored_shapes = [shape(json.loads(r[0])) for r in db.execute("SELECT bundle FROM mappings ORDER BY message_id")]
     db.close()
     if not_delivered or row[0] != len(paths):
@@ -399,11 +451,19 @@ def measure_adapter(proc, server, port, store, paths, expected_shapes):
     figures.update({
         "elapsed_s": elapsed,
         "last_ack_s": max(acked) - start,
-        "last_mapped_s": since_start(last_mapped),
+        "last_mapped_s": since_start(mapped[-1]),
+        # The mapping worker takes a message, maps it and waits for its record's commit before the
+        # next: the time between two mapped_at stamps is one such cycle.
+        "map_cycle_ms": statistics.median(b - a for a, b in zip(mapped, mapped[1:])) / 1000,
+        "mapped_per_s": (len(mapped) - 1) / max((mapped[-1] - mapped[0]) / 1e6, 1e-6),
         "last_answer_s": since_start(row[1]),
         "attempts": attempts,
         "latency_ms": statistics.median(durations) / 1000,
-        "queue_wait_ms": statistics.median(waits) / 1000,
+        "in_flight": sum(durations) / 1e6 / elapsed,
+        "slot_idle_ms": slot_idle_ms((last_answer - first_attempt) / 1e6, [d / 1e6 for d in durations]),
+        "first_attempt_s": since_start(first_attempt),
+        "reuse_ms": reuse_ms,
+        "reuse_p90_ms": reuse_p90_ms,
         "peak_rss_kib": max(rss) if rss else 0,
         "vmhwm_kib": status.get("VmHWM", 0),
     })
@@ -418,7 +478,9 @@ def run_round(args, tmp, r, pinning, validate, n):
     paths = make_messages(tmp, n, tag)
     # translate with the configuration adapterd serves with (the URL is not used by translate).
     config_path, _ = write_config(os.path.join(tmp, "translate-" + tag), "http://127.0.0.1:9")
+    began = time.perf_counter()
     bundles = translate(args.adapterd, config_path, paths)
+    translate_ms = (time.perf_counter() - began) * 1000 / n  # process start included: an upper bound
     bodies = [json.dumps(b, separators=(",", ":")).encode() for b in bundles]
     shapes = [shape(b) for b in bundles]
     sides = {}
@@ -439,6 +501,7 @@ def run_round(args, tmp, r, pinning, validate, n):
         raise RuntimeError("stored %s (direct) and %s (adapter); expected %d reports" % (d["stored"], a["stored"], n))
     return {"round": r + 1, "pinned": pinning is not None, "validate": validate, "messages": n,
             "order": "/".join(order), "bundle_bytes": statistics.mean(len(b) for b in bodies),
+            "translate_ms": translate_ms,
             "direct": d, "adapter": a,
             "direct_per_s": n / d["elapsed_s"], "adapter_per_s": n / a["elapsed_s"],
             "adapter_over_direct": d["elapsed_s"] / a["elapsed_s"]}
@@ -453,7 +516,8 @@ def summarize(rows):
            "direct_per_s": med(r["direct_per_s"] for r in rows),
            "adapter_per_s": med(r["adapter_per_s"] for r in rows),
            "adapter_over_direct": med(r["adapter_over_direct"] for r in rows),
-           "max_vmhwm_kib": max(r["adapter"]["vmhwm_kib"] for r in rows)}
+           "max_vmhwm_kib": max(r["adapter"]["vmhwm_kib"] for r in rows),
+           "translate_ms": med(r["translate_ms"] for r in rows)}
     for side in ("direct", "adapter"):
         keys = [k for k, v in rows[0][side].items() if isinstance(v, (int, float))]
         out[side] = {k: med(r[side].get(k) for r in rows) for k in keys}
@@ -486,14 +550,17 @@ def main():
         pinnings = [({cpus[0]}, set(cpus[1:])), None]  # pinned first: the target's figure
     info = machine()
     info["command"] = command
+    info["adapterd"] = adapterd_build(args.adapterd)
     info["commit"] = commit_line()
     info["pinning"] = ("the server on CPU %d; adapterd, this script and its clients on CPU %s" % (
         cpus[0], ",".join(map(str, cpus[1:])))) if pinnings[0] else "none"
     info["waited_s"] = wait_for_quiet(args.max_load, args.wait_idle)
     info["max_load"] = args.max_load
     info["load_before"] = loadavg()
+    info["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     log("load average before: %s (waited %.0f s)" % (" ".join(info["load_before"]), info["waited_s"]))
     tmp = tempfile.mkdtemp(prefix="delivery-bench-")
+    info["dsync_before_us"] = dsync_write_us(tmp)
     modes = [(False, args.messages)] + ([(True, args.validated_messages)] if args.validated_messages > 0 else [])
     rounds = []
     try:
@@ -508,6 +575,7 @@ def main():
                         "validated" if validate else "throughput", r + 1, "pinned" if pinning else "shared",
                         row["order"], row["direct_per_s"], row["adapter_per_s"], row["adapter_over_direct"],
                         row["adapter"]["vmhwm_kib"] / 1024))
+        info["dsync_after_us"] = dsync_write_us(tmp)
     finally:
         os.sched_setaffinity(0, set(cpus))
         shutil.rmtree(tmp, ignore_errors=True)
@@ -532,6 +600,21 @@ def main():
         update_results(args.update_results, summary)
 
 
+def adapterd_build(adapterd):
+    """"adapterd VERSION (BUILD_TYPE build)", the build type from the CMake cache of its tree."""
+    out = subprocess.run([adapterd, "version"], capture_output=True, text=True)
+    text = out.stdout.strip() or "adapterd"
+    cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(adapterd))), "CMakeCache.txt")
+    try:
+        with open(cache) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    return "%s (%s build)" % (text, line.split("=", 1)[1].strip() or "default")
+    except OSError:
+        pass
+    return text
+
+
 def group_key(validate, pinned):
     return "%s-%s" % ("validated" if validate else "throughput", "pinned" if pinned else "shared")
 
@@ -543,8 +626,7 @@ def machine():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return {"cpu": cpu, "nproc": os.cpu_count(), "kernel": platform.release(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {"cpu": cpu, "nproc": os.cpu_count(), "kernel": platform.release()}
 
 
 # -- RESULTS.md ---------------------------------------------------------------------------------
@@ -610,10 +692,12 @@ def markdown(s):
     lines = [
         "## 4. Delivery: MLLP in to FHIR server stored (bench/delivery_bench.py)",
         "",
-        "Run: %s, commit %s, command `%s`; %s (nproc %s), Linux %s; load average (1/5/15 min) before: %s "
-        "(waited %.0f s for < %.1f), after: %s.%s" % (
-            m["date"], m["commit"], m["command"], m["cpu"], m["nproc"], m["kernel"],
+        "Run: %s, commit %s, command `%s`, %s; %s (nproc %s), Linux %s; load average (1/5/15 min) before: "
+        "%s (waited %.0f s for < %.1f), after: %s; one 4 KiB O_DSYNC write on the store's disk: %.0f us "
+        "before, %.0f us after.%s" % (
+            m["date"], m["commit"], m["command"], m["adapterd"], m["cpu"], m["nproc"], m["kernel"],
             " ".join(m["load_before"]), m["waited_s"], m["max_load"], " ".join(m["load_after"]),
+            m["dsync_before_us"], m["dsync_after_us"],
             " **The machine never became that quiet: other work shared the CPUs during this run.**"
             if float(m["load_before"][0]) >= m["max_load"] else ""),
         "",
@@ -661,33 +745,48 @@ def markdown(s):
         "processes included; *server execution* is the server's own time in Medplum's router and validator "
         "per transaction, from its /$test/stats):" % s["target_group"].replace("-", " "),
         "",
-        "| Rounds | side | msgs/s | request latency ms | server execution ms/Bundle | server CPU ms/Bundle "
-        "| adapterd CPU ms/msg | client CPU ms/msg | machine busy |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Rounds | side | msgs/s | request latency ms | requests in flight | slot idle ms/request "
+        "| answer to next send ms, median (p90) | server execution ms/Bundle "
+        "| server CPU ms/Bundle | server CPU, share of one CPU | adapterd CPU ms/msg | client CPU ms/msg "
+        "| machine busy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, g in groups.items():
         for side in ("direct", "adapter"):
             f = g[side]
             n = g["messages"]
-            lines.append("| %s | %s | %.1f | %.1f | %.2f | %.2f | %s | %.2f | %.0f%% |" % (
-                key.replace("-", ", "), side, g[side + "_per_s"], f["latency_ms"], f["server_exec_ms"] / n,
-                f["server_cpu_s"] * 1000 / n,
+            lines.append("| %s | %s | %.1f | %.1f | %.2f | %.2f | %.2f (%.2f) | %.2f | %.2f | %.0f%% | %s | %.2f "
+                         "| %.0f%% |" % (
+                key.replace("-", ", "), side, g[side + "_per_s"], f["latency_ms"], f["in_flight"],
+                f["slot_idle_ms"], f["reuse_ms"], f["reuse_p90_ms"], f["server_exec_ms"] / n,
+                f["server_cpu_s"] * 1000 / n, f["server_cpu_s"] / f["wall_s"] * 100,
                 "%.2f" % (f["adapterd_cpu_s"] * 1000 / n) if "adapterd_cpu_s" in f else "",
                 f["client_cpu_s"] * 1000 / n, f["machine_busy"] * 100))
     lines += [
         "",
-        "The adapter's pipeline (medians, seconds from the first send; *queue wait*: from a Bundle's mapping "
-        "to its first attempt; *request latency* above is the attempt's duration in the store, i.e. from "
-        "handing the request to the HTTP client to its answer):",
+        "*Request latency* is the median from a request's send to its answer (for adapterd, the attempt's "
+        "duration in the store); *requests in flight* is the sum of the latencies over the side's time "
+        "(%d when a request always waits at the server); *slot idle* is, per request, the time a request "
+        "slot stayed empty between an answer and the next send (from the first send to the last answer): "
+        "the client's own overhead on the critical path; *answer to next send* is the same per request, "
+        "pairing each send with the earliest answer before it not yet paired (for adapterd: from the "
+        "answer's arrival on the HTTP client's thread to the next request handed to it)." % MAX_IN_FLIGHT,
         "",
-        "| Rounds | last ACK | last mapped | last answer | last recorded delivered | queue wait ms | attempts |",
-        "|---|---|---|---|---|---|---|",
+        "The adapter's pipeline (medians; times in seconds from the first MLLP send). *Mapping cycle*: the "
+        "median time between two successive mapping stamps (`mapped_at_us`, taken as a mapping starts). "
+        "The mapping worker maps a message, then waits for its record's durable commit before taking the "
+        "next, so a cycle is one mapping plus one commit wait. *translate*: `adapterd translate` of the "
+        "same messages in one process, wall time per message (process start included): the mapping alone.",
+        "",
+        "| Rounds | last ACK | last mapping started | mapped/s | mapping cycle ms | translate ms/msg | first request "
+        "| last answer | last recorded delivered | attempts |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, g in groups.items():
         a = g["adapter"]
-        lines.append("| %s | %.3f | %.3f | %.3f | %.3f | %.0f | %d |" % (
-            key.replace("-", ", "), a["last_ack_s"], a["last_mapped_s"], a["last_answer_s"], a["elapsed_s"],
-            a["queue_wait_ms"], a["attempts"]))
+        lines.append("| %s | %.3f | %.3f | %.0f | %.2f | %.2f | %.3f | %.3f | %.3f | %d |" % (
+            key.replace("-", ", "), a["last_ack_s"], a["last_mapped_s"], a["mapped_per_s"], a["map_cycle_ms"],
+            g["translate_ms"], a["first_attempt_s"], a["last_answer_s"], a["elapsed_s"], a["attempts"]))
     lines += [
         "",
         "```sh",

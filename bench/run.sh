@@ -6,7 +6,8 @@
 #   bench/run.sh --only translate     steps 1-4 and 6 only (~5 min): parse and translate rounds,
 #                                     then only the Translate section and its Targets row of
 #                                     RESULTS.md are rewritten; the rest of the file is kept
-#   bench/run.sh --only delivery      step 7 only (~2 min): the delivery section and its rows
+#   bench/run.sh --only delivery      step 7 only (~4 min once the machine is quiet): the
+#                                     delivery section and its Targets rows
 #
 # What it does, in order:
 #   1. builds adapterd, parse_bench, translate_bench and mllp_load in a Release tree of its own
@@ -24,7 +25,9 @@
 #      each receiver and adapterd's peak RSS (VmHWM);
 #   6. bench/summarize.mjs turns the RESULT lines into the summary and RESULTS.md;
 #   7. bench/delivery_bench.py: MLLP in to FHIR server stored against a direct POST loop of the same
-#      Bundles to the same (test) FHIR server, alternating; adds section 4 to RESULTS.md.
+#      Bundles to the same (test) FHIR server, alternating, with the server's validation off
+#      (throughput) and on; waits for a quiet machine itself; rewrites section 4 of RESULTS.md and
+#      its Targets rows.
 # Everything it starts is stopped on exit, and the temp store is deleted (BENCH_KEEP=1 keeps it).
 # The figures come from whatever the checkout holds: the commit line of RESULTS.md says when
 # files outside bench/ had uncommitted changes.
@@ -33,7 +36,9 @@
 # BENCH_RATE_SECONDS (12), BENCH_RATE_CONNS (16), BENCH_BUILD_DIR, BENCH_JOBS (2),
 # BENCH_ALL_PEERS (0: only the peers the targets need; 1: all eight npm parsers),
 # BENCH_MAX_LOAD (0.8) and BENCH_WAIT_IDLE (300 s): how quiet the machine must be and for how
-# long to wait for it, BENCH_RESULTS (bench/RESULTS.md), BENCH_KEEP (0).
+# long to wait for it, BENCH_RESULTS (bench/RESULTS.md), BENCH_KEEP (0),
+# BENCH_DELIVERY_MESSAGES (500) and BENCH_DELIVERY_VALIDATED (100): messages per side and round
+# of the delivery bench without and with the server's validation (0: no validated rounds).
 set -euo pipefail
 
 ONLY=""  # "": everything; "translate": parse + translate rounds and the Translate section only
@@ -65,7 +70,7 @@ MESSAGE=$ROOT/fixtures/hl7v2/samples/bench_oru_r01_genomics.hl7
 PEERS=$HERE/peers
 COMMAND="bench/run.sh${ONLY:+ --only $ONLY}"
 for v in BENCH_REPEAT BENCH_MLLP_SECONDS BENCH_RATE BENCH_RATE_SECONDS BENCH_RATE_CONNS \
-         BENCH_ALL_PEERS BENCH_MAX_LOAD BENCH_WAIT_IDLE; do
+         BENCH_ALL_PEERS BENCH_MAX_LOAD BENCH_WAIT_IDLE BENCH_DELIVERY_MESSAGES BENCH_DELIVERY_VALIDATED; do
   if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
 done
 
@@ -99,9 +104,10 @@ MLLP_LOAD=$BUILD/bench/mllp_load
 delivery_bench() {
   log "installing the test FHIR server's pinned packages (tests/fhir_server)"
   npm ci --prefix "$ROOT/tests/fhir_server" --no-audit --no-fund --loglevel=error >/dev/null
-  log "delivery: ${BENCH_DELIVERY_MESSAGES:-300} messages, $REPEAT rounds"
-  /usr/bin/python3 "$HERE/delivery_bench.py" --adapterd "$ADAPTERD" \
-    --messages "${BENCH_DELIVERY_MESSAGES:-300}" --rounds "$REPEAT" --update-results "$OUT" >&2
+  log "delivery: ${BENCH_DELIVERY_MESSAGES:-500} messages (${BENCH_DELIVERY_VALIDATED:-100} validated), $REPEAT rounds"
+  /usr/bin/python3 "$HERE/delivery_bench.py" --adapterd "$ADAPTERD" --command "$COMMAND" \
+    --messages "${BENCH_DELIVERY_MESSAGES:-500}" --validated-messages "${BENCH_DELIVERY_VALIDATED:-100}" \
+    --rounds "$REPEAT" --max-load "$MAX_LOAD" --wait-idle "$WAIT_IDLE" --update-results "$OUT" >&2
   log "wrote the Delivery section and its Targets rows of $OUT"
 }
 if [ "$ONLY" = delivery ]; then
