@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from fhir_server import FhirServer  # noqa: E402
+from fhir_server import FhirServer, references  # noqa: E402
 
 FIXTURES = os.environ.get("FIXTURES_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "fixtures"))
 GR = "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/"
@@ -51,18 +51,6 @@ def criteria_identifier(entry):
     criteria = entry["request"].get("ifNoneExist", "")
     assert criteria.startswith("identifier="), criteria
     return urllib.parse.unquote(criteria[len("identifier="):])
-
-
-def references(value):
-    if isinstance(value, dict):
-        for key, v in value.items():
-            if key == "reference" and isinstance(v, str):
-                yield v
-            else:
-                yield from references(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from references(v)
 
 
 SHARED = None  # one server for the classes without options of their own (startup about 1 s)

@@ -63,6 +63,19 @@ def search_params(params):
     return out
 
 
+def references(value):
+    """Every "reference" string below `value` (a resource, a Bundle, any JSON)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "reference" and isinstance(v, str):
+                yield v
+            else:
+                yield from references(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from references(v)
+
+
 class FhirServer:
     """One server process. `persist` (the default) journals the store to a file in `workdir`,
     so that kill() and start() again keep every stored resource, as a real server would.

@@ -16,6 +16,7 @@ import re
 import unittest
 
 import test_delivery as delivery
+from fhir_server import references
 from test_delivery import STREAM_CASE, DeliveryCase, golden_bundle_cases, write_variant
 
 LOCATION = re.compile(r"(?:^|/)([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
@@ -37,19 +38,6 @@ def rewritten(value, ids):
     if isinstance(value, list):
         return [rewritten(v, ids) for v in value]
     return value
-
-
-def references(value):
-    """Every "reference" string below `value`."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k == "reference" and isinstance(v, str):
-                yield v
-            else:
-                yield from references(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from references(v)
 
 
 class ResourcesMode:
