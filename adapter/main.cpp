@@ -42,6 +42,7 @@
 #include "app/config.h"
 #include "app/dead_letters.h"
 #include "app/delivery_worker.h"
+#include "app/feed_intake.h"
 #include "app/intake.h"
 #include "app/mapping_worker.h"
 #include "app/stats.h"
@@ -49,6 +50,7 @@
 #include "common/log.h"
 #include "net/admin_http.h"
 #include "net/fhir_http_client.h"
+#include "net/http_ingress.h"
 #include "net/mllp_listener.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -108,6 +110,7 @@ int serve(const app::Config& config) {
   // located). Without a mappings folder the daemon still receives, stores and acknowledges;
   // messages wait, unmapped, until it runs with one.
   std::unique_ptr<app::MappingWorker> mapping_worker;
+  std::shared_ptr<const app::Mapper> http_mapper;  // routes XML at HTTP intake (document ids)
   if (std::filesystem::is_directory(config.mapping.directory)) {
     auto set = app::load_mappings(config.mapping);
     if (!set) {
@@ -117,6 +120,7 @@ int serve(const app::Config& config) {
       return 1;
     }
     auto mapper = std::make_shared<const app::Mapper>(*set, config.mapping);
+    http_mapper = mapper;
     log::info("mapping.loaded",
               {{"directory", config.mapping.directory}, {"template_set", (*set)->version}});
     std::vector<std::string> destinations;
@@ -128,6 +132,8 @@ int serve(const app::Config& config) {
                                    {"reason", "no such folder: messages are stored, not mapped"}});
   }
 
+  // Before the io_context: sessions it still holds when it is destroyed count themselves out.
+  app::HttpStats http_stats;
   boost::asio::io_context ioc(config.io_threads);
   // Delivery: one worker per destination, its HTTP client on the shared io_context. Declared
   // before the listeners, so destroyed after the store has drained their callbacks (see below).
@@ -179,27 +185,56 @@ int serve(const app::Config& config) {
     feeds.push_back(std::move(feed));
   }
 
+  // The HTTP listener for lab feeds (XML reports and HL7 v2 over HTTP).
+  std::unique_ptr<app::FeedIntake> feed_intake;
+  std::unique_ptr<net::HttpIngress> http_ingress;
+  if (config.http) {
+    feed_intake = std::make_unique<app::FeedIntake>(*config.http, config.instance, **store, **store,
+                                                    http_mapper, http_stats);
+    auto started = net::HttpIngress::start(ioc, *config.http, *feed_intake, http_stats);
+    if (!started) {
+      log::error("listener.start_failed",
+                 {{"listener", config.http->name}, {"error", started.error().message}});
+      return 1;
+    }
+    http_ingress = std::move(*started);
+    log::info("listener.started", {{"listener", config.http->name},
+                                   {"protocol", "http"},
+                                   {"bind", config.http->bind},
+                                   {"port", static_cast<unsigned>(http_ingress->port())},
+                                   {"tls", config.http->tls.has_value()},
+                                   {"feeds", config.http->feeds.size()}});
+  }
+
   std::unique_ptr<net::AdminHttp> admin;
   if (config.admin.enabled) {
-    auto started = net::AdminHttp::start(ioc, config.admin, [&feeds, &destinations, &store] {
-      std::string out;
-      bool first = true;
-      for (const auto& f : feeds) {
-        app::append_prometheus(out, f->name, f->stats, first);
-        first = false;
-      }
-      std::vector<app::DestinationMetrics> delivery;
-      for (const auto& d : destinations) {
-        app::DestinationMetrics m;
-        m.snapshot = d.worker->snapshot();
-        m.counters = &d.worker->counters();
-        if (auto counts = (*store)->outbox_counts(m.snapshot.name)) m.outbox = *counts;
-        m.now_us = app::now_us();
-        delivery.push_back(std::move(m));
-      }
-      app::append_delivery_prometheus(out, delivery);
-      return out;
-    });
+    auto started = net::AdminHttp::start(
+        ioc, config.admin, [&feeds, &destinations, &store, &feed_intake, &config, &http_stats] {
+          std::string out;
+          bool first = true;
+          for (const auto& f : feeds) {
+            app::append_prometheus(out, f->name, f->stats, first);
+            first = false;
+          }
+          if (feed_intake) {
+            feed_intake->for_each_hl7_stats([&](const std::string& name, const app::MllpStats& s) {
+              app::append_prometheus(out, name, s, first);
+              first = false;
+            });
+            app::append_http_prometheus(out, config.http->name, http_stats);
+          }
+          std::vector<app::DestinationMetrics> delivery;
+          for (const auto& d : destinations) {
+            app::DestinationMetrics m;
+            m.snapshot = d.worker->snapshot();
+            m.counters = &d.worker->counters();
+            if (auto counts = (*store)->outbox_counts(m.snapshot.name)) m.outbox = *counts;
+            m.now_us = app::now_us();
+            delivery.push_back(std::move(m));
+          }
+          app::append_delivery_prometheus(out, delivery);
+          return out;
+        });
     if (!started) {
       log::error("admin.start_failed", {{"error", started.error().message}});
       return 1;
@@ -218,6 +253,7 @@ int serve(const app::Config& config) {
     if (ec) return;
     log::info("adapterd.stopping", {{"signal", signo}});
     for (auto& f : feeds) f->listener->stop();
+    if (http_ingress) http_ingress->stop();
     if (admin) admin->stop();
     {
       std::lock_guard lock(stop_mu);
@@ -233,6 +269,7 @@ int serve(const app::Config& config) {
       for (auto& d : destinations) d.worker->notify();
     });
     for (auto& f : feeds) f->intake->set_on_stored([w = mapping_worker.get()] { w->notify(); });
+    if (feed_intake) feed_intake->set_on_stored([w = mapping_worker.get()] { w->notify(); });
     mapping_worker->start();
   }
   for (auto& d : destinations) d.worker->start();

@@ -358,6 +358,70 @@ mapping::Json to_json(const Value& v) {
   return mapping::Json::object(std::move(o));
 }
 
+void read_http_feed(Reader& r, const Value& v, const std::string& where, HttpFeedConfig& f,
+                    bool listener_verifies_clients) {
+  if (!r.object(v, where,
+                {"name", "api_key", "api_key_file", "client_certificate_cn", "settings"})) {
+    return;
+  }
+  r.string(v, "name", where, f.name);
+  if (f.name.empty()) {
+    r.error(where + "/name", "must not be empty");
+  } else if (f.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+             std::string::npos) {
+    r.error(where + "/name",
+            "must be lower-case letters, digits, '-', '_' or '.' (it is a URL path)");
+  }
+  r.secret(v, "api_key", "api_key_file", where, f.api_key, false);
+  r.string(v, "client_certificate_cn", where, f.client_certificate_cn);
+  if (!f.client_certificate_cn.empty() && !listener_verifies_clients) {
+    r.error(where + "/client_certificate_cn",
+            "needs the listener's tls.client_ca_file (nothing verifies client certificates)");
+  }
+  if (f.api_key.empty() && f.client_certificate_cn.empty() && member(v, "api_key") == nullptr &&
+      member(v, "api_key_file") == nullptr) {
+    r.error(where,
+            "a feed needs api_key (or api_key_file) or client_certificate_cn: feeds are "
+            "never open to anyone");
+  }
+  if (const Value* settings = member(v, "settings"); settings != nullptr) {
+    if (!settings->IsObject()) {
+      r.error(where + "/settings", "must be an object (merged over mapping.feed for this feed)");
+    } else {
+      f.settings = to_json(*settings);
+    }
+  }
+}
+
+void read_http(Reader& r, const Value& v, const std::string& where, HttpListenerConfig& l) {
+  if (!r.object(v, where,
+                {"name", "bind", "port", "max_body_bytes", "read_timeout_seconds",
+                 "idle_timeout_seconds", "max_connections", "tls", "feeds"})) {
+    return;
+  }
+  r.string(v, "name", where, l.name);
+  if (l.name.empty()) r.error(where + "/name", "must not be empty");
+  r.string(v, "bind", where, l.bind);
+  r.integer(v, "port", where, l.port, 0, 65535);
+  r.integer(v, "max_body_bytes", where, l.max_body_bytes, 1024, 1024LL * 1024 * 1024);
+  r.seconds(v, "read_timeout_seconds", where, l.read_timeout, 1, 3600);
+  r.seconds(v, "idle_timeout_seconds", where, l.idle_timeout, 1, 86400);
+  r.integer(v, "max_connections", where, l.max_connections, 1, 100000);
+  if (const Value* it = member(v, "tls"); it != nullptr && !it->IsNull()) {
+    read_tls(r, *it, where + "/tls", l.tls.emplace());
+  }
+  const bool verifies_clients = l.tls && !l.tls->client_ca_file.empty();
+  const Value* feeds = member(v, "feeds");
+  if (feeds == nullptr || !feeds->IsArray() || feeds->Empty()) {
+    r.error(where + "/feeds", "must be a non-empty array of feeds (POST /feeds/{name})");
+    return;
+  }
+  for (rapidjson::SizeType i = 0; i < feeds->Size(); ++i) {
+    read_http_feed(r, (*feeds)[i], where + "/feeds/" + std::to_string(i), l.feeds.emplace_back(),
+                   verifies_clients);
+  }
+}
+
 std::string line_and_column(std::string_view text, std::size_t offset) {
   std::size_t line = 1;
   std::size_t col = 1;
@@ -426,7 +490,10 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
       }
     }
     if (const Value* it = member(doc, "listeners"); it != nullptr) {
-      if (r.object(*it, "/listeners", {"mllp"})) {
+      if (r.object(*it, "/listeners", {"mllp", "http"})) {
+        if (const Value* h = member(*it, "http"); h != nullptr && !h->IsNull()) {
+          read_http(r, *h, "/listeners/http", c.http.emplace());
+        }
         if (const Value* m = member(*it, "mllp"); m != nullptr) {
           if (!m->IsArray()) {
             r.error("/listeners/mllp", "must be an array of listeners");
@@ -508,6 +575,30 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
     if (l.port != 0 && !ports.insert({l.bind, l.port}).second) {
       r.error(at + "/port",
               "port " + std::to_string(l.port) + " is already used by another listener");
+    }
+  }
+  if (c.http) {
+    if (!names.insert(c.http->name).second) {
+      r.error("/listeners/http/name", "duplicate listener name '" + c.http->name + "'");
+    }
+    if (c.http->port != 0 && !ports.insert({c.http->bind, c.http->port}).second) {
+      r.error("/listeners/http/port",
+              "port " + std::to_string(c.http->port) + " is already used by another listener");
+    }
+    for (std::size_t i = 0; i < c.http->feeds.size(); ++i) {
+      const HttpFeedConfig& f = c.http->feeds[i];
+      if (f.name.empty()) continue;
+      // Feeds are sources like listeners: the store records the name, templates see it.
+      if (!names.insert(f.name).second) {
+        r.error("/listeners/http/feeds/" + std::to_string(i) + "/name",
+                "duplicate source name '" + f.name + "' (listener and feed names are shared)");
+      }
+      mapping::JsonObject merged = c.mapping.feed.as_object();
+      if (f.settings.is_object()) {
+        for (const auto& [key, value] : f.settings.as_object())
+          mapping::set_member(merged, key, value);
+      }
+      c.mapping.feed_by_source.emplace_back(f.name, mapping::Json::object(std::move(merged)));
     }
   }
   if (c.admin.enabled && c.admin.port != 0 && ports.count({c.admin.bind, c.admin.port}) > 0) {

@@ -40,6 +40,33 @@ struct MllpListenerConfig {
   std::optional<TlsConfig> tls;
 };
 
+// One source that posts documents to the HTTP listener: POST /feeds/{name}. A feed authenticates
+// with a bearer API key, with a client certificate (mutual TLS), or with either.
+struct HttpFeedConfig {
+  std::string name;     // unique among all sources (MLLP listeners and feeds); recorded per message
+  std::string api_key;  // the resolved secret; empty: no key accepted
+  // Mutual TLS: the subject common name (CN) of the client certificate that stands for this feed
+  // (the listener's tls.client_ca_file verifies the chain). Empty: certificates do not identify it.
+  std::string client_certificate_cn;
+  // Members merged over mapping.feed for this feed's messages ($feed in templates).
+  mapping::Json settings = mapping::Json::object({});
+};
+
+struct HttpListenerConfig {
+  std::string name = "http";
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 8080;
+  // Larger bodies get 413; the listener stops reading at the limit and closes the connection.
+  std::size_t max_body_bytes = 32 * 1024 * 1024;
+  // A request's headers and body must arrive within this; a kept-alive connection idle for
+  // idle_timeout is closed.
+  std::chrono::seconds read_timeout{60};
+  std::chrono::seconds idle_timeout{30};
+  std::size_t max_connections = 256;
+  std::optional<TlsConfig> tls;
+  std::vector<HttpFeedConfig> feeds;
+};
+
 struct StoreConfig {
   std::string kind = "sqlite";
   std::string path = "./var/adapterd.db";
@@ -67,6 +94,16 @@ struct MappingConfig {
       {{"patient_mode", mapping::Json::string("conditional-create")},
        {"identifier_system", mapping::Json::string("urn:adapterd:identifier")},
        {"genome_build", mapping::Json::string("")}});
+  // Per source (an HTTP feed's name): its settings already merged over `feed`.
+  std::vector<std::pair<std::string, mapping::Json>> feed_by_source;
+
+  // $feed for a message from `source`.
+  const mapping::Json& feed_for(std::string_view source) const {
+    for (const auto& [name, settings] : feed_by_source) {
+      if (name == source) return settings;
+    }
+    return feed;
+  }
 };
 
 // How the adapter authenticates to a destination. Secrets are read at startup from a file
@@ -112,6 +149,7 @@ struct Config {
   int io_threads = 2;
   StoreConfig store;
   std::vector<MllpListenerConfig> mllp;
+  std::optional<HttpListenerConfig> http;
   AdminConfig admin;
   LogConfig log;
   MappingConfig mapping;

@@ -243,8 +243,26 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
       const store::AppendOutcome* outcome = result ? &(*result)[i] : nullptr;
       const Classified& c = (*shared)[i];
       std::string ack = ack_for(c, outcome, store_error);
-      const bool positive = store_error == Errc::ok && c.outcome == Errc::ok &&
-                            (outcome == nullptr || outcome->disposition != Disposition::conflict);
+      const bool conflict = outcome != nullptr && outcome->disposition == Disposition::conflict;
+      const bool positive = store_error == Errc::ok && c.outcome == Errc::ok && !conflict;
+      if (outcome != nullptr) {
+        const bool duplicate = outcome->disposition == Disposition::duplicate;
+        receipt.message_ids.push_back(duplicate ? outcome->original_id : outcome->id);
+        if (i == 0) receipt.duplicate = duplicate;
+      }
+      if (!positive && receipt.outcome == Errc::ok) {
+        receipt.outcome = store_error != Errc::ok ? store_error
+                          : c.outcome != Errc::ok ? c.outcome
+                                                  : Errc::duplicate_conflict;
+        receipt.error =
+            store_error != Errc::ok ? "the message could not be stored; send it again"
+            : c.outcome != Errc::ok
+                ? std::string(name(c.outcome)) +
+                      (c.error ? " at " + c.error->location.to_string() + ": " + c.error->text
+                               : std::string())
+                : "control ID already accepted (message " + std::to_string(outcome->original_id) +
+                      ") with different content; use a new MSH-10 for a new message";
+      }
       all_positive = all_positive && positive;
       if (c.outcome != Errc::ok) {
         log::info("intake.rejected", {{"listener", policy_.listener},

@@ -41,6 +41,12 @@ struct Receipt {
   std::string ack;        // the acknowledgment (unframed); empty: send nothing
   bool positive = false;  // the message is durable and accepted (AA/CA)
   bool close = false;     // close the connection after answering
+  // For transports that answer other than with the ACK (HTTP): the stored rows (a duplicate's
+  // is the original's; none when the store failed), and the first message's outcome.
+  std::vector<std::int64_t> message_ids;
+  bool duplicate = false;  // the (first) message was a resend, answered from the original
+  Errc outcome = Errc::ok;
+  std::string error;  // "<code> at <HL7 path>: <text>" when not positive
 };
 
 class Intake {

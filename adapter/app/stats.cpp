@@ -22,6 +22,23 @@ void append_prometheus(std::string& out, std::string_view listener, const MllpSt
        std::to_string(stats.connections_active.load(std::memory_order_relaxed)));
 }
 
+void append_http_prometheus(std::string& out, std::string_view listener, const HttpStats& stats) {
+  const std::string label = "{listener=\"" + std::string(listener) + "\"} ";
+  auto line = [&](std::string_view name, std::string_view help, std::string_view type,
+                  const std::string& value) {
+    const std::string metric = "adapterd_http_" + std::string(name);
+    out += "# HELP " + metric + " " + std::string(help) + "\n";
+    out += "# TYPE " + metric + " " + std::string(type) + "\n";
+    out += metric + label + value + "\n";
+  };
+#define ADAPTER_PRINT_COUNTER(name, help) \
+  line(#name "_total", help, "counter", std::to_string(stats.name.load(std::memory_order_relaxed)));
+  ADAPTER_HTTP_COUNTERS(ADAPTER_PRINT_COUNTER)
+#undef ADAPTER_PRINT_COUNTER
+  line("connections_active", "connections open now", "gauge",
+       std::to_string(stats.connections_active.load(std::memory_order_relaxed)));
+}
+
 void append_delivery_prometheus(std::string& out, const std::vector<DestinationMetrics>& all) {
   if (all.empty()) return;
   struct Family {

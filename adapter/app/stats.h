@@ -44,6 +44,31 @@ struct MllpStats {
   std::atomic<std::int64_t> connections_active{0};
 };
 
+// Counters per HTTP listener (POST /feeds/{feed}, GET /messages/{id}).
+#define ADAPTER_HTTP_COUNTERS(X)                                                                \
+  X(connections_accepted, "TCP connections accepted")                                           \
+  X(connections_refused, "connections closed at once because max_connections were open")        \
+  X(tls_handshake_failures, "TLS handshakes that failed or timed out")                          \
+  X(requests, "HTTP requests whose headers were read")                                          \
+  X(bad_requests, "requests that are not valid HTTP/1.1, or for no endpoint (400/404/405)")     \
+  X(read_timeouts, "requests not complete within read_timeout_seconds: connection closed")      \
+  X(unauthorized, "requests answered 401: no or a wrong API key or client certificate")         \
+  X(bodies_too_large, "bodies over max_body_bytes: answered 413, reading stopped at the limit") \
+  X(documents_accepted, "documents stored durably and answered 202")                            \
+  X(documents_duplicate, "resubmitted documents answered 200 with the original's id")           \
+  X(documents_rejected,                                                                         \
+    "bodies stored as rejected and answered 4xx (not well-formed, no route...)")                \
+  X(store_failures, "bodies that could not be committed: answered 503")                         \
+  X(status_requests, "GET /messages/{id} answered")
+
+struct HttpStats {
+#define ADAPTER_DECLARE_COUNTER(name, help) \
+  std::atomic<std::uint64_t> name{0};  // NOLINT(bugprone-macro-parentheses): a declaration
+  ADAPTER_HTTP_COUNTERS(ADAPTER_DECLARE_COUNTER)
+#undef ADAPTER_DECLARE_COUNTER
+  std::atomic<std::int64_t> connections_active{0};
+};
+
 inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
 }
@@ -53,6 +78,9 @@ inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
 // `with_help` adds the # HELP / # TYPE lines (once per family when several listeners print).
 void append_prometheus(std::string& out, std::string_view listener, const MllpStats& stats,
                        bool with_help);
+
+//   adapterd_http_documents_accepted_total{listener="http"} 42
+void append_http_prometheus(std::string& out, std::string_view listener, const HttpStats& stats);
 
 // One destination's figures for /metrics.
 struct DestinationMetrics {

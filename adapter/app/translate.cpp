@@ -42,7 +42,7 @@ mapping::MappingSettings Mapper::settings_for(mapping::JsonObject source, std::s
                                               const Arrival& receipt, bool explain) const {
   mapping::MappingSettings settings;
   settings.default_offset_minutes = config_.default_offset_minutes;
-  settings.feed = config_.feed;
+  settings.feed = config_.feed_for(receipt.listener);  // an HTTP feed may override members
   settings.explain = explain;
   source.emplace_back("sha256", mapping::Json::string(sha256_hex(bytes)));
   source.emplace_back("message_id", mapping::Json::number(static_cast<double>(receipt.message_id)));

@@ -146,7 +146,8 @@ class Compiler {
       if (!kDirectives.count(m.key)) {
         // Root-level keys ($template, $version, $ignore, $partial, $params) are read by the loader.
         static const std::set<std::string, std::less<>> kRoot = {
-            "$template", "$version", "$ignore", "$namespaces", "$partial", "$params"};
+            "$template",    "$version", "$ignore", "$namespaces",
+            "$document_id", "$partial", "$params"};
         if (!kRoot.count(m.key)) {
           error(m.key_pos,
                 "unknown directive '" + m.key +
@@ -505,6 +506,13 @@ Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set
               } else {
                 for (const auto& m : ns->members) t.namespaces.emplace_back(m.key, m.value.text);
               }
+            }
+            if (const PNode* id = root->find("$document_id")) {
+              if (std::string why = xml::check_xpath(id->text); !why.empty()) {
+                errors.push_back(
+                    make_error(Errc::bad_config, "$document_id: " + why, id->pos.to_string()));
+              }
+              t.document_id = id->text;
             }
             t.body = compiler.node(*root);
             set->templates.emplace(t.file, std::move(t));

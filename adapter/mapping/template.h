@@ -90,6 +90,10 @@ struct Template {
   TNodePtr body;
   std::vector<std::string> ignore;  // "OBX-1", "MSH", or an XPath "//rcomment": not mapped
   std::vector<std::pair<std::string, std::string>> namespaces;  // XPath prefix -> namespace URI
+  // XML: an XPath (with `namespaces`) whose string value identifies the document, e.g.
+  // "concat(//ReportId, '/v', //Version)". Ingress deduplicates on it: the same identifier from
+  // the same feed is the same document. Empty: the document's SHA-256 identifies it.
+  std::string document_id;
 };
 
 // Which template a message goes to. Every condition given must hold; a list means "any of".

@@ -138,3 +138,38 @@ TEST_CASE("destinations: errors name the JSON pointer and refuse literal secrets
         "cfg.json: /destinations/0/retry/extra: unknown key\n"
         "cfg.json: /destinations/0/retry/max_delay_ms: must not be less than initial_delay_ms\n");
 }
+
+TEST_CASE("the HTTP listener: feeds, credentials, names and per-feed settings", "[app][config]") {
+  ::setenv("ADAPTERD_TEST_FEED_KEY", "k-123", 1);
+  auto c = app::parse_config(R"({"listeners": {"mllp": [{"name": "lab", "port": 2600}],
+      "http": {"port": 8081, "feeds": [{"name": "fmi", "api_key": "${ADAPTERD_TEST_FEED_KEY}",
+                                        "settings": {"genome_build": "GRCh38"}}]}},
+      "mapping": {"feed": {"patient_mode": "reference-only"}}})",
+                             "test.json");
+  REQUIRE(c);
+  REQUIRE(c->http);
+  CHECK(c->http->port == 8081);
+  CHECK(c->http->bind == "127.0.0.1");
+  CHECK(c->http->max_body_bytes == 32u * 1024 * 1024);
+  CHECK(c->http->feeds.at(0).api_key == "k-123");
+  const mapping::Json& feed = c->mapping.feed_for("fmi");
+  CHECK(feed.find("genome_build")->as_string() == "GRCh38");
+  CHECK(feed.find("patient_mode")->as_string() == "reference-only");  // the global one, kept
+  CHECK(c->mapping.feed_for("lab").find("genome_build")->as_string().empty());
+
+  const std::string e = errors_of(R"({"listeners": {"mllp": [{"name": "lab", "port": 2600}],
+      "http": {"port": 2600, "bind": "127.0.0.1", "feeds": [
+        {"name": "lab", "api_key": "literal"},
+        {"name": "Bad/Name", "client_certificate_cn": "x"},
+        {"name": "open"}]}}})");
+  CHECK(e.find("/listeners/http/feeds/0/api_key: must be \"${ENV_VAR}\"") != std::string::npos);
+  CHECK(e.find("/listeners/http/feeds/1/name: must be lower-case letters") != std::string::npos);
+  CHECK(e.find("/listeners/http/feeds/1/client_certificate_cn: needs the listener's "
+               "tls.client_ca_file") != std::string::npos);
+  CHECK(e.find("/listeners/http/feeds/2: a feed needs api_key") != std::string::npos);
+  CHECK(e.find("/listeners/http/port: port 2600 is already used by another listener") !=
+        std::string::npos);
+  CHECK(e.find("/listeners/http/feeds/0/name: duplicate source name 'lab'") != std::string::npos);
+  CHECK(errors_of(R"({"listeners": {"http": {"feeds": []}}})")
+            .find("/listeners/http/feeds: must be a non-empty array") != std::string::npos);
+}
