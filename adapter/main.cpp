@@ -42,6 +42,7 @@
 #include "app/config.h"
 #include "app/dead_letters.h"
 #include "app/delivery_worker.h"
+#include "app/drop_folder.h"
 #include "app/feed_intake.h"
 #include "app/intake.h"
 #include "app/mapping_worker.h"
@@ -206,23 +207,47 @@ int serve(const app::Config& config) {
                                    {"feeds", config.http->feeds.size()}});
   }
 
+  // Drop folders: the same intake over one source per folder.
+  app::HttpStats folder_stats;
+  const app::HttpListenerConfig folder_sources = app::drop_folder_sources(config.folders);
+  std::unique_ptr<app::FeedIntake> folder_intake;
+  std::unique_ptr<app::DropFolders> drop_folders;
+  if (!config.folders.empty()) {
+    folder_intake = std::make_unique<app::FeedIntake>(folder_sources, config.instance, **store,
+                                                      **store, http_mapper, folder_stats);
+    drop_folders = std::make_unique<app::DropFolders>(config.folders, *folder_intake);
+    if (auto st = drop_folders->prepare(); !st) {
+      log::error("folder.start_failed", {{"error", st.error().message}});
+      return 1;
+    }
+    for (const auto& f : config.folders) {
+      log::info("folder.started", {{"folder", f.name}, {"path", f.path}});
+    }
+  }
+
   std::unique_ptr<net::AdminHttp> admin;
   if (config.admin.enabled) {
     auto started = net::AdminHttp::start(
-        ioc, config.admin, [&feeds, &destinations, &store, &feed_intake, &config, &http_stats] {
+        ioc, config.admin,
+        [&feeds, &destinations, &store, &feed_intake, &config, &http_stats, &folder_intake,
+         &folder_stats] {
           std::string out;
           bool first = true;
           for (const auto& f : feeds) {
             app::append_prometheus(out, f->name, f->stats, first);
             first = false;
           }
-          if (feed_intake) {
-            feed_intake->for_each_hl7_stats([&](const std::string& name, const app::MllpStats& s) {
+          std::vector<std::pair<std::string, const app::HttpStats*>> http;
+          if (feed_intake) http.emplace_back(config.http->name, &http_stats);
+          if (folder_intake) http.emplace_back("folders", &folder_stats);
+          for (const app::FeedIntake* intake : {feed_intake.get(), folder_intake.get()}) {
+            if (intake == nullptr) continue;
+            intake->for_each_hl7_stats([&](const std::string& name, const app::MllpStats& s) {
               app::append_prometheus(out, name, s, first);
               first = false;
             });
-            app::append_http_prometheus(out, config.http->name, http_stats);
           }
+          app::append_http_prometheus(out, http);
           std::vector<app::DestinationMetrics> delivery;
           for (const auto& d : destinations) {
             app::DestinationMetrics m;
@@ -270,9 +295,11 @@ int serve(const app::Config& config) {
     });
     for (auto& f : feeds) f->intake->set_on_stored([w = mapping_worker.get()] { w->notify(); });
     if (feed_intake) feed_intake->set_on_stored([w = mapping_worker.get()] { w->notify(); });
+    if (folder_intake) folder_intake->set_on_stored([w = mapping_worker.get()] { w->notify(); });
     mapping_worker->start();
   }
   for (auto& d : destinations) d.worker->start();
+  if (drop_folders) drop_folders->start();
   log::info("adapterd.ready", {{"version", kVersion}, {"io_threads", config.io_threads}});
   // The HTTP clients' answers run on the io_context: keep it running (a work guard) until the
   // delivery workers have drained, then let it go.
@@ -286,6 +313,7 @@ int serve(const app::Config& config) {
     std::unique_lock lock(stop_mu);
     stop_cv.wait(lock, [&] { return stop_requested; });
   }
+  if (drop_folders) drop_folders->stop();
   if (mapping_worker) mapping_worker->stop();
   for (auto& d : destinations) d.worker->stop();
   work.reset();

@@ -393,6 +393,28 @@ void read_http_feed(Reader& r, const Value& v, const std::string& where, HttpFee
   }
 }
 
+void read_folder(Reader& r, const Value& v, const std::string& where, DropFolderConfig& f) {
+  if (!r.object(
+          v, where,
+          {"name", "path", "poll_interval_ms", "settle_time_ms", "max_file_bytes", "settings"})) {
+    return;
+  }
+  r.string(v, "name", where, f.name);
+  if (f.name.empty()) r.error(where + "/name", "must not be empty");
+  r.string(v, "path", where, f.path);
+  if (f.path.empty()) r.error(where + "/path", "must name a folder");
+  r.milliseconds(v, "poll_interval_ms", where, f.poll_interval, 50, 3600 * 1000);
+  r.milliseconds(v, "settle_time_ms", where, f.settle_time, 0, 3600 * 1000);
+  r.integer(v, "max_file_bytes", where, f.max_file_bytes, 1024, 1024LL * 1024 * 1024);
+  if (const Value* settings = member(v, "settings"); settings != nullptr) {
+    if (!settings->IsObject()) {
+      r.error(where + "/settings", "must be an object (merged over mapping.feed for this folder)");
+    } else {
+      f.settings = to_json(*settings);
+    }
+  }
+}
+
 void read_http(Reader& r, const Value& v, const std::string& where, HttpListenerConfig& l) {
   if (!r.object(v, where,
                 {"name", "bind", "port", "max_body_bytes", "read_timeout_seconds",
@@ -490,7 +512,17 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
       }
     }
     if (const Value* it = member(doc, "listeners"); it != nullptr) {
-      if (r.object(*it, "/listeners", {"mllp", "http"})) {
+      if (r.object(*it, "/listeners", {"mllp", "http", "folders"})) {
+        if (const Value* f = member(*it, "folders"); f != nullptr) {
+          if (!f->IsArray()) {
+            r.error("/listeners/folders", "must be an array of drop folders");
+          } else {
+            for (rapidjson::SizeType i = 0; i < f->Size(); ++i) {
+              read_folder(r, (*f)[i], "/listeners/folders/" + std::to_string(i),
+                          c.folders.emplace_back());
+            }
+          }
+        }
         if (const Value* h = member(*it, "http"); h != nullptr && !h->IsNull()) {
           read_http(r, *h, "/listeners/http", c.http.emplace());
         }
@@ -600,6 +632,25 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
       }
       c.mapping.feed_by_source.emplace_back(f.name, mapping::Json::object(std::move(merged)));
     }
+  }
+  std::set<std::string> folder_paths;
+  for (std::size_t i = 0; i < c.folders.size(); ++i) {
+    const DropFolderConfig& f = c.folders[i];
+    const std::string at = "/listeners/folders/" + std::to_string(i);
+    if (!f.name.empty() && !names.insert(f.name).second) {
+      r.error(at + "/name", "duplicate source name '" + f.name +
+                                "' (listener, feed and folder "
+                                "names are shared)");
+    }
+    if (!f.path.empty() && !folder_paths.insert(f.path).second) {
+      r.error(at + "/path", "folder '" + f.path + "' is already watched by another drop folder");
+    }
+    mapping::JsonObject merged = c.mapping.feed.as_object();
+    if (f.settings.is_object()) {
+      for (const auto& [key, value] : f.settings.as_object())
+        mapping::set_member(merged, key, value);
+    }
+    c.mapping.feed_by_source.emplace_back(f.name, mapping::Json::object(std::move(merged)));
   }
   if (c.admin.enabled && c.admin.port != 0 && ports.count({c.admin.bind, c.admin.port}) > 0) {
     r.error("/admin/port",

@@ -67,6 +67,20 @@ struct HttpListenerConfig {
   std::vector<HttpFeedConfig> feeds;
 };
 
+// A folder that labs or file-transfer jobs drop reports into (HL7 v2 or XML, sniffed from the
+// content). Each file is claimed (moved to processing/), stored durably, then moved to done/ or
+// to error/ with a sidecar "<file>.error.json" saying why. Writers should write under a dot-name
+// or a ".part"/".tmp" suffix and rename when complete; such files are never taken.
+struct DropFolderConfig {
+  std::string name;  // unique among all sources; recorded with each message
+  std::string path;
+  std::chrono::milliseconds poll_interval{1000};
+  // A file whose last change is younger than this is left for the next poll (still being written).
+  std::chrono::milliseconds settle_time{1000};
+  std::size_t max_file_bytes = 32 * 1024 * 1024;
+  mapping::Json settings = mapping::Json::object({});  // over mapping.feed ($feed)
+};
+
 struct StoreConfig {
   std::string kind = "sqlite";
   std::string path = "./var/adapterd.db";
@@ -150,6 +164,7 @@ struct Config {
   StoreConfig store;
   std::vector<MllpListenerConfig> mllp;
   std::optional<HttpListenerConfig> http;
+  std::vector<DropFolderConfig> folders;
   AdminConfig admin;
   LogConfig log;
   MappingConfig mapping;

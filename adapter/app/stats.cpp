@@ -22,21 +22,25 @@ void append_prometheus(std::string& out, std::string_view listener, const MllpSt
        std::to_string(stats.connections_active.load(std::memory_order_relaxed)));
 }
 
-void append_http_prometheus(std::string& out, std::string_view listener, const HttpStats& stats) {
-  const std::string label = "{listener=\"" + std::string(listener) + "\"} ";
-  auto line = [&](std::string_view name, std::string_view help, std::string_view type,
-                  const std::string& value) {
+void append_http_prometheus(std::string& out,
+                            const std::vector<std::pair<std::string, const HttpStats*>>& all) {
+  if (all.empty()) return;
+  auto family = [&](std::string_view name, std::string_view help, std::string_view type,
+                    auto value) {
     const std::string metric = "adapterd_http_" + std::string(name);
     out += "# HELP " + metric + " " + std::string(help) + "\n";
     out += "# TYPE " + metric + " " + std::string(type) + "\n";
-    out += metric + label + value + "\n";
+    for (const auto& [listener, stats] : all) {
+      out += metric + "{listener=\"" + listener + "\"} " + std::to_string(value(*stats)) + "\n";
+    }
   };
 #define ADAPTER_PRINT_COUNTER(name, help) \
-  line(#name "_total", help, "counter", std::to_string(stats.name.load(std::memory_order_relaxed)));
+  family(#name "_total", help, "counter", \
+         [](const HttpStats& s) { return s.name.load(std::memory_order_relaxed); });
   ADAPTER_HTTP_COUNTERS(ADAPTER_PRINT_COUNTER)
 #undef ADAPTER_PRINT_COUNTER
-  line("connections_active", "connections open now", "gauge",
-       std::to_string(stats.connections_active.load(std::memory_order_relaxed)));
+  family("connections_active", "connections open now", "gauge",
+         [](const HttpStats& s) { return s.connections_active.load(std::memory_order_relaxed); });
 }
 
 void append_delivery_prometheus(std::string& out, const std::vector<DestinationMetrics>& all) {

@@ -79,8 +79,11 @@ inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
 void append_prometheus(std::string& out, std::string_view listener, const MllpStats& stats,
                        bool with_help);
 
+// Appends the HTTP families, each family's lines together, labelled with the listener name
+// ("folders" for drop folders):
 //   adapterd_http_documents_accepted_total{listener="http"} 42
-void append_http_prometheus(std::string& out, std::string_view listener, const HttpStats& stats);
+void append_http_prometheus(std::string& out,
+                            const std::vector<std::pair<std::string, const HttpStats*>>& all);
 
 // One destination's figures for /metrics.
 struct DestinationMetrics {

@@ -173,3 +173,26 @@ TEST_CASE("the HTTP listener: feeds, credentials, names and per-feed settings", 
   CHECK(errors_of(R"({"listeners": {"http": {"feeds": []}}})")
             .find("/listeners/http/feeds: must be a non-empty array") != std::string::npos);
 }
+
+TEST_CASE("drop folders: defaults, limits, names shared with listeners", "[app][config]") {
+  auto c = app::parse_config(R"({"listeners": {"mllp": [{"name": "lab", "port": 2600}],
+      "folders": [{"name": "fmi-drop", "path": "/srv/drop/fmi", "settings": {"sender": "fmi"}}]}})",
+                             "test.json");
+  REQUIRE(c);
+  REQUIRE(c->folders.size() == 1);
+  CHECK(c->folders[0].poll_interval.count() == 1000);
+  CHECK(c->folders[0].settle_time.count() == 1000);
+  CHECK(c->folders[0].max_file_bytes == 32u * 1024 * 1024);
+  CHECK(c->mapping.feed_for("fmi-drop").find("sender")->as_string() == "fmi");
+
+  const std::string e = errors_of(R"({"listeners": {"mllp": [{"name": "lab", "port": 2600}],
+      "folders": [{"name": "lab", "path": "/srv/a", "poll_interval_ms": 1},
+                  {"name": "b", "path": "/srv/a", "colour": "red"}, {"name": "c"}]}})");
+  CHECK(e.find("/listeners/folders/0/name: duplicate source name 'lab'") != std::string::npos);
+  CHECK(e.find("/listeners/folders/0/poll_interval_ms: must be an integer in 50..3600000") !=
+        std::string::npos);
+  CHECK(e.find("/listeners/folders/1/colour: unknown key") != std::string::npos);
+  CHECK(e.find("/listeners/folders/1/path: folder '/srv/a' is already watched") !=
+        std::string::npos);
+  CHECK(e.find("/listeners/folders/2/path: must name a folder") != std::string::npos);
+}
