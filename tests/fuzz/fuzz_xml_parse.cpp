@@ -4,10 +4,12 @@
 //
 // The input is the document exactly as a lab would send it, so the XML fixtures are seeds as
 // they are. Beyond "no crash, no UB, no hang", it checks what callers rely on:
-//   - a refusal is an Errc::not_xml or Errc::xml_refused with a message, placed at "XML ..."; a
-//     well-formedness error names its line (and column);
+//   - a refusal is an Errc::not_xml or Errc::xml_refused with a one-line, UTF-8 message, placed
+//     at "XML ..."; a well-formedness, namespace or depth error names its line (and column); the
+//     depth refusal is always ours, never libxml2's; an empty body is not_xml;
 //   - the size and depth limits are exact: one byte or one level less and the document is refused;
 //   - a parsed document holds no DTD and no entity (nothing was declared, so nothing expanded),
+//     no unresolved namespace prefix, is recognised by looks_like_xml when it has a BOM,
 //     is no deeper than the limit, and all its names and text are UTF-8, whatever the input's
 //     encoding;
 //   - XPath agrees with the tree: //*, //@* and //text() find every element, attribute and text
@@ -98,10 +100,13 @@ Census take_census(const xmlDoc* doc) {
       c.deepest = node;
     }
     FUZZ_CHECK(valid_utf8(node->name));
+    // Namespaces resolved: a name keeps its prefix (u:report) only when it was undeclared.
+    FUZZ_CHECK(text_of(node->name).find(':') == std::string_view::npos);
     if (node->ns != nullptr) FUZZ_CHECK(valid_utf8(node->ns->href));
     for (const xmlAttr* a = node->properties; a != nullptr; a = a->next) {
       ++c.attributes;
       FUZZ_CHECK(valid_utf8(a->name));
+      FUZZ_CHECK(text_of(a->name).find(':') == std::string_view::npos);
       for (const xmlNode* v = a->children; v != nullptr; v = v->next) {
         // An attribute value is plain text: an entity reference here would be an expansion.
         FUZZ_CHECK(v->type == XML_TEXT_NODE);
@@ -233,18 +238,28 @@ void check_xpath(const xml::Document& doc, const Census& census) {
 }
 
 void check_refusal(const adapter::Error& e, std::string_view input) {
-  // Known gap, exempted until fixed in adapter/xml/document.cpp: an empty body is refused as
-  // Errc::internal ("libxml2 could not start a parse": xmlCreateMemoryParserCtxt refuses size 0),
-  // a 500 where every other malformed body gets not_xml.
-  if (input.empty() && e.code == Errc::internal) return;
   FUZZ_CHECK(e.code == Errc::not_xml || e.code == Errc::xml_refused);
   FUZZ_CHECK(!e.message.empty());
   FUZZ_CHECK(starts_with(e.where, "XML"));
-  // A well-formedness error says where it is: "XML line 3, column 7" (column when known).
-  if (starts_with(e.message, "not well-formed: ")) {
+  // One line, valid UTF-8: messages go into HL7 ERR-8, OperationOutcomes and sidecar files.
+  FUZZ_CHECK(e.message.find_first_of("\r\n\t") == std::string::npos);
+  FUZZ_CHECK(e.where.find_first_of("\r\n\t") == std::string::npos);
+  FUZZ_CHECK(adapter::find_invalid_utf8(e.message) == std::string_view::npos);
+  if (input.empty()) FUZZ_CHECK(e.code == Errc::not_xml && e.message == "empty document");
+  // A well-formedness, namespace or depth error says where it is: "XML line 3, column 7"
+  // (column when known); namespace and depth errors also name the element's path.
+  if (starts_with(e.message, "not well-formed: ") || starts_with(e.message, "namespace error") ||
+      starts_with(e.message, "elements are nested deeper than ")) {
     FUZZ_CHECK(starts_with(e.where, "XML line "));
     FUZZ_CHECK(!starts_with(e.where, "XML line 0"));
   }
+  if (starts_with(e.message, "elements are nested deeper than ")) {
+    FUZZ_CHECK(e.code == Errc::xml_refused);
+    FUZZ_CHECK(e.message.find(" levels at /") != std::string::npos);
+  }
+  // The adapter's depth limit fires before libxml2's own ("Excessive depth in document: 256
+  // use XML_PARSE_HUGE option"), so that message never reaches a sender.
+  FUZZ_CHECK(!starts_with(e.message, "not well-formed: Excessive depth"));
   // A DOCTYPE is refused as a refused feature (a malformed one may fail earlier, as not_xml).
   if (starts_with(e.message, "a DOCTYPE declaration is not accepted")) {
     FUZZ_CHECK(e.code == Errc::xml_refused);
@@ -287,6 +302,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   xml::looks_like_xml(input);
   auto doc = xml::parse(input);
   if (doc) {
+    // What parses behind a byte-order mark is recognised as XML, UTF-16 included.
+    if (starts_with(input, "\xFF\xFE") || starts_with(input, "\xFE\xFF") ||
+        starts_with(input, "\xEF\xBB\xBF")) {
+      FUZZ_CHECK(xml::looks_like_xml(input));
+    }
     check_document(*doc, input);
   } else {
     check_refusal(doc.error(), input);
