@@ -158,8 +158,9 @@ class Statuses(HttpCase):
                         "a DOCTYPE declaration is not accepted"),
                 "billion laughs": (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;">'
                                    b'<!ENTITY c "&b;&b;&b;&b;&b;">]><l>&c;</l>', "a DOCTYPE declaration is not accepted"),
-                "too deep": (b"<a>" * 5000 + b"</a>" * 5000, "depth"),  # TIGHTEN after the parser fix
-                "not XML": (b"%PDF-1.4 this is a PDF", "not"),
+                "too deep": (b"<a>" * 5000 + b"</a>" * 5000, "elements are nested deeper than 128 levels at /a/a/a"),
+                "not XML": (b"%PDF-1.4 this is a PDF", "not well-formed: Start tag expected, '<' not found"),
+                "empty": (b"", "empty document"),
             }
             for name, (payload, expected) in bad.items():
                 status, headers, body, _ = c.run("POST", "/feeds/foundation", KEY, "application/xml", data=payload)
@@ -251,7 +252,7 @@ class Statuses(HttpCase):
             kept = dict(((s, a), n) for s, a, n in rows)
             self.assertEqual(kept, {("received", "202"): 2,   # version 1 and its correction
                                     ("received", "CA"): 1,    # the HL7 v2 message (enhanced mode: MSH-15 set)
-                                    ("rejected", "400"): 6,   # the six bad XML bodies
+                                    ("rejected", "400"): 7,   # the seven bad XML bodies
                                     ("rejected", "413"): 2,   # recorded without their bodies
                                     ("rejected", "415"): 1,
                                     ("rejected", "AR"): 1,    # the bad HL7 v2
@@ -260,7 +261,7 @@ class Statuses(HttpCase):
             n = self.http_counters(d)
             self.assertEqual(n["documents_accepted"], 3)
             self.assertEqual(n["documents_duplicate"], 1)
-            self.assertEqual(n["documents_rejected"], 6 + 1 + 1 + 1)  # bad XML, conflict, 415, bad HL7
+            self.assertEqual(n["documents_rejected"], 7 + 1 + 1 + 1)  # bad XML, conflict, 415, bad HL7
             self.assertEqual(n["unauthorized"], 5)
             self.assertEqual(n["bodies_too_large"], 2)
 
