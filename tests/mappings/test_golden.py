@@ -5,7 +5,9 @@ each input with a small parser of our own (not the adapter's), never from the ex
   allele rows of its group (an HGVS row that is not HGVS becomes a note on that Variant);
 - every OBX with a value in a laboratory input becomes an Observation, report text, or a line of
   the unmapped report;
-- every <variant> of a QCI XML input becomes one Variant with its gene, c.HGVS and alt allele;
+- every <variant> of a QCI XML input becomes one Variant with its gene, HGVS, alleles, genotype
+  and allele fraction (the percentage / 100), an implication where it has an assessment and a
+  molecular consequence where it has a translation impact or function;
 - every short variant, copy-number alteration and rearrangement of a FoundationOne ResultsReport
   becomes one Variant, TMB and MSI become MolecularBiomarkers, every therapy a
   TherapeuticImplication derived from a Variant of its gene, also after the attribute and
@@ -23,6 +25,7 @@ import subprocess
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 
 ADAPTERD = os.environ.get("ADAPTERD", "")
 ROOT = os.environ.get("REPO_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -276,41 +279,127 @@ class LaboratoryCases(unittest.TestCase):
                 self.assertLessEqual(len(observations), sum(1 for _ in msg.observations()))
 
 
-class XmlCases(unittest.TestCase):
-    """QCI XML reports: one Variant per <variant>, with its gene and HGVS; one implication per
-    assessed variant, derived from it."""
+# QCI's genotype (DOMAIN.md §4.2): Het -> LA6706-1, Hom -> LA6705-3.
+QCI_ALLELIC_STATES = {"het": "LA6706-1", "hom": "LA6705-3"}
 
-    def test_there_are_xml_cases(self):
-        self.assertGreater(len(cases("xml-")), 0)
 
-    def test_one_variant_per_variant_element(self):
-        for name, path in cases("xml-"):
+def text_of(element, path):
+    return (element.findtext(path) or "").strip()
+
+
+class QciCases(unittest.TestCase):
+    """QCI XML reports (root <report>), asserted from the input XML: one Variant per <variant>
+    with its gene, HGVS, transcript, protein, alleles, genotype, allele fraction (QCI's
+    percentage / 100) and total depth; one DiagnosticImplication per assessed variant, derived
+    from it; one MolecularConsequence per variant with a translation impact or a function."""
+
+    def qci_cases(self):
+        return [(n, p) for n, p in cases("xml-") if ET.parse(p).getroot().tag == "report"]
+
+    def test_there_are_qci_cases(self):
+        self.assertGreater(len(self.qci_cases()), 0)
+        # The full sample is among them: all 22 variants, not only a trimmed copy.
+        self.assertIn(22, [len(ET.parse(p).getroot().findall("variant")) for _, p in self.qci_cases()])
+
+    def check_variant(self, element, variant):
+        self.assertEqual(component(variant, GENE)[0]["valueCodeableConcept"]["text"], text_of(element, "gene"))
+        transcript = text_of(element, "transcriptchange/transcript")
+        hgvs = component(variant, "48004-6")[0]["valueCodeableConcept"]["coding"][0]["code"]
+        self.assertEqual(hgvs, transcript + ":" + text_of(element, "transcriptchange/change"))
+        self.assertEqual(component(variant, "51958-7")[0]["valueCodeableConcept"]["coding"][0]["code"], transcript)
+        protein = text_of(element, "proteinchange/protein")
+        p_hgvs = component(variant, "48005-3")
+        if protein:
+            self.assertEqual(p_hgvs[0]["valueCodeableConcept"]["coding"][0]["code"],
+                             protein + ":" + text_of(element, "proteinchange/change"))
+        else:
+            self.assertEqual(p_hgvs, [])
+        # An empty <reference/> (insertion) or <alternate/> (deletion) gives no component.
+        for code, path in (("69547-8", "reference"), ("69551-0", "alternate")):
+            alleles = [c["valueString"] for c in component(variant, code)]
+            self.assertEqual(alleles, [text_of(element, path)] if text_of(element, path) else [])
+        state = component(variant, "53034-5")[0]["valueCodeableConcept"]["coding"][0]["code"]
+        self.assertEqual(state, QCI_ALLELIC_STATES[text_of(element, "genotype").lower()])
+        # The allele fraction is QCI's percentage / 100, exactly (decimal, not float, arithmetic).
+        fraction = component(variant, "81258-6")[0]["valueQuantity"]
+        self.assertEqual(fraction["value"], Decimal(text_of(element, "allelefraction")) / 100)
+        self.assertEqual(fraction["code"], "1")
+        self.assertEqual(component(variant, "81254-5")[0]["valueRange"]["low"]["value"],
+                         Decimal(text_of(element, "position")))
+        # readDepth is the total depth at the locus, not allelic-read-depth: a note.
+        self.assertEqual(component(variant, "82121-5"), [])
+        notes = [n["text"] for n in variant.get("note", [])]
+        self.assertIn("Total read depth at the locus: " + text_of(element, "readDepth"), notes)
+        if text_of(element, "dbsnp"):
+            self.assertIn(text_of(element, "dbsnp"), [c["valueCodeableConcept"].get("coding", [{}])[0].get("code")
+                                                      for c in component(variant, "81252-9")])
+
+    def check_report(self, root, bundle):
+        urls = {id(e["resource"]): e["fullUrl"] for e in bundle["entry"]}
+        observations = resources(bundle, "Observation")
+        variants = [o for o in observations if has_profile(o, "variant")]
+        elements = root.findall("variant")
+        self.assertEqual(len(variants), len(elements))
+        for element, variant in zip(elements, variants):
+            with self.subTest(gene=text_of(element, "gene")):
+                self.check_variant(element, variant)
+
+        implications = [o for o in observations if has_profile(o, "diagnostic-implication")]
+        assessed = [(v, el) for v, el in zip(variants, elements) if text_of(el, "assessment")]
+        self.assertEqual(len(implications), len(assessed))
+        for implication, (variant, element) in zip(implications, assessed):
+            self.assertEqual(implication["derivedFrom"], [{"reference": urls[id(variant)]}])
+            self.assertNotIn("valueCodeableConcept", implication)
+            significance = component(implication, "53037-8")[0]["valueCodeableConcept"]
+            self.assertEqual(significance["text"], text_of(element, "assessment"))
+            self.assertEqual([c["valueCodeableConcept"]["text"] for c in component(implication, "81259-4")],
+                             [p.text.strip() for p in element.findall("phenotype")])
+
+        consequences = [o for o in observations if has_profile(o, "molecular-consequence")]
+        with_consequence = [v for v, el in zip(variants, elements)
+                            if text_of(el, "proteinchange/translationimpact") or text_of(el, "function")]
+        self.assertEqual([c["derivedFrom"] for c in consequences],
+                         [[{"reference": urls[id(v)]}] for v in with_consequence])
+
+        report = resources(bundle, "DiagnosticReport")[0]
+        self.assertTrue(has_profile(report, "genomic-report"))
+        self.assertEqual(report["status"], "final" if text_of(root, "review_state").upper() == "FINAL" else "preliminary")
+        self.assertEqual(report.get("conclusion"), text_of(root, "interpretation") or None)
+        results = [r["reference"] for r in report["result"]]
+        self.assertEqual(set(results), {urls[id(o)] for o in variants + implications + consequences})
+        self.assertEqual(len(results), len(set(results)))
+
+    def test_every_variant_becomes_a_variant_with_its_implication(self):
+        for name, path in self.qci_cases():
             with self.subTest(case=name):
-                root = ET.parse(path).getroot()
-                if root.tag != "report":  # FoundationOne: FoundationOneCases below
-                    continue
                 status, out, err = translate(path)
                 self.assertEqual(status, 0, err)
-                bundle = json.loads(out)
-                variants = [o for o in resources(bundle, "Observation") if has_profile(o, "variant")]
-                elements = root.findall("variant")
-                self.assertEqual(len(variants), len(elements))
-                urls = {id(e["resource"]): e["fullUrl"] for e in bundle["entry"]}
-                for element, variant in zip(elements, variants):
-                    gene = component(variant, GENE)
-                    self.assertEqual(gene[0]["valueCodeableConcept"]["text"], element.findtext("gene"))
-                    hgvs = component(variant, "48004-6")
-                    self.assertEqual(hgvs[0]["valueCodeableConcept"]["coding"][0]["code"],
-                                     element.findtext("transcriptchange/transcript") + ":" +
-                                     element.findtext("transcriptchange/change"))
-                    alt = component(variant, "69551-0")
-                    self.assertEqual(alt[0]["valueString"], element.findtext("alternate"))
-                implications = [o for o in resources(bundle, "Observation")
-                                if has_profile(o, "diagnostic-implication")]
-                assessed = [v for v, el in zip(variants, elements) if (el.findtext("assessment") or "").strip()]
-                self.assertEqual(len(implications), len(assessed))
-                for implication, variant in zip(implications, assessed):
-                    self.assertEqual(implication["derivedFrom"], [{"reference": urls[id(variant)]}])
+                self.assertNotIn("error:", err)
+                self.check_report(ET.parse(path).getroot(), json.loads(out, parse_float=Decimal))
+
+    def test_allele_fractions_below_one_percent_and_not_numbers(self):
+        """0.5 % is 0.005, not 0.5; a value that is no percentage gives a warning and no
+        component, never a wrong fraction."""
+        name, path = self.qci_cases()[0]
+        text = read(path).decode()
+        fractions = re.findall(r"<allelefraction>([^<]*)</allelefraction>", text)
+        self.assertGreaterEqual(len(fractions), 2)
+        edited = text.replace("<allelefraction>" + fractions[0] + "<", "<allelefraction>0.5<", 1)
+        edited = edited.replace("<allelefraction>" + fractions[1] + "<", "<allelefraction>n/a<", 1)
+        work = tempfile.mkdtemp()
+        try:
+            edited_path = os.path.join(work, "input.xml")
+            with open(edited_path, "w") as f:
+                f.write(edited)
+            status, out, err = translate(edited_path)
+            self.assertEqual(status, 0, err)
+            variants = [o for o in resources(json.loads(out, parse_float=Decimal), "Observation")
+                        if has_profile(o, "variant")]
+            self.assertEqual(component(variants[0], "81258-6")[0]["valueQuantity"]["value"], Decimal("0.005"))
+            self.assertEqual(component(variants[1], "81258-6"), [])
+            self.assertIn("warning: allele fraction is not a percentage from 0 to 100", err)
+        finally:
+            shutil.rmtree(work)
 
 
 FMI_RR = "{http://integration.foundationmedicine.com/reporting}"
