@@ -25,16 +25,21 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,6 +51,7 @@
 #include "app/feed_intake.h"
 #include "app/intake.h"
 #include "app/mapping_worker.h"
+#include "app/reload.h"
 #include "app/stats.h"
 #include "app/translate.h"
 #include "common/log.h"
@@ -92,7 +98,45 @@ struct Feed {
   std::string name;
 };
 
-int serve(const app::Config& config) {
+// Reloads and says what happened, one log line per error (each located).
+app::ReloadOutcome reload_and_log(app::Reloader& reloader, const char* trigger) {
+  app::ReloadOutcome r = reloader.reload();
+  if (r.applied) {
+    log::info("mapping.reloaded", {{"trigger", trigger},
+                                   {"previous_template_set", r.previous_set},
+                                   {"template_set", r.current_set}});
+    for (const std::string& s : r.restart_needed) {
+      log::warn("config.restart_needed",
+                {{"section", s}, {"reason", "changed since start; only mappings reload"}});
+    }
+  } else {
+    for (const Error& e : r.errors) {
+      log::error("mapping.reload_failed",
+                 {{"trigger", trigger}, {"where", e.where}, {"error", e.message}});
+    }
+    log::warn("mapping.reload_refused",
+              {{"trigger", trigger}, {"errors", r.errors.size()}, {"template_set", r.current_set}});
+  }
+  return r;
+}
+
+std::optional<std::string> config_path(const std::vector<std::string>& args) {
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--config") return args[i + 1];
+  }
+  return std::nullopt;
+}
+
+// The configuration's text as it was at start, so that a reload can tell what changed.
+std::string config_text(const std::optional<std::string>& path) {
+  if (!path) return std::string(app::embedded_default_config());
+  std::ifstream in(*path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+int serve(const app::Config& config, const std::optional<std::string>& path) {
   log::configure({config.log.level, config.log.include_phi, 2});
   std::signal(SIGPIPE, SIG_IGN);
   ::umask(027);  // the store holds patient data: no world-readable files
@@ -111,7 +155,9 @@ int serve(const app::Config& config) {
   // located). Without a mappings folder the daemon still receives, stores and acknowledges;
   // messages wait, unmapped, until it runs with one.
   std::unique_ptr<app::MappingWorker> mapping_worker;
-  std::shared_ptr<const app::Mapper> http_mapper;  // routes XML at HTTP intake (document ids)
+  // The mappings in use, replaced by a reload; also routes XML at HTTP intake (document ids).
+  std::shared_ptr<app::MapperHolder> http_mapper;
+  std::unique_ptr<app::Reloader> reloader;
   if (std::filesystem::is_directory(config.mapping.directory)) {
     auto set = app::load_mappings(config.mapping);
     if (!set) {
@@ -120,14 +166,15 @@ int serve(const app::Config& config) {
       }
       return 1;
     }
-    auto mapper = std::make_shared<const app::Mapper>(*set, config.mapping);
-    http_mapper = mapper;
+    http_mapper = std::make_shared<app::MapperHolder>(
+        std::make_shared<const app::Mapper>(*set, config.mapping));
+    reloader = std::make_unique<app::Reloader>(path, config_text(path), *http_mapper);
     log::info("mapping.loaded",
               {{"directory", config.mapping.directory}, {"template_set", (*set)->version}});
     std::vector<std::string> destinations;
     for (const auto& d : config.destinations) destinations.push_back(d.name);
     mapping_worker =
-        std::make_unique<app::MappingWorker>(**store, std::move(mapper), std::move(destinations));
+        std::make_unique<app::MappingWorker>(**store, http_mapper, std::move(destinations));
   } else {
     log::warn("mapping.disabled", {{"directory", config.mapping.directory},
                                    {"reason", "no such folder: messages are stored, not mapped"}});
@@ -225,41 +272,78 @@ int serve(const app::Config& config) {
     }
   }
 
+  std::atomic<bool> draining{false};
   std::unique_ptr<net::AdminHttp> admin;
   if (config.admin.enabled) {
-    auto started = net::AdminHttp::start(
-        ioc, config.admin,
-        [&feeds, &destinations, &store, &feed_intake, &config, &http_stats, &folder_intake,
-         &folder_stats] {
-          std::string out;
-          bool first = true;
-          for (const auto& f : feeds) {
-            app::append_prometheus(out, f->name, f->stats, first);
-            first = false;
-          }
-          std::vector<std::pair<std::string, const app::HttpStats*>> http;
-          if (feed_intake) http.emplace_back(config.http->name, &http_stats);
-          if (folder_intake) http.emplace_back("folders", &folder_stats);
-          for (const app::FeedIntake* intake : {feed_intake.get(), folder_intake.get()}) {
-            if (intake == nullptr) continue;
-            intake->for_each_hl7_stats([&](const std::string& name, const app::MllpStats& s) {
-              app::append_prometheus(out, name, s, first);
-              first = false;
-            });
-          }
-          app::append_http_prometheus(out, http);
-          std::vector<app::DestinationMetrics> delivery;
-          for (const auto& d : destinations) {
-            app::DestinationMetrics m;
-            m.snapshot = d.worker->snapshot();
-            m.counters = &d.worker->counters();
-            if (auto counts = (*store)->outbox_counts(m.snapshot.name)) m.outbox = *counts;
-            m.now_us = app::now_us();
-            delivery.push_back(std::move(m));
-          }
-          app::append_delivery_prometheus(out, delivery);
-          return out;
+    net::AdminHttp::Handlers handlers;
+    handlers.metrics = [&feeds, &destinations, &store, &feed_intake, &config, &http_stats,
+                        &folder_intake, &folder_stats] {
+      std::string out;
+      bool first = true;
+      for (const auto& f : feeds) {
+        app::append_prometheus(out, f->name, f->stats, first);
+        first = false;
+      }
+      std::vector<std::pair<std::string, const app::HttpStats*>> http;
+      if (feed_intake) http.emplace_back(config.http->name, &http_stats);
+      if (folder_intake) http.emplace_back("folders", &folder_stats);
+      for (const app::FeedIntake* intake : {feed_intake.get(), folder_intake.get()}) {
+        if (intake == nullptr) continue;
+        intake->for_each_hl7_stats([&](const std::string& name, const app::MllpStats& s) {
+          app::append_prometheus(out, name, s, first);
+          first = false;
         });
+      }
+      app::append_http_prometheus(out, http);
+      std::vector<app::DestinationMetrics> delivery;
+      for (const auto& d : destinations) {
+        app::DestinationMetrics m;
+        m.snapshot = d.worker->snapshot();
+        m.counters = &d.worker->counters();
+        if (auto counts = (*store)->outbox_counts(m.snapshot.name)) m.outbox = *counts;
+        m.now_us = app::now_us();
+        delivery.push_back(std::move(m));
+      }
+      app::append_delivery_prometheus(out, delivery);
+      return out;
+    };
+    // Ready: the store answers and its folder is writable, not stopping, no circuit open (an
+    // open circuit means the EHR is failing: a load balancer should send work elsewhere).
+    handlers.ready = [&store, &destinations, &draining, &config] {
+      std::string reasons;
+      if (draining.load()) reasons += "stopping\n";
+      if (!(*store)->count(std::nullopt)) reasons += "store: cannot be read\n";
+      const std::filesystem::path folder =
+          std::filesystem::absolute(config.store.path).parent_path();
+      if (::access(folder.c_str(), W_OK) != 0) reasons += "store: folder not writable\n";
+      for (const auto& d : destinations) {
+        const app::DestinationSnapshot snap = d.worker->snapshot();
+        if (snap.circuit == delivery::CircuitBreaker::State::open) {
+          reasons += "destination " + snap.name + ": circuit open after " +
+                     std::to_string(snap.consecutive_failures) + " failures\n";
+        }
+      }
+      net::AdminHttp::Answer a;
+      a.content_type = "text/plain";
+      a.status = reasons.empty() ? 200 : 503;
+      a.body = reasons.empty() ? "ready\n" : reasons;
+      return a;
+    };
+    handlers.reload = [&reloader] {
+      net::AdminHttp::Answer a;
+      if (!reloader) {
+        a.status = 409;
+        a.body =
+            "{\"applied\":false,\"errors\":[{\"where\":\"mapping.directory\",\"message\":"
+            "\"no mappings were loaded at start: restart to load them\"}]}\n";
+        return a;
+      }
+      const app::ReloadOutcome r = reload_and_log(*reloader, "admin");
+      a.status = r.applied ? 200 : 422;
+      a.body = r.to_json();
+      return a;
+    };
+    auto started = net::AdminHttp::start(ioc, config.admin, std::move(handlers));
     if (!started) {
       log::error("admin.start_failed", {{"error", started.error().message}});
       return 1;
@@ -273,13 +357,31 @@ int serve(const app::Config& config) {
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stop_requested = false;
+  // SIGHUP reloads the mappings (and the mapping configuration), as POST /reload does.
+  boost::asio::signal_set hangups(ioc, SIGHUP);
+  std::function<void()> wait_for_hangup = [&] {
+    hangups.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (reloader) {
+        (void)reload_and_log(*reloader, "SIGHUP");
+      } else {
+        log::warn("mapping.reload_failed",
+                  {{"trigger", "SIGHUP"}, {"error", "no mappings were loaded at start"}});
+      }
+      wait_for_hangup();
+    });
+  };
+  wait_for_hangup();
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     log::info("adapterd.stopping", {{"signal", signo}});
+    draining = true;
     for (auto& f : feeds) f->listener->stop();
     if (http_ingress) http_ingress->stop();
     if (admin) admin->stop();
+    boost::system::error_code ignored;
+    hangups.cancel(ignored);
     {
       std::lock_guard lock(stop_mu);
       stop_requested = true;
@@ -315,7 +417,7 @@ int serve(const app::Config& config) {
   }
   if (drop_folders) drop_folders->stop();
   if (mapping_worker) mapping_worker->stop();
-  for (auto& d : destinations) d.worker->stop();
+  for (auto& d : destinations) d.worker->stop(config.shutdown_timeout);
   work.reset();
   ioc.stop();
   for (auto& t : threads) t.join();
@@ -433,7 +535,7 @@ int run(int argc, char** argv) {
   }
   if (command == "replay") return replay(*config, operands);
   if (command == "dead-letters") return dead_letters(*config, operands);
-  return serve(*config);
+  return serve(*config, config_path(args));
 }
 
 }  // namespace

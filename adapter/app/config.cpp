@@ -498,9 +498,10 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
   Config c;
   Reader r(errs.errors);
   if (r.object(doc, "",
-               {"instance", "io_threads", "store", "listeners", "admin", "log", "mapping",
-                "destinations"})) {
+               {"instance", "io_threads", "shutdown_timeout_seconds", "store", "listeners", "admin",
+                "log", "mapping", "destinations"})) {
     r.string(doc, "instance", "", c.instance);
+    r.seconds(doc, "shutdown_timeout_seconds", "", c.shutdown_timeout, 1, 3600);
     r.integer(doc, "io_threads", "", c.io_threads, 1, 64);
     if (const Value* it = member(doc, "store"); it != nullptr) {
       if (r.object(*it, "/store", {"kind", "path", "max_batch"})) {
@@ -538,10 +539,18 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
       }
     }
     if (const Value* it = member(doc, "admin"); it != nullptr) {
-      if (r.object(*it, "/admin", {"enabled", "bind", "port"})) {
+      if (r.object(*it, "/admin", {"enabled", "bind", "port", "token", "token_file"})) {
         r.boolean(*it, "enabled", "/admin", c.admin.enabled);
         r.string(*it, "bind", "/admin", c.admin.bind);
         r.integer(*it, "port", "/admin", c.admin.port, 0, 65535);
+        r.secret(*it, "token", "token_file", "/admin", c.admin.token, false);
+        const bool loopback = c.admin.bind == "127.0.0.1" || c.admin.bind == "::1" ||
+                              c.admin.bind == "localhost" || c.admin.bind.rfind("127.", 0) == 0;
+        if (c.admin.enabled && !loopback && c.admin.token.empty()) {
+          r.error("/admin/token",
+                  "is required when admin.bind is not a loopback address: the "
+                  "admin endpoints can reload mappings and read messages");
+        }
       }
     }
     if (const Value* it = member(doc, "mapping"); it != nullptr) {

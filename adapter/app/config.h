@@ -91,6 +91,7 @@ struct AdminConfig {
   bool enabled = true;
   std::string bind = "127.0.0.1";
   std::uint16_t port = 9575;
+  std::string token;  // the resolved secret; required when bind is not a loopback address
 };
 
 struct LogConfig {
@@ -161,6 +162,10 @@ struct DestinationConfig {
 struct Config {
   std::string instance = "adapterd";
   int io_threads = 2;
+  // SIGTERM: listeners stop at once; requests already sent to a destination get this long to be
+  // answered and recorded (later answers are not waited for: those deliveries stay pending and
+  // are sent again after the restart, which the conditional creates make harmless).
+  std::chrono::seconds shutdown_timeout{10};
   StoreConfig store;
   std::vector<MllpListenerConfig> mllp;
   std::optional<HttpListenerConfig> http;

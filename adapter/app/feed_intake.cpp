@@ -236,12 +236,12 @@ std::string message_state(const store::StoredMessage& message,
 
 FeedIntake::FeedIntake(const HttpListenerConfig& config, std::string instance,
                        store::InboxStore& inbox, store::Outbox& outbox,
-                       std::shared_ptr<const Mapper> mapper, HttpStats& stats)
+                       std::shared_ptr<MapperHolder> mappers, HttpStats& stats)
     : config_(config),
       instance_(std::move(instance)),
       inbox_(inbox),
       outbox_(outbox),
-      mapper_(std::move(mapper)),
+      mappers_(std::move(mappers)),
       stats_(stats) {
   for (const HttpFeedConfig& f : config_.feeds) {
     Hl7Feed h;
@@ -328,11 +328,12 @@ void FeedIntake::submit_xml(FeedRequest request, std::function<void(HttpAnswer)>
     reject(doc.error(), doc.error().where);
   } else {
     r.message_type = "XML " + doc->root_name();
-    if (!mapper_) {
+    const std::shared_ptr<const Mapper> mapper = mappers_ ? mappers_->current() : nullptr;
+    if (!mapper) {
       // No mappings loaded: kept as received and identified by its hash; mapped once a
       // mappings folder is configured (the mapping worker picks up every unmapped message).
       r.control_id = "sha256:" + r.content_sha256;
-    } else if (auto route = mapping::route_xml(mapper_->templates(), *doc); !route) {
+    } else if (auto route = mapping::route_xml(mapper->templates(), *doc); !route) {
       reject(make_error(Errc::bad_config, route.error().message), "");
     } else if (auto id = mapping::document_identifier(**route, *doc); !id) {
       reject(id.error(), "");

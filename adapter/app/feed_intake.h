@@ -20,6 +20,7 @@
 
 #include "app/config.h"
 #include "app/intake.h"
+#include "app/mapper_holder.h"
 #include "app/stats.h"
 #include "app/translate.h"
 #include "store/inbox_store.h"
@@ -61,10 +62,11 @@ std::string message_state(const store::StoredMessage& message,
 
 class FeedIntake {
  public:
-  // `mapper` may be null (no mappings folder): XML is then stored unrouted, identified by its
-  // SHA-256. Everything passed must outlive the FeedIntake.
+  // `mappers` may be null (no mappings folder): XML is then stored unrouted, identified by its
+  // SHA-256. XML is routed with the set current when it arrives. Everything passed must outlive
+  // the FeedIntake.
   FeedIntake(const HttpListenerConfig& config, std::string instance, store::InboxStore& inbox,
-             store::Outbox& outbox, std::shared_ptr<const Mapper> mapper, HttpStats& stats);
+             store::Outbox& outbox, std::shared_ptr<MapperHolder> mappers, HttpStats& stats);
 
   // The feed named `feed` if the credentials are its own: the bearer API key in `authorization`
   // (the whole header value), or a verified client certificate whose CN is the feed's. nullptr
@@ -109,7 +111,7 @@ class FeedIntake {
   std::string instance_;
   store::InboxStore& inbox_;
   store::Outbox& outbox_;
-  std::shared_ptr<const Mapper> mapper_;
+  std::shared_ptr<MapperHolder> mappers_;
   HttpStats& stats_;
   // HL7 v2 bodies: the MLLP intake, one per feed (its name is the message's source).
   struct Hl7Feed {

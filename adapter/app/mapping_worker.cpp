@@ -42,8 +42,13 @@ std::string issues_json(const std::optional<Error>& input_error,
 
 MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
                              std::vector<std::string> destinations, std::chrono::milliseconds poll)
+    : MappingWorker(store, std::make_shared<MapperHolder>(std::move(mapper)),
+                    std::move(destinations), poll) {}
+
+MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<MapperHolder> mappers,
+                             std::vector<std::string> destinations, std::chrono::milliseconds poll)
     : store_(store),
-      mapper_(std::move(mapper)),
+      mappers_(std::move(mappers)),
       destinations_(std::move(destinations)),
       poll_(poll) {}
 
@@ -184,7 +189,9 @@ void MappingWorker::run() {
       continue;
     }
     for (const store::StoredMessage& message : *batch) {
-      store::MappingRecord record = map_one(*mapper_, message, now_us());
+      // The set current now, held for this message even if a reload replaces it meanwhile.
+      const std::shared_ptr<const Mapper> mapper = mappers_->current();
+      store::MappingRecord record = map_one(*mapper, message, now_us());
       const bool ok = record.state == store::MappingState::mapped;
       if (ok) record.deliver_to = destinations_;
       const std::string template_name = record.template_name;

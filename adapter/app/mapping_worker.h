@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/mapper_holder.h"
 #include "app/translate.h"
 #include "store/inbox_store.h"
 
@@ -36,6 +37,11 @@ class MappingWorker {
   // `destinations`: where each mapped message's Bundle is queued (in the outbox, in the same
   // transaction as its mapping); empty: mapped and kept, not delivered.
   MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
+                std::vector<std::string> destinations = {},
+                std::chrono::milliseconds poll = std::chrono::milliseconds(100));
+  // With mappings that can be replaced while it runs: each message is mapped with the set that
+  // is current when its mapping starts.
+  MappingWorker(store::InboxStore& store, std::shared_ptr<MapperHolder> mappers,
                 std::vector<std::string> destinations = {},
                 std::chrono::milliseconds poll = std::chrono::milliseconds(100));
   ~MappingWorker();  // stop()
@@ -69,7 +75,7 @@ class MappingWorker {
   bool wait_for(std::chrono::milliseconds d);  // false once stopping
 
   store::InboxStore& store_;
-  std::shared_ptr<const Mapper> mapper_;
+  std::shared_ptr<MapperHolder> mappers_;
   std::vector<std::string> destinations_;
   std::chrono::milliseconds poll_;
   MappingCounters counters_;

@@ -24,10 +24,22 @@ namespace {
 constexpr auto kReadTimeout = std::chrono::seconds(10);
 constexpr std::uint64_t kMaxRequestBytes = 16 * 1024;
 
+bool same_secret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+struct Shared {
+  AdminHttp::Handlers handlers;
+  std::string token;  // empty: no token asked for (loopback only, checked by the config)
+};
+
 class AdminSession : public std::enable_shared_from_this<AdminSession> {
  public:
-  AdminSession(tcp::socket socket, std::shared_ptr<AdminHttp::MetricsFn> metrics)
-      : stream_(std::move(socket)), metrics_(std::move(metrics)) {}
+  AdminSession(tcp::socket socket, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {}
 
   void start() { do_read(); }
 
@@ -48,22 +60,32 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
     res->version(req.version());
     res->keep_alive(req.keep_alive());
     res->set(http::field::server, "adapterd");
-    if (req.method() != http::verb::get) {
-      res->result(http::status::method_not_allowed);
-      res->set(http::field::content_type, "text/plain");
-      res->body() = "only GET\n";
-    } else if (req.target() == "/metrics") {
-      res->result(http::status::ok);
-      res->set(http::field::content_type, "text/plain; version=0.0.4");
-      res->body() = (*metrics_)();
-    } else if (req.target() == "/healthz") {
-      res->result(http::status::ok);
-      res->set(http::field::content_type, "text/plain");
-      res->body() = "ok\n";
+    auto set = [&](unsigned status, std::string type, std::string body) {
+      res->result(static_cast<http::status>(status));
+      res->set(http::field::content_type, type);
+      res->body() = std::move(body);
+    };
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view auth(req[http::field::authorization].data(),
+                                req[http::field::authorization].size());
+    const bool get = req.method() == http::verb::get;
+    if (!shared_->token.empty() && !(auth.size() > 7 && auth.substr(0, 7) == "Bearer " &&
+                                     same_secret(auth.substr(7), shared_->token))) {
+      res->set(http::field::www_authenticate, "Bearer");
+      set(401, "text/plain", "admin endpoints need 'Authorization: Bearer <admin token>'\n");
+    } else if (target == "/metrics" && get) {
+      set(200, "text/plain; version=0.0.4", shared_->handlers.metrics());
+    } else if (target == "/healthz" && get) {
+      set(200, "text/plain", "ok\n");
+    } else if (target == "/readyz" && get && shared_->handlers.ready) {
+      AdminHttp::Answer a = shared_->handlers.ready();
+      set(a.status, a.content_type, std::move(a.body));
+    } else if (target == "/reload" && req.method() == http::verb::post &&
+               shared_->handlers.reload) {
+      AdminHttp::Answer a = shared_->handlers.reload();
+      set(a.status, a.content_type, std::move(a.body));
     } else {
-      res->result(http::status::not_found);
-      res->set(http::field::content_type, "text/plain");
-      res->body() = "endpoints: GET /metrics, GET /healthz\n";
+      set(404, "text/plain", "endpoints: GET /metrics, GET /healthz, GET /readyz, POST /reload\n");
     }
     res->prepare_payload();
     http::async_write(stream_, *res,
@@ -81,17 +103,17 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<AdminHttp::MetricsFn> metrics_;
+  std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace
 
 class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
  public:
-  Impl(asio::io_context& ioc, MetricsFn metrics)
+  Impl(asio::io_context& ioc, Handlers handlers, std::string token)
       : ioc_(ioc),
         acceptor_(asio::make_strand(ioc)),
-        metrics_(std::make_shared<MetricsFn>(std::move(metrics))) {}
+        shared_(std::make_shared<Shared>(Shared{std::move(handlers), std::move(token)})) {}
 
   Status open(const app::AdminConfig& config) {
     beast::error_code ec;
@@ -111,12 +133,13 @@ class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
   }
 
   void do_accept() {
-    acceptor_.async_accept(
-        asio::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
-          if (self->stopped_) return;
-          if (!ec) std::make_shared<AdminSession>(std::move(s), self->metrics_)->start();
-          self->do_accept();
-        });
+    acceptor_.async_accept(asio::make_strand(ioc_),
+                           [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+                             if (self->stopped_) return;
+                             if (!ec)
+                               std::make_shared<AdminSession>(std::move(s), self->shared_)->start();
+                             self->do_accept();
+                           });
   }
 
   void stop() {
@@ -132,7 +155,7 @@ class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
  private:
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;
-  std::shared_ptr<MetricsFn> metrics_;
+  std::shared_ptr<Shared> shared_;
   bool stopped_ = false;
 };
 
@@ -144,8 +167,8 @@ AdminHttp::~AdminHttp() {  // NOLINT(bugprone-exception-escape): Asio members on
 
 Result<std::unique_ptr<AdminHttp>> AdminHttp::start(asio::io_context& ioc,
                                                     const app::AdminConfig& config,
-                                                    MetricsFn metrics) {
-  auto impl = std::make_shared<Impl>(ioc, std::move(metrics));
+                                                    Handlers handlers) {
+  auto impl = std::make_shared<Impl>(ioc, std::move(handlers), config.token);
   if (auto st = impl->open(config); !st) return st.error();
   impl->do_accept();
   return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(impl)));

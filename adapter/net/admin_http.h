@@ -1,5 +1,13 @@
-// The operator's HTTP endpoint: GET /metrics (Prometheus text format) and GET /healthz. Bound to
-// loopback by default; every read has a size cap and a deadline.
+// The operator's HTTP endpoint:
+//   GET  /metrics   Prometheus text format
+//   GET  /healthz   200 while the process serves requests (alive)
+//   GET  /readyz    200 when it can take work (store writable, not draining, no destination's
+//                   circuit open), else 503 with the reasons
+//   POST /reload    reloads the mappings (and the mapping configuration); 200, or 422 with every
+//                   error while the old set keeps running
+// Bound to loopback by default; with admin.token set, every request needs
+// "Authorization: Bearer <token>" (and a non-loopback bind requires a token). Every read has a
+// size cap and a deadline.
 #pragma once
 
 #include <cstdint>
@@ -18,11 +26,20 @@ namespace adapter::net {
 
 class AdminHttp {
  public:
-  using MetricsFn = std::function<std::string()>;
+  struct Answer {
+    unsigned status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+  };
+  struct Handlers {
+    std::function<std::string()> metrics;
+    std::function<Answer()> ready;
+    std::function<Answer()> reload;  // runs on an I/O thread: loading takes milliseconds
+  };
 
   static Result<std::unique_ptr<AdminHttp>> start(boost::asio::io_context& ioc,
                                                   const app::AdminConfig& config,
-                                                  MetricsFn metrics);
+                                                  Handlers handlers);
   ~AdminHttp();  // NOLINT(bugprone-exception-escape)
   std::uint16_t port() const;
   void stop();

@@ -196,3 +196,21 @@ TEST_CASE("drop folders: defaults, limits, names shared with listeners", "[app][
         std::string::npos);
   CHECK(e.find("/listeners/folders/2/path: must name a folder") != std::string::npos);
 }
+
+TEST_CASE("admin token: required off loopback, a secret like the others", "[app][config]") {
+  CHECK(errors_of(R"({"admin": {"bind": "0.0.0.0", "port": 9999}})")
+            .find("/admin/token: is required when admin.bind is not a loopback address") !=
+        std::string::npos);
+  CHECK(errors_of(R"({"admin": {"token": "plain-text"}})")
+            .find("/admin/token: must be \"${ENV_VAR}\"") != std::string::npos);
+  ::setenv("ADAPTERD_TEST_ADMIN_TOKEN", "t-1", 1);
+  auto c = app::parse_config(
+      R"({"admin": {"bind": "0.0.0.0", "token": "${ADAPTERD_TEST_ADMIN_TOKEN}"},
+          "shutdown_timeout_seconds": 3})",
+      "test.json");
+  REQUIRE(c);
+  CHECK(c->admin.token == "t-1");
+  CHECK(c->shutdown_timeout.count() == 3);
+  CHECK(errors_of(R"({"shutdown_timeout_seconds": 0})")
+            .find("/shutdown_timeout_seconds: must be an integer in 1..3600") != std::string::npos);
+}

@@ -17,7 +17,7 @@ namespace {
 using test::TempStore;
 
 // Two XML routes: <report> identified by its <accession>, <note> by nothing (its SHA-256).
-std::shared_ptr<const app::Mapper> small_mapper() {
+std::shared_ptr<app::MapperHolder> small_mapper() {
   mapping::test::MemoryFiles files;
   files.add("routes.json", R"({"routes": [
       {"name": "report", "match": {"xml_root": "report"}, "template": "report.json"},
@@ -30,7 +30,8 @@ std::shared_ptr<const app::Mapper> small_mapper() {
       R"({"$template": "note", "$version": "1", "resourceType": "Bundle", "type": "transaction"})");
   auto set = mapping::load_template_set(files);
   REQUIRE(set);
-  return std::make_shared<const app::Mapper>(*set, app::MappingConfig{});
+  return std::make_shared<app::MapperHolder>(
+      std::make_shared<const app::Mapper>(*set, app::MappingConfig{}));
 }
 
 app::HttpListenerConfig listener() {

@@ -1,0 +1,251 @@
+"""Running it in production (issue 6): hot reload under load, readiness, metrics that match what
+was sent, and SIGTERM during load. Real adapterd, real MLLP client (raw frames over a socket,
+as the crash test sends), the real FHIR server of the delivery tests where delivery matters."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from fhir_server import FhirServer
+from harness import Adapterd, FIXTURES, Ack, exchange, frame, message
+from test_delivery import STREAM_CASE, hl7_segments
+
+REPO = os.path.dirname(os.path.abspath(FIXTURES))
+CASES = os.path.join(FIXTURES, "mappings")
+
+
+def stream_message(n, tag="S"):
+    """The one-report, two-variant case with its own control ID and accession."""
+    segments = hl7_segments(os.path.join(CASES, STREAM_CASE, "input.hl7"))
+    fields = segments[0].split(b"|")
+    fields[9] = b"%s-%s%04d" % (fields[9], tag.encode(), n)
+    segments[0] = b"|".join(fields)
+    data = b"\r".join(segments)
+    return data.replace(b"GL-4410", b"GL-%s%04d" % (tag.encode(), n)).replace(
+        b"SPEC-4410", b"SPEC-%s%04d" % (tag.encode(), n))
+
+
+def admin(d, method, path, timeout=10):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.admin_port, path), method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class OperationsCase(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="adapterd-ops-")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        self.mappings = os.path.join(self.dir, "mappings")
+        shutil.copytree(os.path.join(REPO, "mappings"), self.mappings)
+
+    def daemon(self, destinations=(), **top):
+        os.makedirs(os.path.join(self.dir, "adapterd"), exist_ok=True)
+        return Adapterd(workdir=os.path.join(self.dir, "adapterd"),
+                        mapping={"directory": self.mappings, "default_timezone": "UTC"},
+                        destinations=list(destinations), **top)
+
+    def send(self, d, data):
+        acks = exchange(d.port, frame(data))
+        self.assertEqual(len(acks), 1)
+        self.assertIn(Ack(acks[0]).code, ("AA", "CA"))
+
+    def set_template_version(self, version):
+        path = os.path.join(self.mappings, "hl7v2", "oru_r01.json")
+        with open(path) as f:
+            text = f.read()
+        text = re.sub(r'"\$version": "[^"]*"', '"$version": "%s"' % version, text, count=1)
+        with open(path, "w") as f:
+            f.write(text)
+
+    def wait_rows(self, d, sql, want, timeout=60):
+        deadline = time.time() + timeout
+        n = None
+        while time.time() < deadline:
+            n = d.rows(sql)[0][0]
+            if n >= want:
+                return n
+            time.sleep(0.1)
+        self.fail("%s: %s < %s\n%s" % (sql, n, want, d.log_text()[-3000:]))
+
+
+class HotReload(OperationsCase):
+    def test_reload_under_load_loses_and_duplicates_nothing_and_a_broken_set_is_refused(self):
+        total = 240
+        with self.daemon() as d:
+            sent = []
+
+            def sender():
+                for n in range(total):
+                    self.send(d, stream_message(n))
+                    sent.append(n)
+                    time.sleep(0.01)
+
+            thread = threading.Thread(target=sender)
+            thread.start()
+            answers = []
+            for version in ("1.1.0", "1.2.0", "1.3.0"):
+                time.sleep(0.4)
+                self.set_template_version(version)
+                if version == "1.2.0":
+                    os.kill(d.proc.pid, signal.SIGHUP)  # the signal and the endpoint do the same
+                else:
+                    status, body = admin(d, "POST", "/reload")
+                    self.assertEqual(status, 200, body)
+                    answers.append(json.loads(body))
+            # A broken partial: refused with its location, the running set stays.
+            time.sleep(0.3)
+            broken = os.path.join(self.mappings, "partials", "zz_broken.json")
+            with open(broken, "w") as f:
+                f.write('{"$partial": "zz_broken", "$params": [], "x": "{{ nosuchfunction(1) }}"}\n')
+            status, body = admin(d, "POST", "/reload")
+            self.assertEqual(status, 422, body)
+            refused = json.loads(body)
+            self.assertFalse(refused["applied"])
+            self.assertEqual(refused["template_set"], refused["previous_template_set"])
+            self.assertRegex(refused["errors"][0]["where"], r"partials/zz_broken\.json:1:\d+$")
+            self.assertIn("nosuchfunction", refused["errors"][0]["message"])
+            thread.join()
+            self.assertEqual(len(sent), total)
+            self.wait_rows(d, "SELECT count(*) FROM mappings", total)
+            time.sleep(0.3)
+            rows = d.rows("SELECT m.message_id, m.template_version, m.template_set, m.attempts, m.state "
+                          "FROM mappings m ORDER BY m.message_id")
+            # Every message mapped exactly once, none lost, none twice.
+            self.assertEqual(len(rows), total)
+            self.assertEqual({r[3] for r in rows}, {1})
+            self.assertEqual({r[4] for r in rows}, {"mapped"})
+            self.assertEqual(d.rows("SELECT count(*) FROM messages")[0][0], total)
+            # The versions follow the reloads in order, each message with one version; the last
+            # ones after the refused reload still use the last good set.
+            versions = [r[1] for r in rows]
+            seen = []
+            for v in versions:
+                if not seen or seen[-1] != v:
+                    seen.append(v)
+            self.assertEqual(seen, sorted(seen, key=lambda s: tuple(int(x) for x in s.split("."))), seen)
+            self.assertGreaterEqual(len(seen), 3, seen)
+            self.assertEqual(versions[-1], "1.3.0")
+            self.assertEqual(rows[-1][2], refused["template_set"])
+            events = [e["event"] for e in d.log_events()]
+            self.assertEqual(events.count("mapping.reloaded"), 3)
+            self.assertEqual(events.count("mapping.reload_refused"), 1)
+
+
+class Readiness(OperationsCase):
+    def test_readyz_turns_503_while_the_fhir_server_is_down_and_200_after(self):
+        os.makedirs(os.path.join(self.dir, "fhir"))
+        fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"), validate=False)
+        self.addCleanup(fhir.stop)
+        fhir.start()
+        destination = {"name": "ehr", "base_url": fhir.base_url,
+                       "retry": {"max_attempts": 100, "initial_delay_ms": 100, "max_delay_ms": 500},
+                       "circuit_breaker": {"failure_threshold": 2, "open_ms": 1000, "max_open_ms": 2000}}
+        with self.daemon(destinations=[destination]) as d:
+            self.assertEqual(admin(d, "GET", "/readyz"), (200, "ready\n"))
+            self.assertEqual(admin(d, "GET", "/healthz")[0], 200)
+            fhir.stop()
+            for n in range(3):
+                self.send(d, stream_message(n, "R"))
+            deadline = time.time() + 30
+            status, body = admin(d, "GET", "/readyz")
+            while status == 200 and time.time() < deadline:
+                time.sleep(0.1)
+                status, body = admin(d, "GET", "/readyz")
+            self.assertEqual(status, 503, body)
+            self.assertIn("destination ehr: circuit open", body)
+            self.assertEqual(admin(d, "GET", "/healthz")[0], 200)  # alive all along
+            fhir.start()
+            self.wait_rows(d, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", 3)
+            deadline = time.time() + 30
+            while admin(d, "GET", "/readyz")[0] != 200 and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(admin(d, "GET", "/readyz"), (200, "ready\n"))
+
+
+class MetricsMatch(OperationsCase):
+    def test_counters_match_what_was_sent_rejected_and_delivered(self):
+        os.makedirs(os.path.join(self.dir, "fhir"))
+        fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"), validate=False)
+        self.addCleanup(fhir.stop)
+        fhir.start()
+        with self.daemon(destinations=[{"name": "ehr", "base_url": fhir.base_url}]) as d:
+            good, bad = 12, 4
+            for n in range(good):
+                self.send(d, stream_message(n, "M"))
+            for n in range(bad):
+                acks = exchange(d.port, frame(b"PID|1||X%d\rOBX|1|ST" % n))
+                self.assertEqual(Ack(acks[0]).code, "AR")
+            self.wait_rows(d, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", good)
+            m = d.metrics()
+            self.assertEqual(m[("adapterd_mllp_messages_accepted_total", "mllp")], good)
+            self.assertEqual(m[("adapterd_mllp_messages_rejected_total", "mllp")], bad)
+            self.assertEqual(m[("adapterd_mllp_acks_sent_total", "mllp")], good + bad)
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.admin_port, timeout=5) as r:
+                text = r.read().decode()
+            delivered = re.search(r'^adapterd_delivery_delivered_total\{destination="ehr"\} (\d+)$', text, re.M)
+            self.assertEqual(int(delivered.group(1)), good)
+            self.assertEqual(fhir.search("DiagnosticReport", _summary="count").get("total"), good)
+
+
+class GracefulShutdown(OperationsCase):
+    def test_sigterm_during_load_exits_0_and_every_acknowledged_message_is_delivered_once(self):
+        os.makedirs(os.path.join(self.dir, "fhir"))
+        fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"), validate=False)
+        self.addCleanup(fhir.stop)
+        fhir.start()
+        destination = {"name": "ehr", "base_url": fhir.base_url,
+                       "retry": {"max_attempts": 100, "initial_delay_ms": 100, "max_delay_ms": 500}}
+        d = self.daemon(destinations=[destination])
+        d.start()
+        acked = []
+        stop = threading.Event()
+
+        def sender():
+            n = 0
+            while not stop.is_set():
+                try:
+                    acks = exchange(d.port, frame(stream_message(n, "T")), timeout=2)
+                except OSError:
+                    return  # the listener has closed: the daemon is stopping
+                if acks and Ack(acks[0]).code in ("AA", "CA"):
+                    acked.append(n)
+                n += 1
+
+        thread = threading.Thread(target=sender)
+        thread.start()
+        self.wait_rows(d, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", 5)
+        started = time.time()
+        d.proc.send_signal(signal.SIGTERM)
+        code = d.proc.wait(timeout=30)
+        took = time.time() - started
+        stop.set()
+        thread.join()
+        d._log.close()
+        self.assertEqual(code, 0, d.log_text()[-2000:])
+        self.assertLess(took, 15)
+        self.assertGreater(len(acked), 5)
+        # Restarted: every acknowledged message is delivered, each report exactly once.
+        d.start()
+        try:
+            self.wait_rows(d, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", len(acked))
+        finally:
+            d.stop()
+        for n in acked:
+            found = fhir.search("DiagnosticReport",
+                                params=[("identifier", "urn:adapterd:identifier/genelab2|GL-T%04d" % n)])
+            self.assertEqual(found.get("total"), 1, n)
+
+
+if __name__ == "__main__":
+    unittest.main()
