@@ -5,9 +5,11 @@ Environment (set by CTest, see CMakeLists.txt):
   FIXTURES_DIR    the repository's fixtures/ folder
   NODE_DIR        tests/integration/node (npm clients installed there by scripts/test.sh)
 """
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -24,6 +26,19 @@ NODE_DIR = os.environ.get("NODE_DIR", os.path.join(os.path.dirname(__file__), "n
 SAMPLES = os.path.join(FIXTURES, "hl7v2", "samples")
 MLLP_SEND = "/usr/bin/mllp_send"
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
+
+
+LOG_ARCHIVE = os.environ.get("ADAPTERD_LOG_ARCHIVE", "")
+
+
+def archive_log(path):
+    """Keeps a copy of a daemon's log (the whole file: it grows across restarts) in
+    $ADAPTERD_LOG_ARCHIVE, where test_logs.py looks for patient data once the suite is done."""
+    if not LOG_ARCHIVE or not os.path.exists(path):
+        return
+    os.makedirs(LOG_ARCHIVE, exist_ok=True)
+    name = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:16] + ".log"
+    shutil.copyfile(path, os.path.join(LOG_ARCHIVE, name))
 
 
 def sample(name):
@@ -97,12 +112,14 @@ class Adapterd:
                 self.proc.wait()
         if self.proc:
             self._log.close()
+            archive_log(self.log_path)
         return self.proc.returncode if self.proc else None
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self._log.close()
+        archive_log(self.log_path)
 
     def __enter__(self):
         return self.start()
