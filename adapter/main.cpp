@@ -52,6 +52,7 @@
 #include "app/intake.h"
 #include "app/mapping_worker.h"
 #include "app/reload.h"
+#include "app/retention.h"
 #include "app/stats.h"
 #include "app/translate.h"
 #include "common/log.h"
@@ -150,6 +151,8 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
                {{"path", config.store.path}, {"error", store.error().message}});
     return 1;
   }
+
+  app::RetentionWorker retention(**store, config.retention);
 
   // Mappings: loaded once at startup (a broken set stops the daemon here, with every error
   // located). Without a mappings folder the daemon still receives, stores and acknowledges;
@@ -277,7 +280,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
   if (config.admin.enabled) {
     net::AdminHttp::Handlers handlers;
     handlers.metrics = [&feeds, &destinations, &store, &feed_intake, &config, &http_stats,
-                        &folder_intake, &folder_stats] {
+                        &folder_intake, &folder_stats, &retention] {
       std::string out;
       bool first = true;
       for (const auto& f : feeds) {
@@ -305,6 +308,22 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
         delivery.push_back(std::move(m));
       }
       app::append_delivery_prometheus(out, delivery);
+      out +=
+          "# HELP adapterd_retention_purged_total finished messages purged by retention\n"
+          "# TYPE adapterd_retention_purged_total counter\n"
+          "adapterd_retention_purged_total " +
+          std::to_string(retention.purged()) + "\n";
+      std::uintmax_t bytes = 0;
+      for (const char* suffix : {"", "-wal"}) {
+        std::error_code ec;
+        const auto n = std::filesystem::file_size(config.store.path + suffix, ec);
+        if (!ec) bytes += n;
+      }
+      out +=
+          "# HELP adapterd_store_bytes size of the store's files (database and WAL)\n"
+          "# TYPE adapterd_store_bytes gauge\n"
+          "adapterd_store_bytes " +
+          std::to_string(bytes) + "\n";
       return out;
     };
     // Ready: the store answers and its folder is writable, not stopping, no circuit open (an
@@ -402,6 +421,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
   }
   for (auto& d : destinations) d.worker->start();
   if (drop_folders) drop_folders->start();
+  retention.start();
   log::info("adapterd.ready", {{"version", kVersion}, {"io_threads", config.io_threads}});
   // The HTTP clients' answers run on the io_context: keep it running (a work guard) until the
   // delivery workers have drained, then let it go.
@@ -416,6 +436,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
     stop_cv.wait(lock, [&] { return stop_requested; });
   }
   if (drop_folders) drop_folders->stop();
+  retention.stop();
   if (mapping_worker) mapping_worker->stop();
   for (auto& d : destinations) d.worker->stop(config.shutdown_timeout);
   work.reset();

@@ -498,8 +498,8 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
   Config c;
   Reader r(errs.errors);
   if (r.object(doc, "",
-               {"instance", "io_threads", "shutdown_timeout_seconds", "store", "listeners", "admin",
-                "log", "mapping", "destinations"})) {
+               {"instance", "io_threads", "shutdown_timeout_seconds", "store", "retention",
+                "listeners", "admin", "log", "mapping", "destinations"})) {
     r.string(doc, "instance", "", c.instance);
     r.seconds(doc, "shutdown_timeout_seconds", "", c.shutdown_timeout, 1, 3600);
     r.integer(doc, "io_threads", "", c.io_threads, 1, 64);
@@ -510,6 +510,16 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
         r.string(*it, "path", "/store", c.store.path);
         if (c.store.path.empty()) r.error("/store/path", "must not be empty");
         r.integer(*it, "max_batch", "/store", c.store.max_batch, 1, 100000);
+      }
+    }
+    if (const Value* it = member(doc, "retention"); it != nullptr) {
+      if (r.object(*it, "/retention",
+                   {"purge_after_seconds", "payload_only", "interval_seconds", "batch"})) {
+        r.seconds(*it, "purge_after_seconds", "/retention", c.retention.purge_after, 0,
+                  100LL * 365 * 24 * 3600);
+        r.boolean(*it, "payload_only", "/retention", c.retention.payload_only);
+        r.seconds(*it, "interval_seconds", "/retention", c.retention.interval, 1, 86400);
+        r.integer(*it, "batch", "/retention", c.retention.batch, 1, 100000);
       }
     }
     if (const Value* it = member(doc, "listeners"); it != nullptr) {

@@ -87,6 +87,16 @@ struct StoreConfig {
   std::size_t max_batch = 512;
 };
 
+// Retention: finished messages (mapped, every delivery delivered or discarded) older than
+// purge_after are removed, or with payload_only only their contents; see
+// InboxStore::purge_finished.
+struct RetentionConfig {
+  std::chrono::seconds purge_after{30LL * 24 * 3600};  // 0: keep everything forever
+  bool payload_only = false;
+  std::chrono::seconds interval{300};
+  std::size_t batch = 1000;  // messages per transaction (short write locks)
+};
+
 struct AdminConfig {
   bool enabled = true;
   std::string bind = "127.0.0.1";
@@ -167,6 +177,7 @@ struct Config {
   // are sent again after the restart, which the conditional creates make harmless).
   std::chrono::seconds shutdown_timeout{10};
   StoreConfig store;
+  RetentionConfig retention;
   std::vector<MllpListenerConfig> mllp;
   std::optional<HttpListenerConfig> http;
   std::vector<DropFolderConfig> folders;

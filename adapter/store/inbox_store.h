@@ -127,6 +127,14 @@ class InboxStore {
   // it has now. One message, or (no id) every mapping_failed one. Returns how many.
   virtual Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) = 0;
 
+  // Retention. Up to `limit` messages received before `cutoff_us` whose work is finished (mapped,
+  // and every delivery delivered or discarded), oldest first, are removed with their mapping,
+  // deliveries and attempts; with `payload_only`, only their raw bytes, Bundle, issues and
+  // server responses are emptied (the rows stay for counts and lookups). Pending,
+  // mapping-failed, dead-letter and rejected messages are never purged. Returns how many.
+  virtual Result<std::int64_t> purge_finished(std::int64_t cutoff_us, bool payload_only,
+                                              std::size_t limit) = 0;
+
   // Waits for every pending append to complete and stops accepting new ones (they fail with
   // store_unavailable). Idempotent.
   virtual void close() = 0;

@@ -57,6 +57,9 @@ class FakeStore : public store::InboxStore {
   Result<std::int64_t> requeue_mappings(std::optional<std::int64_t>) override {
     return std::int64_t{0};
   }
+  Result<std::int64_t> purge_finished(std::int64_t, bool, std::size_t) override {
+    return std::int64_t{0};
+  }
   void close() override {
     std::lock_guard lock(mu_);
     for (auto& t : threads_) {

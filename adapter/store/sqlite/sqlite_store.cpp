@@ -297,6 +297,16 @@ Result<std::int64_t> SqliteStore::discard_dead_letters(std::int64_t message_id,
   return delivery_write_and_wait(std::move(write));
 }
 
+Result<std::int64_t> SqliteStore::purge_finished(std::int64_t cutoff_us, bool payload_only,
+                                                 std::size_t limit) {
+  DeliveryWrite write;
+  write.kind = DeliveryWrite::Kind::purge;
+  write.now_us = cutoff_us;
+  write.payload_only = payload_only;
+  write.limit = static_cast<std::int64_t>(limit);
+  return delivery_write_and_wait(std::move(write));
+}
+
 void SqliteStore::close() {
   Impl& s = *impl_;
   {

@@ -76,6 +76,8 @@ class SqliteStore final : public InboxStore, public Outbox {
   void record_mapping(MappingRecord record, InboxStore::StatusCallback done) override;
   Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) override;
   Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) override;
+  Result<std::int64_t> purge_finished(std::int64_t cutoff_us, bool payload_only,
+                                      std::size_t limit) override;
 
   Result<std::vector<DueDelivery>> due_deliveries(std::string_view destination, std::int64_t now_us,
                                                   std::size_t limit) override;

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "common/sha256.h"
@@ -13,6 +14,15 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
   sqlite3* d = writer->db_.get();
   // Replaces SQLite's auto-checkpoint (which would run inside COMMIT): see checkpoint_if_due().
   sqlite3_wal_hook(d, &Writer::on_wal_commit, writer.get());
+  // Retention's scratch list (per connection, never on disk in the store file).
+  if (Result<StmtPtr> t = prepare(d,
+                                  "CREATE TEMP TABLE IF NOT EXISTS purge_ids "
+                                  "(id INTEGER PRIMARY KEY)");
+      !t) {
+    return std::move(t).error();
+  } else if (Status st = run_statement(d, t->get(), "create purge list"); !st) {
+    return st.error();
+  }
   struct {
     StmtPtr* stmt;
     std::string_view sql;
@@ -83,6 +93,35 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
       {&writer->discard_dead_,
        "UPDATE deliveries SET state = 'discarded', discard_reason = ?1 WHERE message_id = ?2 "
        "AND state = 'dead_letter'"},
+      // Retention: messages received before the cutoff whose work is finished (mapped, and
+      // every delivery delivered or discarded), oldest first. Pending, failed, dead-letter and
+      // rejected messages are kept whatever their age: they still need a person or a retry.
+      {&writer->purge_clear_, "DELETE FROM temp.purge_ids"},
+      {&writer->purge_choose_,
+       "INSERT INTO temp.purge_ids SELECT m.id FROM messages m JOIN mappings p ON p.message_id = "
+       "m.id WHERE m.received_at_us < ?1 AND m.state = 'received' AND p.state = 'mapped' AND NOT "
+       "EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state NOT IN "
+       "('delivered', 'discarded')) ORDER BY m.id LIMIT ?2"},
+      {&writer->purge_choose_payload_,
+       "INSERT INTO temp.purge_ids SELECT m.id FROM messages m JOIN mappings p ON p.message_id = "
+       "m.id WHERE m.received_at_us < ?1 AND m.state = 'received' AND p.state = 'mapped' AND "
+       "length(m.raw) > 0 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id "
+       "AND d.state NOT IN ('delivered', 'discarded')) ORDER BY m.id LIMIT ?2"},
+      {&writer->purge_attempts_,
+       "DELETE FROM delivery_attempts WHERE message_id IN (SELECT id FROM temp.purge_ids)"},
+      {&writer->purge_deliveries_,
+       "DELETE FROM deliveries WHERE message_id IN (SELECT id FROM temp.purge_ids)"},
+      {&writer->purge_mappings_,
+       "DELETE FROM mappings WHERE message_id IN (SELECT id FROM temp.purge_ids)"},
+      {&writer->purge_messages_,
+       "DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_ids)"},
+      {&writer->purge_payload_messages_,
+       "UPDATE messages SET raw = x'' WHERE id IN (SELECT id FROM temp.purge_ids)"},
+      {&writer->purge_payload_mappings_,
+       "UPDATE mappings SET bundle = '', unmapped = '[]', issues = '[]' WHERE message_id IN "
+       "(SELECT id FROM temp.purge_ids)"},
+      {&writer->purge_payload_deliveries_,
+       "UPDATE deliveries SET response = '' WHERE message_id IN (SELECT id FROM temp.purge_ids)"},
   };
   for (const auto& s : statements) {
     Result<StmtPtr> stmt = prepare(d, s.sql);
@@ -428,6 +467,32 @@ Result<AppendOutcome> Writer::apply_delivery(const DeliveryWrite& w) {
       Result<std::int64_t> changed = step(call, "discard dead letter");
       if (!changed) return std::move(changed).error();
       return AppendOutcome{Disposition::stored, *changed, 0};
+    }
+    case DeliveryWrite::Kind::purge: {
+      {
+        Call call(purge_clear_.get());
+        if (Result<std::int64_t> r = step(call, "purge: clear"); !r) return std::move(r).error();
+      }
+      Result<std::int64_t> chosen = 0;
+      {
+        Call call(w.payload_only ? purge_choose_payload_.get() : purge_choose_.get());
+        call.integer(w.now_us).integer(w.limit);
+        chosen = step(call, "purge: choose");
+        if (!chosen) return std::move(chosen).error();
+      }
+      if (*chosen == 0) return AppendOutcome{Disposition::stored, 0, 0};
+      const std::vector<sqlite3_stmt*> steps =
+          w.payload_only
+              ? std::vector<sqlite3_stmt*>{purge_payload_deliveries_.get(),
+                                           purge_payload_mappings_.get(),
+                                           purge_payload_messages_.get()}
+              : std::vector<sqlite3_stmt*>{purge_attempts_.get(), purge_deliveries_.get(),
+                                           purge_mappings_.get(), purge_messages_.get()};
+      for (sqlite3_stmt* stmt : steps) {
+        Call call(stmt);
+        if (Result<std::int64_t> r = step(call, "purge"); !r) return std::move(r).error();
+      }
+      return AppendOutcome{Disposition::stored, *chosen, 0};
     }
   }
   return make_error(Errc::internal, "unknown delivery write");

@@ -27,12 +27,14 @@ struct MappingWrite {
 
 // What the delivery side writes: an attempt's outcome, or an operator's dead-letter decision.
 struct DeliveryWrite {
-  enum class Kind { update, retry_dead_letters, discard_dead_letters };
+  enum class Kind { update, retry_dead_letters, discard_dead_letters, purge };
   Kind kind = Kind::update;
   std::optional<DeliveryUpdate> update;    // with update
   std::optional<std::int64_t> message_id;  // with retry (none: every dead letter) and discard
   std::string reason;                      // with discard
-  std::int64_t now_us = 0;                 // with retry: the new queued_at_us
+  std::int64_t now_us = 0;                 // with retry: the new queued_at_us; purge: cutoff
+  bool payload_only = false;               // with purge
+  std::int64_t limit = 0;                  // with purge: most messages per write
 };
 
 // One append() of messages, or one mapping or delivery write (then `messages` is empty and the
@@ -103,6 +105,17 @@ class Writer {
   StmtPtr upsert_delivery_, update_delivery_, insert_attempt_;
   StmtPtr requeue_dead_mapping_one_, requeue_dead_mapping_all_, retry_dead_one_, retry_dead_all_;
   StmtPtr discard_dead_;
+  // Retention (purge): the chosen ids go into a temporary table, then every table drops them.
+  StmtPtr purge_clear_;
+  StmtPtr purge_choose_;
+  StmtPtr purge_choose_payload_;
+  StmtPtr purge_attempts_;
+  StmtPtr purge_deliveries_;
+  StmtPtr purge_mappings_;
+  StmtPtr purge_messages_;
+  StmtPtr purge_payload_messages_;
+  StmtPtr purge_payload_mappings_;
+  StmtPtr purge_payload_deliveries_;
   bool cannot_commit_ = false;  // a request could not be undone and ROLLBACK failed too
   int wal_pages_ = 0;           // WAL size after the last commit (from sqlite3_wal_hook)
 };

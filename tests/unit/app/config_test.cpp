@@ -214,3 +214,19 @@ TEST_CASE("admin token: required off loopback, a secret like the others", "[app]
   CHECK(errors_of(R"({"shutdown_timeout_seconds": 0})")
             .find("/shutdown_timeout_seconds: must be an integer in 1..3600") != std::string::npos);
 }
+
+TEST_CASE("retention: defaults and limits", "[app][config]") {
+  auto c = app::parse_config("{}", "test.json");
+  REQUIRE(c);
+  CHECK(c->retention.purge_after.count() == 30 * 24 * 3600);
+  CHECK_FALSE(c->retention.payload_only);
+  auto off = app::parse_config(R"({"retention": {"purge_after_seconds": 0, "payload_only": true}})",
+                               "test.json");
+  REQUIRE(off);
+  CHECK(off->retention.purge_after.count() == 0);
+  CHECK(off->retention.payload_only);
+  CHECK(errors_of(R"({"retention": {"batch": 0, "keep": 1}})")
+            .find("/retention/batch: must be an integer in 1..100000") != std::string::npos);
+  CHECK(errors_of(R"({"retention": {"keep": 1}})").find("/retention/keep: unknown key") !=
+        std::string::npos);
+}

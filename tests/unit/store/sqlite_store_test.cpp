@@ -1170,3 +1170,54 @@ TEST_CASE("outbox: rows survive a reopen", "[store][outbox]") {
   CHECK(due_ids(*store, 3000) == std::vector<std::int64_t>{id});
   CHECK(store->attempts_of(id)->size() == 1);
 }
+
+TEST_CASE("retention purges finished messages only, oldest first, or only their contents",
+          "[store][retention]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::vector<std::int64_t> ids;
+  for (const char* c : {"D1", "D2", "P", "F", "X", "N"}) {
+    ids.push_back(append_one(*store, make_message(c, hl7(c))).id);
+  }
+  // D1, D2: delivered. P: pending. F: mapping failed. X: dead letter. N: mapped, no destination.
+  for (std::size_t i : {0, 1, 2, 4}) {
+    REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[i], "r" + std::to_string(i))).ok());
+  }
+  MappingRecord failed = mapped_record(ids[3], "r3");
+  failed.state = MappingState::mapping_failed;
+  REQUIRE(record_mapping_and_wait(*store, failed).ok());
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[5], "r5", {})).ok());
+  for (std::size_t i : {0, 1}) {
+    REQUIRE(
+        record_delivery_and_wait(*store, attempt(ids[i], DeliveryState::delivered, 200, 1)).ok());
+  }
+  REQUIRE(
+      record_delivery_and_wait(*store, attempt(ids[4], DeliveryState::dead_letter, 400, 1)).ok());
+  const std::int64_t later = std::numeric_limits<std::int64_t>::max();
+
+  CHECK(*store->purge_finished(0, false, 100) == 0);  // nothing is that old
+
+  // Contents only: the rows stay, emptied.
+  CHECK(*store->purge_finished(later, true, 100) == 3);  // D1, D2, N
+  CHECK(*store->purge_finished(later, true, 100) == 0);  // already empty
+  auto d1 = store->get(ids[0]);
+  REQUIRE(d1);
+  REQUIRE(*d1);
+  CHECK((*d1)->message.raw.empty());
+  CHECK((*store->mapping_of(ids[0]))->bundle_json.empty());
+  CHECK(store->deliveries_of(ids[0])->front().response.empty());
+  CHECK(!(*store->get(ids[2]))->message.raw.empty());  // pending: untouched
+
+  // Whole messages, a batch at a time, oldest first.
+  CHECK(*store->purge_finished(later, false, 2) == 2);  // D1, D2
+  CHECK(!*store->get(ids[0]));
+  CHECK(!*store->get(ids[1]));
+  CHECK(store->deliveries_of(ids[0])->empty());
+  CHECK(store->attempts_of(ids[0])->empty());
+  CHECK(!*store->mapping_of(ids[0]));
+  CHECK(*store->purge_finished(later, false, 2) == 1);  // N
+  CHECK(*store->purge_finished(later, false, 2) == 0);
+  // Pending, failed and dead letter stay whatever their age.
+  for (std::size_t i : {2, 3, 4}) CHECK(*store->get(ids[i]));
+  CHECK(count_all(*store) == 3);
+}
