@@ -163,7 +163,12 @@ Json resources_of(const std::string& bundle_json, const std::string& delivered_r
       if (ids != nullptr && ids->IsArray() && !ids->Empty()) {
         const std::string system = text_of(member((*ids)[0], "system"));
         const std::string value = text_of(member((*ids)[0], "value"));
-        if (!value.empty()) r.emplace_back("identifier", Json::string(system + "|" + value));
+        if (!value.empty()) {
+          std::string token = system;
+          token += '|';
+          token += value;
+          r.emplace_back("identifier", Json::string(std::move(token)));
+        }
       }
     }
     const std::string full_url = text_of(member(entry, "fullUrl"));
@@ -253,7 +258,7 @@ FeedIntake::FeedIntake(const HttpListenerConfig& config, std::string instance,
   }
 }
 
-void FeedIntake::set_on_stored(std::function<void()> hook) {
+void FeedIntake::set_on_stored(const std::function<void()>& hook) {
   on_stored_ = hook;
   for (auto& h : hl7_) h.intake->set_on_stored(hook);
 }

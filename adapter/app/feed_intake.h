@@ -91,7 +91,7 @@ class FeedIntake {
   const HttpListenerConfig& config() const { return config_; }
 
   // Wakes the mapping worker after each stored body. Set before submit().
-  void set_on_stored(std::function<void()> hook);
+  void set_on_stored(const std::function<void()>& hook);
 
   // The per-feed HL7 v2 counters, for /metrics (labelled with the feed's name).
   template <class Fn>

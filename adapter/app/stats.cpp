@@ -31,7 +31,12 @@ void append_http_prometheus(std::string& out,
     out += "# HELP " + metric + " " + std::string(help) + "\n";
     out += "# TYPE " + metric + " " + std::string(type) + "\n";
     for (const auto& [listener, stats] : all) {
-      out += metric + "{listener=\"" + listener + "\"} " + std::to_string(value(*stats)) + "\n";
+      out += metric;
+      out += "{listener=\"";
+      out += listener;
+      out += "\"} ";
+      out += std::to_string(value(*stats));
+      out += '\n';
     }
   };
 #define ADAPTER_PRINT_COUNTER(name, help) \
