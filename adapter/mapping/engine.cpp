@@ -65,6 +65,82 @@ bool parse_number(std::string_view s, double& out) {
   return r.ec == std::errc() && r.ptr == end && std::isfinite(out);
 }
 
+// Argument identity for cached partial calls: source places by position, groups by what they
+// hold (subid_groups() and groups() build new group objects on every call), JSON by value.
+std::size_t mix(std::size_t h, std::size_t v) {
+  return (h ^ v) * 0x100000001B3ULL;
+}
+
+std::size_t hash_json(const Json& j) {
+  std::size_t h = static_cast<std::size_t>(j.kind()) + 1;
+  switch (j.kind()) {
+    case Json::Kind::null:
+      return h;
+    case Json::Kind::boolean:
+      return mix(h, j.as_bool() ? 1 : 0);
+    case Json::Kind::number:
+      return mix(h, std::hash<std::string_view>()(j.number_text()));
+    case Json::Kind::string:
+      return mix(h, std::hash<std::string_view>()(j.as_string()));
+    case Json::Kind::array:
+      for (const Json& i : j.as_array()) h = mix(h, hash_json(i));
+      return h;
+    case Json::Kind::object:
+      for (const auto& [k, v] : j.as_object()) {
+        h = mix(mix(h, std::hash<std::string_view>()(k)), hash_json(v));
+      }
+      return h;
+  }
+  return h;
+}
+
+std::size_t hash_value(const Value& v) {
+  if (v.is_json()) return hash_json(v.json());
+  if (v.is_hl7()) {
+    const Hl7Ref& r = v.hl7();
+    std::size_t h = 0x48;
+    for (const std::uint32_t x : {r.segment, r.field, r.repetition, r.component, r.subcomponent})
+      h = mix(h, x);
+    return h;
+  }
+  if (v.is_group()) {
+    const Hl7Group& g = *v.group();
+    std::size_t h = mix(0x47, g.index);
+    h = mix(h, std::hash<std::string_view>()(g.key));
+    for (const std::uint32_t seg : g.segments) h = mix(h, seg);
+    return h;
+  }
+  if (v.is_xml()) return mix(0x58, reinterpret_cast<std::uintptr_t>(v.xml().node));
+  std::size_t h = 0x4C;
+  for (const Value& i : v.items()) h = mix(h, hash_value(i));
+  return h;
+}
+
+bool same_value(const Value& a, const Value& b) {
+  if (a.is_json()) return b.is_json() && a.json() == b.json();
+  if (a.is_hl7()) {
+    if (!b.is_hl7()) return false;
+    const Hl7Ref& x = a.hl7();
+    const Hl7Ref& y = b.hl7();
+    return x.message == y.message && x.segment == y.segment && x.field == y.field &&
+           x.repetition == y.repetition && x.component == y.component &&
+           x.subcomponent == y.subcomponent;
+  }
+  if (a.is_group()) {
+    if (!b.is_group()) return false;
+    const Hl7Group& x = *a.group();
+    const Hl7Group& y = *b.group();
+    return &x == &y || (x.message == y.message && x.index == y.index && x.kind == y.kind &&
+                        x.key == y.key && x.segments == y.segments);
+  }
+  if (a.is_xml()) return b.is_xml() && a.xml().node == b.xml().node;
+  if (!b.is_list() || a.items().size() != b.items().size()) return false;
+  for (std::size_t i = 0; i < a.items().size(); ++i) {
+    if (!same_value(a.items()[i], b.items()[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 class Evaluator::VarGuard {
@@ -187,7 +263,8 @@ static const Expr* single_expression(const TNode& n) {
 }
 
 Json Evaluator::render_object(const TNode& node, bool each_element) {
-  if (++depth_ > kMaxDepth) {
+  max_depth_ = std::max(max_depth_, ++depth_);
+  if (depth_ > kMaxDepth) {
     --depth_;
     issue(Issue::Severity::error,
           "templates nested more than 64 deep (a partial including itself?)", node.pos);
@@ -347,6 +424,76 @@ Value Evaluator::render_partial(const std::string& name, std::span<const Value> 
 }
 
 Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
+  if (!p.pure) return render_partial_body(p, args);
+  // The context its root "$with" makes must hold every segment its paths name, or they would
+  // resolve in the caller's context.
+  if (p.context_param >= 0) {
+    const auto i = static_cast<std::size_t>(p.context_param);
+    if (i >= args.size() || !holds_segments(args[i], p.context_segments)) {
+      return render_partial_body(p, args);
+    }
+  }
+  if (partial_cache_.empty()) partial_cache_.resize(set_.partials.size());
+  std::vector<CachedCall>& calls = partial_cache_[p.index];
+  std::size_t hash = p.params.size();
+  for (std::size_t i = 0; i < p.params.size(); ++i) {
+    hash = mix(hash, i < args.size() ? hash_value(args[i]) : 0);
+  }
+  for (const CachedCall& c : calls) {
+    if (c.hash != hash) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < p.params.size() && same; ++i) {
+      same = i < args.size() ? same_value(c.args[i], args[i]) : c.args[i].is_nothing();
+    }
+    // A call deeper down could hit the nesting limit where the first did not: render it again.
+    if (same && depth_ + c.depth <= kMaxDepth) return c.result;
+  }
+  const std::size_t issues = result_.issues.size();
+  const std::size_t explained = result_.explain.size();
+  const int outer_max = max_depth_;
+  max_depth_ = depth_;
+  Value result = render_partial_body(p, args);
+  const int depth = max_depth_ - depth_;
+  max_depth_ = std::max(outer_max, max_depth_);
+  if (result_.issues.size() == issues && result_.explain.size() == explained) {
+    CachedCall c;
+    c.hash = hash;
+    c.args.reserve(p.params.size());
+    for (std::size_t i = 0; i < p.params.size(); ++i) {
+      c.args.push_back(i < args.size() ? args[i] : Value());
+    }
+    c.result = result;
+    c.depth = depth;
+    calls.push_back(std::move(c));
+  }
+  return result;
+}
+
+bool Evaluator::holds_segments(const Value& context, const std::vector<std::string>& ids) const {
+  if (context.is_list()) {
+    return context.items().size() == 1 && holds_segments(context.items().front(), ids);
+  }
+  if (message_ == nullptr) return false;
+  auto has = [&](const std::string& id, auto&& contains) {
+    return id.size() == 3 && contains(packed_id(id.data()));
+  };
+  if (context.is_hl7() && context.hl7().field == 0) {
+    const std::uint32_t own = segment_ids_[context.hl7().segment];
+    return std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
+      return has(id, [&](std::uint32_t packed) { return packed == own; });
+    });
+  }
+  if (!context.is_group()) return false;
+  const std::vector<std::uint32_t>& segments = context.group()->segments;
+  return std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
+    return has(id, [&](std::uint32_t packed) {
+      return std::any_of(segments.begin(), segments.end(),
+                         [&](std::uint32_t seg) { return segment_ids_[seg] == packed; });
+    });
+  });
+}
+
+Value Evaluator::render_partial_body(const Partial& p, std::span<const Value> args) {
   VarGuard vars(vars_);
   for (std::size_t i = 0; i < p.params.size(); ++i) {
     vars_.push_back({p.params[i], i < args.size() ? args[i] : Value()});
@@ -465,10 +612,25 @@ Value Evaluator::eval_path(const Expr& e) {
   }
   if (p.filter) {
     std::vector<std::uint32_t> kept;
+    const std::size_t segment_count = message_ != nullptr ? message_->segment_count() : 0;
+    if (p.memo_slot >= 0 && filter_cache_.empty()) {
+      filter_cache_.assign(set_.pure_filters * segment_count, -1);
+    }
     for (std::uint32_t seg : found) {
+      std::int8_t* cached =
+          p.memo_slot >= 0
+              ? &filter_cache_[static_cast<std::size_t>(p.memo_slot) * segment_count + seg]
+              : nullptr;
+      if (cached != nullptr && *cached >= 0) {
+        if (*cached == 1) kept.push_back(seg);
+        continue;
+      }
+      const std::size_t issues = result_.issues.size();
       ScopeGuard guard(scopes_);
       scopes_.push_back({nullptr, static_cast<std::int64_t>(seg)});
-      if (truthy(eval(*p.filter))) kept.push_back(seg);
+      const bool keep = truthy(eval(*p.filter));
+      if (keep) kept.push_back(seg);
+      if (cached != nullptr && result_.issues.size() == issues) *cached = keep ? 1 : 0;
     }
     found = std::move(kept);
   }

@@ -175,6 +175,20 @@ class Evaluator {
   std::deque<std::vector<Value>> arg_buffers_;  // deque: nested calls add levels, never move
   std::size_t arg_depth_ = 0;
   int depth_ = 0;
+  int max_depth_ = 0;  // the deepest depth_ reached so far (what a cached call needs below it)
+
+  // Results of pure partial calls and segment filters (purity.cpp) for this message. A call is
+  // kept only if it recorded no issue and no explain line, so reusing it changes no output.
+  struct CachedCall {
+    std::size_t hash = 0;
+    std::vector<Value> args;  // one per parameter (nothing for the missing ones)
+    Value result;
+    int depth = 0;  // nesting levels the call went below where it started
+  };
+  Value render_partial_body(const Partial& partial, std::span<const Value> args);
+  bool holds_segments(const Value& context, const std::vector<std::string>& ids) const;
+  std::vector<std::vector<CachedCall>> partial_cache_;  // by Partial::index
+  std::vector<std::int8_t> filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
 };
 
 }  // namespace adapter::mapping

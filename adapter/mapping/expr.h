@@ -32,6 +32,10 @@ struct Hl7PathSpec {
   char segment[3] = {'M', 'S', 'H'};
   std::uint32_t occurrence = 0;  // [n]; 0 = not given
   ExprPtr filter;                // [expression], or null
+  // A filter that reads nothing but the candidate segment and global variables gives the same
+  // answer for the same segment: its slot in the Evaluator's per-message cache (purity.cpp), or
+  // -1.
+  int memo_slot = -1;
   std::uint32_t field = 0;       // 0: the segment itself
   std::uint32_t repetition = 0;  // 0: not given
   std::uint32_t component = 0;

@@ -6,6 +6,7 @@
 
 #include "common/sha256.h"
 #include "mapping/functions.h"
+#include "mapping/purity.h"
 #include "xml/xpath.h"
 
 namespace adapter::mapping {
@@ -532,6 +533,7 @@ Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set
   set->version = version.hex_digest().substr(0, 16);
   if (!errors.empty()) return errors;
   bind_names(*set);
+  find_pure_calls(*set);
   return std::shared_ptr<const TemplateSet>(std::move(set));
 }
 

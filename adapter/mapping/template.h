@@ -73,6 +73,17 @@ struct Partial {
   std::vector<std::string> params;
   TNodePtr body;
   SourcePos pos;
+  // Set once the whole set is loaded (purity.cpp): whether a call's output depends only on its
+  // arguments, so that an Evaluator may reuse it for a second call with the same arguments.
+  // `pure` says what the templates allow: the partial reads no variable but its parameters and
+  // the globals ($feed, $source, $template), and reads the source only through its arguments or,
+  // when `context_segments` is not empty, through paths in the context that its root "$with"
+  // makes of parameter `context_param`. The Evaluator checks the rest per call (that context
+  // really holds those segments, no issue or explain line was made).
+  bool pure = false;
+  int context_param = -1;
+  std::vector<std::string> context_segments;  // segment IDs its paths name without a base
+  std::size_t index = 0;                      // position in TemplateSet::partials
 };
 
 // A lookup table: key -> row (column name -> value). CSV: the first column is the key and the
@@ -111,7 +122,8 @@ struct TemplateSet {
   std::map<std::string, Template, std::less<>> templates;  // by file
   std::map<std::string, Partial, std::less<>> partials;    // by name
   std::map<std::string, Table, std::less<>> tables;        // by name
-  std::string version;  // content hash of every file, recorded with each mapped message
+  std::size_t pure_filters = 0;  // segment filters given a Hl7PathSpec::memo_slot (purity.cpp)
+  std::string version;           // content hash of every file, recorded with each mapped message
 };
 
 // Where templates come from (a folder on disk for adapterd; strings in tests).
