@@ -176,8 +176,8 @@ Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::
       document_(document),
       settings_(settings),
       result_(result) {
-  vars_.push_back({"feed", Value(settings.feed)});
-  vars_.push_back({"source", Value(settings.source)});
+  vars_.push_back({"feed", Value::borrowed(settings.feed)});
+  vars_.push_back({"source", Value::borrowed(settings.source)});
   vars_.push_back({"template", Value(Json::object({{"name", Json::string(tmpl.name)},
                                                    {"version", Json::string(tmpl.version)},
                                                    {"set", Json::string(set.version)}}))});
@@ -851,7 +851,9 @@ std::vector<Value> Evaluator::to_list(const Value& v) {
   if (v.is_nothing()) return {};
   if (v.is_json() && v.json().is_array()) {
     std::vector<Value> out;
-    for (const Json& j : v.json().as_array()) out.emplace_back(j);
+    for (const Json& j : v.json().as_array()) {
+      out.push_back(v.is_borrowed() ? Value::borrowed(j) : Value(j));
+    }
     return out;
   }
   return {v};
@@ -930,7 +932,9 @@ Value Evaluator::member(const Value& base, const std::string& name, const Expr& 
   if (base.is_xml()) return xml_member(base.xml(), name);
   if (base.is_json()) {
     const Json* m = base.json().find(name);
-    return m ? Value(*m) : Value();
+    if (m == nullptr) return Value();
+    // A member of borrowed JSON lives as long; one of a temporary is copied.
+    return base.is_borrowed() ? Value::borrowed(*m) : Value(*m);
   }
   return Value();
 }
@@ -938,7 +942,7 @@ Value Evaluator::member(const Value& base, const std::string& name, const Expr& 
 Value Evaluator::eval(const Expr& e) {
   switch (e.op) {
     case Expr::Op::literal:
-      return Value(e.value);
+      return Value::borrowed(e.value);  // the template set outlives the mapping
     case Expr::Op::variable: {
       if (const Value* v = lookup_var(e.name)) return *v;
       issue(Issue::Severity::error, "unknown variable $" + e.name, e.pos);

@@ -508,15 +508,15 @@ Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
                "table '" + table.name + "' has no column '" + std::string(column) + "'", call.pos);
       return Value();
     }
-    return cell->is_empty() ? Value() : Value(*cell);
+    return cell->is_empty() ? Value() : Value::borrowed(*cell);  // tables outlive the mapping
   }
   // CSV rows without a column: the second column (key -> value tables).
   if (!table.columns.empty()) {
     if (table.columns.size() < 2) return Value();
     const Json* cell = row->second.find(table.columns[1]);
-    return cell == nullptr || cell->is_empty() ? Value() : Value(*cell);
+    return cell == nullptr || cell->is_empty() ? Value() : Value::borrowed(*cell);
   }
-  return Value(row->second);
+  return Value::borrowed(row->second);
 }
 
 Value f_include(Evaluator& ev, const Expr& call, Args& a) {

@@ -64,22 +64,33 @@ class Value {
     return v;
   }
   static Value string(std::string s) { return Value(Json::string(std::move(s))); }
+  // JSON that outlives every Value of the mapping (a template literal, a table cell, $feed):
+  // held by address, so that reading it copies no JSON (and touches no reference count).
+  static Value borrowed(const Json& j) {
+    Value v;
+    v.v_ = &j;
+    return v;
+  }
 
-  bool is_json() const { return std::holds_alternative<Json>(v_); }
+  bool is_json() const { return std::holds_alternative<Json>(v_) || is_borrowed(); }
+  bool is_borrowed() const { return std::holds_alternative<const Json*>(v_); }
   bool is_hl7() const { return std::holds_alternative<Hl7Ref>(v_); }
   bool is_group() const { return std::holds_alternative<Hl7GroupPtr>(v_); }
   bool is_xml() const { return std::holds_alternative<XmlRef>(v_); }
   bool is_list() const { return std::holds_alternative<std::shared_ptr<const ValueList>>(v_); }
   bool is_nothing() const { return is_json() && json().is_null(); }
 
-  const Json& json() const { return std::get<Json>(v_); }
+  const Json& json() const {
+    if (const Json* const* j = std::get_if<const Json*>(&v_)) return **j;
+    return std::get<Json>(v_);
+  }
   const Hl7Ref& hl7() const { return std::get<Hl7Ref>(v_); }
   const Hl7GroupPtr& group() const { return std::get<Hl7GroupPtr>(v_); }
   XmlRef xml() const { return std::get<XmlRef>(v_); }
   const ValueList& items() const { return *std::get<std::shared_ptr<const ValueList>>(v_); }
 
  private:
-  std::variant<Json, Hl7Ref, Hl7GroupPtr, XmlRef, std::shared_ptr<const ValueList>> v_;
+  std::variant<Json, Hl7Ref, Hl7GroupPtr, XmlRef, std::shared_ptr<const ValueList>, const Json*> v_;
 };
 
 }  // namespace adapter::mapping
