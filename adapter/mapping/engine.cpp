@@ -176,11 +176,18 @@ Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::
       document_(document),
       settings_(settings),
       result_(result) {
-  vars_.push_back({"feed", Value::borrowed(settings.feed)});
-  vars_.push_back({"source", Value::borrowed(settings.source)});
-  vars_.push_back({"template", Value(Json::object({{"name", Json::string(tmpl.name)},
-                                                   {"version", Json::string(tmpl.version)},
-                                                   {"set", Json::string(set.version)}}))});
+  // Variables are told apart by the address of their interned name (lookup_var).
+  auto interned = [&](std::string_view name) {
+    const auto it = set.variable_names.find(name);
+    return it != set.variable_names.end() ? std::string_view(*it) : name;
+  };
+  index_variable_ = interned("index");
+  vars_.push_back({interned("feed"), Value::borrowed(settings.feed)});
+  vars_.push_back({interned("source"), Value::borrowed(settings.source)});
+  vars_.push_back(
+      {interned("template"), Value(Json::object({{"name", Json::string(tmpl.name)},
+                                                 {"version", Json::string(tmpl.version)},
+                                                 {"set", Json::string(set.version)}}))});
   if (message_ != nullptr) {
     auto root = std::make_shared<Hl7Group>();
     root->message = message_;
@@ -290,9 +297,10 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
       return Json();
     }
   }
-  for (const auto& [name, value] : node.lets) {
-    const Expr* e = single_expression(*value);
-    vars_.push_back({name, e != nullptr ? eval(*e) : Value(render(*value))});
+  for (std::size_t i = 0; i < node.lets.size(); ++i) {
+    const TNode& value = *node.lets[i].second;
+    const Expr* e = single_expression(value);
+    vars_.push_back({node.let_variables[i], e != nullptr ? eval(*e) : Value(render(value))});
   }
   // $if last, so that a condition can use the variables: "$let" {"kind": ...}, "$if": "$kind ==
   // ..."
@@ -391,8 +399,8 @@ Json Evaluator::render_array(const TNode& node) {
       for (const Value& el : elements) {
         VarGuard vars(vars_);
         ScopeGuard scopes(scopes_);
-        vars_.push_back({item->each_as, el});
-        vars_.push_back({"index", Value(Json::number(static_cast<double>(++index)))});
+        vars_.push_back({item->each_variable, el});
+        vars_.push_back({index_variable_, Value(Json::number(static_cast<double>(++index)))});
         in_scope_push(el);
         // The item's own $if, $with and $let apply to each element, then $do (or its members).
         Json r = render_object(*item, true);
@@ -496,7 +504,7 @@ bool Evaluator::holds_segments(const Value& context, const std::vector<std::stri
 Value Evaluator::render_partial_body(const Partial& p, std::span<const Value> args) {
   VarGuard vars(vars_);
   for (std::size_t i = 0; i < p.params.size(); ++i) {
-    vars_.push_back({p.params[i], i < args.size() ? args[i] : Value()});
+    vars_.push_back({p.param_variables[i], i < args.size() ? args[i] : Value()});
   }
   return Value(render(*p.body));
 }
@@ -887,9 +895,9 @@ bool Evaluator::truthy(const Value& v) {
   return false;
 }
 
-const Value* Evaluator::lookup_var(std::string_view name) const {
+const Value* Evaluator::lookup_var(std::string_view interned) const {
   for (auto it = vars_.rbegin(); it != vars_.rend(); ++it) {
-    if (it->name == name) return &it->value;
+    if (it->name.data() == interned.data()) return &it->value;
   }
   return nullptr;
 }
@@ -944,7 +952,7 @@ Value Evaluator::eval(const Expr& e) {
     case Expr::Op::literal:
       return Value::borrowed(e.value);  // the template set outlives the mapping
     case Expr::Op::variable: {
-      if (const Value* v = lookup_var(e.name)) return *v;
+      if (const Value* v = lookup_var(e.variable)) return *v;
       issue(Issue::Severity::error, "unknown variable $" + e.name, e.pos);
       return Value();
     }

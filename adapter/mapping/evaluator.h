@@ -100,8 +100,8 @@ class Evaluator {
     _xmlNode* xml = nullptr;    // an XML node
   };
   struct Var {
-    // Names live in the TemplateSet (a $let key, $as, a partial's $params) or are literals:
-    // both outlive the Evaluator, so pushing a variable copies no text.
+    // The name interned in TemplateSet::variable_names: one address per name, which is what
+    // lookup_var compares. It outlives the Evaluator, so pushing a variable copies no text.
     std::string_view name;
     Value value;
   };
@@ -113,7 +113,7 @@ class Evaluator {
   Json render_text(const TNode& node);
   Value eval_path(const Expr& e);
   Value member(const Value& base, const std::string& name, const Expr& e);
-  const Value* lookup_var(std::string_view name) const;
+  const Value* lookup_var(std::string_view interned) const;  // a name from variable_names
   bool in_scope_push(const Value& v);  // pushes a scope when v is a group/segment; false otherwise
   std::vector<std::uint32_t> candidates(const char id[3], const Scope* base) const;
   // The nth (1-based) of candidates(id, base), without building the list: most paths name one
@@ -145,6 +145,7 @@ class Evaluator {
   const MappingSettings& settings_;
   MappingResult& result_;
   std::vector<Var> vars_;
+  std::string_view index_variable_;  // "$index", interned
   std::vector<Scope> scopes_;
   std::optional<hl7v2::OruR01> oru_;
   // What was read (for the unmapped report), by consume key, with the text found there:

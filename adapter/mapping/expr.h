@@ -77,6 +77,9 @@ struct Expr {
   // looks no names up: include('name', ...) and lookup('table', ...) with a literal name.
   const Partial* partial = nullptr;
   const Table* table = nullptr;
+  // For variables: `name` interned in TemplateSet::variable_names, so that looking a variable
+  // up compares addresses, not text.
+  std::string_view variable;
   Hl7PathSpec path;
   std::vector<ExprPtr> args;
 };

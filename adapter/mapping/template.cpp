@@ -269,10 +269,22 @@ namespace {
 // here: nothing reads these nodes yet, which is why writing into them is safe.
 class NameBinder {
  public:
-  explicit NameBinder(const TemplateSet& set) : set_(set) {}
+  explicit NameBinder(TemplateSet& set) : set_(set) {
+    // The variables the Evaluator itself binds.
+    for (const char* name : {"feed", "source", "template", "index", "it"}) (void)intern(name);
+  }
+
+  std::string_view intern(std::string_view name) {
+    auto it = set_.variable_names.find(name);
+    if (it == set_.variable_names.end()) it = set_.variable_names.emplace(name).first;
+    return *it;
+  }
 
   void node(const TNode& n) {
     auto& t = const_cast<TNode&>(n);  // NOLINT(cppcoreguidelines-pro-type-const-cast): see above
+    t.let_variables.clear();
+    for (const auto& l : t.lets) t.let_variables.push_back(intern(l.first));
+    t.each_variable = intern(t.each_as);
     for (const TPart& p : t.parts) expr(p.expr);
     for (const auto& m : t.members) node(*m.value);
     for (const TNodePtr& i : t.items) node(*i);
@@ -300,6 +312,7 @@ class NameBinder {
   void expr(const ExprPtr& e) {
     if (!e) return;
     auto& x = const_cast<Expr&>(*e);  // NOLINT(cppcoreguidelines-pro-type-const-cast): see above
+    if (x.op == Expr::Op::variable) x.variable = intern(x.name);
     for (const ExprPtr& a : x.args) expr(a);
     expr(x.path.filter);
     if (x.op != Expr::Op::call || x.args.empty() || x.args[0]->op != Expr::Op::literal ||
@@ -317,13 +330,17 @@ class NameBinder {
   }
 
  private:
-  const TemplateSet& set_;
+  TemplateSet& set_;
 };
 
 void bind_names(TemplateSet& set) {
   NameBinder binder(set);
   for (const auto& [file, t] : set.templates) binder.node(*t.body);
-  for (const auto& [name, p] : set.partials) binder.node(*p.body);
+  for (auto& [name, p] : set.partials) {
+    p.param_variables.clear();
+    for (const std::string& param : p.params) p.param_variables.push_back(binder.intern(param));
+    binder.node(*p.body);
+  }
 }
 
 }  // namespace

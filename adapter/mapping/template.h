@@ -20,7 +20,9 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -55,6 +57,9 @@ struct TNode {
   std::vector<std::pair<std::string, TNodePtr>> lets;
   ExprPtr each;
   std::string each_as = "it";
+  // The names of `lets` and `each_as`, interned in TemplateSet::variable_names (bind_names).
+  std::vector<std::string_view> let_variables;
+  std::string_view each_variable;
   TNodePtr each_body;
   ExprPtr with;
   std::string include;  // partial name
@@ -82,8 +87,9 @@ struct Partial {
   // really holds those segments, no issue or explain line was made).
   bool pure = false;
   int context_param = -1;
-  std::vector<std::string> context_segments;  // segment IDs its paths name without a base
-  std::size_t index = 0;                      // position in TemplateSet::partials
+  std::vector<std::string> context_segments;      // segment IDs its paths name without a base
+  std::size_t index = 0;                          // position in TemplateSet::partials
+  std::vector<std::string_view> param_variables;  // `params`, interned (bind_names)
 };
 
 // A lookup table: key -> row (column name -> value). CSV: the first column is the key and the
@@ -122,6 +128,9 @@ struct TemplateSet {
   std::map<std::string, Template, std::less<>> templates;  // by file
   std::map<std::string, Partial, std::less<>> partials;    // by name
   std::map<std::string, Table, std::less<>> tables;        // by name
+  // Every variable name the templates bind or read, once: the templates hold views into it, so
+  // that two names are the same variable exactly when their addresses are equal.
+  std::set<std::string, std::less<>> variable_names;
   std::size_t pure_filters = 0;  // segment filters given a Hl7PathSpec::memo_slot (purity.cpp)
   std::string version;           // content hash of every file, recorded with each mapped message
 };
