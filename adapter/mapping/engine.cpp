@@ -613,43 +613,81 @@ Value Evaluator::eval_path(const Expr& e) {
     if (!seg) return Value();
     return Value(Hl7Ref{message_, *seg, p.field, p.repetition, p.component, p.subcomponent});
   }
-  std::vector<std::uint32_t> found = candidates(p.segment, base ? &*base : nullptr);
-  if (p.occurrence > 0) {
-    if (p.occurrence > found.size()) return Value();
-    found = {found[p.occurrence - 1]};
+  // The segments of the innermost scope that has any with this ID (or of the base), walked in
+  // place. `where` is a copy: filters push scopes, which may move the scope stack.
+  Scope where;
+  if (base) {
+    where = *base;
+  } else if (const Scope* s = scope_having(p.segment)) {
+    where = *s;
+  } else {
+    return Value();
   }
-  if (p.filter) {
-    std::vector<std::uint32_t> kept;
-    const std::size_t segment_count = message_ != nullptr ? message_->segment_count() : 0;
-    if (p.memo_slot >= 0 && filter_cache_.empty()) {
-      filter_cache_.assign(set_.pure_filters * segment_count, -1);
-    }
-    for (std::uint32_t seg : found) {
-      std::int8_t* cached =
-          p.memo_slot >= 0
-              ? &filter_cache_[static_cast<std::size_t>(p.memo_slot) * segment_count + seg]
-              : nullptr;
-      if (cached != nullptr && *cached >= 0) {
-        if (*cached == 1) kept.push_back(seg);
-        continue;
+  const auto single = static_cast<std::uint32_t>(where.segment);
+  std::span<const std::uint32_t> segments;
+  if (where.segment >= 0) {
+    segments = std::span<const std::uint32_t>(&single, 1);
+  } else if (where.group) {
+    segments = where.group->segments;
+  }
+  const std::size_t segment_count = message_ != nullptr ? message_->segment_count() : 0;
+  if (p.memo_slot >= 0 && filter_cache_.empty()) {
+    filter_cache_.assign(set_.pure_filters * segment_count, -1);
+  }
+  // A filter is evaluated on every candidate (each one's fields count as read), from a cache
+  // when it reads nothing but the candidate (purity.cpp).
+  auto keeps = [&](std::uint32_t seg) {
+    std::int8_t* cached =
+        p.memo_slot >= 0
+            ? &filter_cache_[static_cast<std::size_t>(p.memo_slot) * segment_count + seg]
+            : nullptr;
+    if (cached != nullptr && *cached >= 0) return *cached == 1;
+    const std::size_t issues = result_.issues.size();
+    ScopeGuard guard(scopes_);
+    scopes_.push_back({nullptr, static_cast<std::int64_t>(seg)});
+    const bool keep = truthy(eval(*p.filter));
+    if (cached != nullptr && result_.issues.size() == issues) *cached = keep ? 1 : 0;
+    return keep;
+  };
+  std::uint32_t seen = 0;  // segments with this ID so far, for an occurrence [n]
+  std::size_t kept = 0;
+  std::uint32_t first = 0;
+  ValueList list;  // only for a segment path that keeps several
+  for (const std::uint32_t seg : segments) {
+    if (!segment_is(seg, p.segment)) continue;
+    if (p.occurrence > 0 && ++seen != p.occurrence) continue;
+    if (!p.filter || keeps(seg)) {
+      if (kept++ == 0) {
+        first = seg;
+      } else if (p.field == 0) {
+        if (list.empty()) list.push_back(Value(Hl7Ref{message_, first, 0, 0, 0, 0}));
+        list.push_back(Value(Hl7Ref{message_, seg, 0, 0, 0, 0}));
       }
-      const std::size_t issues = result_.issues.size();
-      ScopeGuard guard(scopes_);
-      scopes_.push_back({nullptr, static_cast<std::int64_t>(seg)});
-      const bool keep = truthy(eval(*p.filter));
-      if (keep) kept.push_back(seg);
-      if (cached != nullptr && result_.issues.size() == issues) *cached = keep ? 1 : 0;
     }
-    found = std::move(kept);
+    if (p.occurrence > 0) break;
   }
-  if (found.empty()) return Value();
+  if (kept == 0) return Value();
   if (p.field == 0) {
-    if (found.size() == 1) return Value(Hl7Ref{message_, found[0], 0, 0, 0, 0});
-    ValueList list;
-    for (std::uint32_t seg : found) list.push_back(Value(Hl7Ref{message_, seg, 0, 0, 0, 0}));
+    if (kept == 1) return Value(Hl7Ref{message_, first, 0, 0, 0, 0});
     return Value::list(std::move(list));
   }
-  return Value(Hl7Ref{message_, found[0], p.field, p.repetition, p.component, p.subcomponent});
+  return Value(Hl7Ref{message_, first, p.field, p.repetition, p.component, p.subcomponent});
+}
+
+const Evaluator::Scope* Evaluator::scope_having(const char id[3]) const {
+  if (message_ == nullptr) return nullptr;
+  for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
+    if (it->segment >= 0) {
+      if (segment_is(static_cast<std::uint32_t>(it->segment), id)) return &*it;
+    } else if (it->group) {
+      const auto& segs = it->group->segments;
+      if (std::any_of(segs.begin(), segs.end(),
+                      [&](std::uint32_t seg) { return segment_is(seg, id); })) {
+        return &*it;
+      }
+    }
+  }
+  return nullptr;
 }
 
 Evaluator::Read& Evaluator::ReadSet::find_or_add(std::uint64_t key) {

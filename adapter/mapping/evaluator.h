@@ -57,6 +57,9 @@ class Evaluator {
   // HL7 structure, relative to the current context.
   std::vector<Value> groups(std::string_view kind);  // ORU^R01 groups inside the context
   std::vector<Value> subid_groups();                 // OBX by OBX-4 sub-ID group
+  // groups() and subid_groups() as one list value, built once per message and place.
+  Value group_list(std::string_view kind);
+  Value subid_group_list();
   std::vector<Value> segments(std::string_view id);  // segments in the innermost group having them
   std::vector<Value> notes();  // NTE of the innermost OBSERVATION, ORDER_OBSERVATION or PATIENT
   // A partial's output, `args` in its $params order (missing ones are nothing).
@@ -116,6 +119,9 @@ class Evaluator {
   const Value* lookup_var(std::string_view interned) const;  // a name from variable_names
   bool in_scope_push(const Value& v);  // pushes a scope when v is a group/segment; false otherwise
   std::vector<std::uint32_t> candidates(const char id[3], const Scope* base) const;
+  // The innermost scope that has a segment with this ID (where a path without a base looks), or
+  // null. Valid until the scope stack changes.
+  const Scope* scope_having(const char id[3]) const;
   // The nth (1-based) of candidates(id, base), without building the list: most paths name one
   // field of one segment (OBX-3.1, PID-3).
   std::optional<std::uint32_t> nth_candidate(const char id[3], const Scope* base,
@@ -189,6 +195,14 @@ class Evaluator {
   Value render_partial_body(const Partial& partial, std::span<const Value> args);
   bool holds_segments(const Value& context, const std::vector<std::string>& ids) const;
   std::vector<std::vector<CachedCall>> partial_cache_;  // by Partial::index
+  struct CachedGroups {
+    std::string kind;    // groups(kind), or
+    bool subid = false;  // subid_groups()
+    Scope where;         // the innermost scope (groups), or the one with OBX (subid_groups)
+    Scope orders;        // subid_groups(): the one with OBR
+    Value list;
+  };
+  std::vector<CachedGroups> groups_cache_;
   std::vector<std::int8_t> filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
 };
 

@@ -224,10 +224,11 @@ Value f_distinct(Evaluator& ev, const Expr&, Args& a) {
 // ---- HL7 structure
 
 Value f_groups(Evaluator& ev, const Expr&, Args& a) {
-  return Value::list(ev.groups(arg_text(ev, a, 0)));
+  std::string scratch;
+  return ev.group_list(ev.text_view(a[0], scratch).value_or(""));
 }
 Value f_subid_groups(Evaluator& ev, const Expr&, Args&) {
-  return Value::list(ev.subid_groups());
+  return ev.subid_group_list();
 }
 Value f_subid_key(Evaluator& ev, const Expr&, Args& a) {
   return str(subid_group_key(arg_text(ev, a, 0)));

@@ -189,6 +189,53 @@ std::vector<Value> Evaluator::groups(std::string_view kind) {
   return out;
 }
 
+// The same question in the same place gets the same group objects: templates ask for the
+// groups of an order several times, and a partial call with a group argument is then found in
+// its cache by address.
+Value Evaluator::group_list(std::string_view kind) {
+  const Scope& here = scopes_.back();  // groups() looks only inside the innermost context
+  for (const CachedGroups& c : groups_cache_) {
+    if (c.kind == kind && c.subid == false && c.where.group == here.group &&
+        c.where.segment == here.segment && c.where.xml == here.xml) {
+      return c.list;
+    }
+  }
+  CachedGroups c;
+  c.kind = std::string(kind);
+  c.where = here;
+  c.list = Value::list(groups(kind));
+  groups_cache_.push_back(c);
+  return c.list;
+}
+
+Value Evaluator::subid_group_list() {
+  // subid_groups() reads the OBX and OBR of the innermost scopes that have any.
+  const char obx[3] = {'O', 'B', 'X'};
+  const char obr[3] = {'O', 'B', 'R'};
+  const Scope* rows = scope_having(obx);
+  const Scope* orders = scope_having(obr);
+  auto same = [](const Scope* s, const Scope& cached) {
+    return s == nullptr ? cached.segment == -2
+                        : s->group == cached.group && s->segment == cached.segment;
+  };
+  for (const CachedGroups& c : groups_cache_) {
+    if (c.subid && same(rows, c.where) && same(orders, c.orders)) return c.list;
+  }
+  CachedGroups c;
+  c.subid = true;
+  if (rows != nullptr)
+    c.where = *rows;
+  else
+    c.where.segment = -2;  // -2: no such scope
+  if (orders != nullptr)
+    c.orders = *orders;
+  else
+    c.orders.segment = -2;
+  c.list = Value::list(subid_groups());
+  groups_cache_.push_back(c);
+  return c.list;
+}
+
 std::vector<Value> Evaluator::subid_groups() {
   std::vector<Value> out;
   if (message_ == nullptr) return out;

@@ -151,3 +151,26 @@ TEST_CASE("segment filters that read only their segment get a cache slot", "[map
   const MappingResult r = f.map();
   CHECK(r.output.dump() == R"({"a":2,"b":2,"c":3,"d":0})");
 }
+
+TEST_CASE("groups asked for again in another context are that context's groups",
+          "[mapping][purity]") {
+  Loaded f(std::string(kTemplateHead) + R"J(
+      "all": "{{ count(groups('OBSERVATION')) }}",
+      "orders": [{"$each": "groups('ORDER_OBSERVATION')", "$as": "o", "$do": {
+        "n": "{{ count(groups('OBSERVATION')) }}",
+        "keys": [{"$each": "subid_groups()", "$as": "g", "$do": "{{ $g.key }}"}],
+        "rows": [{"$each": "subid_groups()", "$as": "g", "$do": [{"$each": "groups('OBSERVATION')",
+                  "$do": "{{ OBX-5 }}"}]}]}}],
+      "in_group": [{"$each": "subid_groups()", "$as": "g", "$do": "{{ count(subid_groups()) }}"}],
+      "again": "{{ count(groups('OBSERVATION')) }}"
+    })J");
+  f.message = *hl7v2::Message::parse(kMessage +
+                                     "OBR|2|ORD2|LAB2|81247-9^Panel^LN\r"
+                                     "OBX|1|ST|48018-6^Gene^LN|3a|TP53||||||F\r");
+  const MappingResult r = f.map();
+  INFO(r.output.dump(true));
+  CHECK(r.output.dump() == R"({"all":4,"orders":[)"
+                           R"({"n":3,"keys":["2a","2b"],"rows":["BRCA1","c.1A>G","BRCA2"]},)"
+                           R"({"n":1,"keys":["3a"],"rows":["TP53"]}],)"
+                           R"("in_group":[1,1,1],"again":4})");
+}
