@@ -400,7 +400,7 @@ Json Evaluator::render_array(const TNode& node) {
         VarGuard vars(vars_);
         ScopeGuard scopes(scopes_);
         vars_.push_back({item->each_variable, el});
-        vars_.push_back({index_variable_, Value(Json::number(static_cast<double>(++index)))});
+        vars_.push_back({index_variable_, count_value(static_cast<std::size_t>(++index))});
         in_scope_push(el);
         // The item's own $if, $with and $let apply to each element, then $do (or its members).
         Json r = render_object(*item, true);
@@ -507,6 +507,13 @@ Value Evaluator::render_partial_body(const Partial& p, std::span<const Value> ar
     vars_.push_back({p.param_variables[i], i < args.size() ? args[i] : Value()});
   }
   return Value(render(*p.body));
+}
+
+Value Evaluator::count_value(std::size_t n) {
+  constexpr std::size_t kKept = 1024;  // $index of every $each element, count(): small numbers
+  if (n >= kKept) return Value(Json::number(static_cast<double>(n)));
+  while (counts_.size() <= n) counts_.push_back(Json::number(static_cast<double>(counts_.size())));
+  return Value::borrowed(counts_[n]);
 }
 
 Evaluator::ArgsBuffer::ArgsBuffer(Evaluator& ev)
@@ -969,8 +976,8 @@ Value Evaluator::member(const Value& base, const std::string& name, const Expr& 
     const Hl7Group& g = *base.group();
     if (name == "key") return Value::string(g.key);
     if (name == "kind") return Value::string(g.kind);
-    if (name == "index") return Value(Json::number(static_cast<double>(g.index)));
-    if (name == "count") return Value(Json::number(static_cast<double>(g.segments.size())));
+    if (name == "index") return count_value(g.index);
+    if (name == "count") return count_value(g.segments.size());
     issue(Issue::Severity::error, "groups have .key, .kind, .index and .count, not ." + name,
           e.pos);
     return Value();

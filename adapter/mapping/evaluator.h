@@ -46,6 +46,9 @@ class Evaluator {
   std::vector<Value> to_list(const Value& v);
   bool truthy(const Value& v);
 
+  // A count, length or $index as a number value, made once per message for the small ones.
+  Value count_value(std::size_t n);
+
   void issue(Issue::Severity severity, std::string message, const SourcePos& pos,
              const Value* at = nullptr);
   std::string source_path(const Value& v) const;  // "OBX[4]-5.1" for HL7 places
@@ -203,6 +206,7 @@ class Evaluator {
     Value list;
   };
   std::vector<CachedGroups> groups_cache_;
+  std::deque<Json> counts_;  // count_value(n) at [n] (deque: borrowed values stay valid)
   std::vector<std::int8_t> filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
 };
 

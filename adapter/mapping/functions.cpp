@@ -151,7 +151,7 @@ Value f_concat(Evaluator& ev, const Expr&, Args& a) {
   return str(out);
 }
 Value f_length(Evaluator& ev, const Expr&, Args& a) {
-  return Value(Json::number(static_cast<double>(arg_text(ev, a, 0).size())));
+  return ev.count_value(arg_text(ev, a, 0).size());
 }
 
 // ---- presence and lists
@@ -176,8 +176,8 @@ std::size_t element_count(const Value& v) {
   if (v.is_json() && v.json().is_array()) return v.json().as_array().size();
   return 1;
 }
-Value f_count(Evaluator&, const Expr&, Args& a) {
-  return Value(Json::number(static_cast<double>(element_count(a[0]))));
+Value f_count(Evaluator& ev, const Expr&, Args& a) {
+  return ev.count_value(element_count(a[0]));
 }
 Value f_first(Evaluator& ev, const Expr&, Args& a) {
   if (a[0].is_list()) return a[0].items().empty() ? Value() : a[0].items().front();

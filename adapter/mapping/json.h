@@ -31,20 +31,34 @@ class Json {
   };
 
   Json() = default;
-  static Json boolean(bool b) { return Json(Data(b)); }
-  static Json number(std::string text) { return Json(Data(Number{std::move(text)})); }
+  static Json boolean(bool b) {
+    Json j(Kind::boolean);
+    j.bool_ = b;
+    return j;
+  }
+  static Json number(std::string text) {
+    Json j(Kind::number);
+    j.shared_ = std::make_shared<const std::string>(std::move(text));
+    return j;
+  }
   static Json number(double value);
   static Json string(std::string s) {
-    return Json(Data(std::make_shared<const std::string>(std::move(s))));
+    Json j(Kind::string);
+    j.shared_ = std::make_shared<const std::string>(std::move(s));
+    return j;
   }
   static Json array(JsonArray items) {
-    return Json(Data(std::make_shared<const JsonArray>(std::move(items))));
+    Json j(Kind::array);
+    j.shared_ = std::make_shared<const JsonArray>(std::move(items));
+    return j;
   }
   static Json object(JsonObject members) {
-    return Json(Data(std::make_shared<const JsonObject>(std::move(members))));
+    Json j(Kind::object);
+    j.shared_ = std::make_shared<const JsonObject>(std::move(members));
+    return j;
   }
 
-  Kind kind() const { return static_cast<Kind>(data_.index()); }
+  Kind kind() const { return kind_; }
   bool is_null() const { return kind() == Kind::null; }
   bool is_string() const { return kind() == Kind::string; }
   bool is_number() const { return kind() == Kind::number; }
@@ -52,12 +66,21 @@ class Json {
   bool is_array() const { return kind() == Kind::array; }
   bool is_object() const { return kind() == Kind::object; }
 
-  bool as_bool() const { return std::get<bool>(data_); }
-  const std::string& as_string() const { return *std::get<StringPtr>(data_); }
-  const std::string& number_text() const { return std::get<Number>(data_).text; }
+  // Each throws std::bad_variant_access for a value of another kind.
+  bool as_bool() const { return expect(Kind::boolean), bool_; }
+  const std::string& as_string() const {
+    return expect(Kind::string), *static_cast<const std::string*>(shared_.get());
+  }
+  const std::string& number_text() const {
+    return expect(Kind::number), *static_cast<const std::string*>(shared_.get());
+  }
   double as_double() const;
-  const JsonArray& as_array() const { return *std::get<ArrayPtr>(data_); }
-  const JsonObject& as_object() const { return *std::get<ObjectPtr>(data_); }
+  const JsonArray& as_array() const {
+    return expect(Kind::array), *static_cast<const JsonArray*>(shared_.get());
+  }
+  const JsonObject& as_object() const {
+    return expect(Kind::object), *static_cast<const JsonObject*>(shared_.get());
+  }
 
   // Member of an object by key (null when absent or not an object).
   const Json* find(std::string_view key) const;
@@ -71,14 +94,17 @@ class Json {
   friend bool operator==(const Json& a, const Json& b);
 
  private:
-  // Strings are shared like arrays and objects: template variables and literals are copied on
-  // every read, and a copy must not copy the text.
-  using StringPtr = std::shared_ptr<const std::string>;
-  using ArrayPtr = std::shared_ptr<const JsonArray>;
-  using ObjectPtr = std::shared_ptr<const JsonObject>;
-  using Data = std::variant<std::monostate, bool, Number, StringPtr, ArrayPtr, ObjectPtr>;
-  explicit Json(Data d) : data_(std::move(d)) {}
-  Data data_;
+  // Plain members rather than a std::variant: the engine copies, moves and drops JSON values
+  // all the time, and these compile to a few inline instructions with no dispatch on the kind.
+  // Strings, numbers, arrays and objects are shared (template variables and literals are copied
+  // on every read, and a copy must not copy the text).
+  explicit Json(Kind kind) : kind_(kind) {}
+  void expect(Kind kind) const {
+    if (kind_ != kind) throw std::bad_variant_access();
+  }
+  Kind kind_ = Kind::null;
+  bool bool_ = false;
+  std::shared_ptr<const void> shared_;  // std::string (string, number text), JsonArray, JsonObject
 };
 
 // Differences between two JSON values, one line each with its path:

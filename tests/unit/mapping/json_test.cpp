@@ -1,0 +1,41 @@
+#include "mapping/json.h"
+
+#include <catch2/catch.hpp>
+
+#include <variant>
+
+using adapter::mapping::Json;
+using adapter::mapping::JsonArray;
+using adapter::mapping::JsonObject;
+
+TEST_CASE("JSON values keep their kind and text through copies and moves", "[mapping][json]") {
+  const Json number = Json::number("0.480");
+  const Json text = Json::string("BRCA1");
+  JsonObject members;
+  members.emplace_back("n", number);
+  members.emplace_back("list", Json::array(JsonArray{text, Json::boolean(false), Json()}));
+  const Json object = Json::object(std::move(members));
+
+  Json copy = object;
+  Json moved = std::move(copy);
+  CHECK(moved == object);
+  CHECK(moved.dump() == R"({"n":0.480,"list":["BRCA1",false,null]})");
+  CHECK(moved.find("n")->number_text() == "0.480");
+  CHECK(&moved.as_object() == &object.as_object());  // copies share what they hold
+  CHECK(Json::number(3.0).number_text() == "3");
+  CHECK(Json::number(0.5).number_text() == "0.5");
+  CHECK_FALSE(Json::number("1.0") == Json::number("1"));  // numbers compare by their text
+  CHECK(Json().is_empty());
+  CHECK(Json::string("").is_empty());
+  CHECK_FALSE(Json::boolean(false).is_empty());
+  CHECK_FALSE(Json::number("0").is_empty());
+}
+
+TEST_CASE("reading a JSON value as another kind throws", "[mapping][json]") {
+  CHECK_THROWS_AS(Json::number("1").as_string(), std::bad_variant_access);
+  CHECK_THROWS_AS(Json::string("1").number_text(), std::bad_variant_access);
+  CHECK_THROWS_AS(Json().as_bool(), std::bad_variant_access);
+  CHECK_THROWS_AS(Json::string("x").as_array(), std::bad_variant_access);
+  CHECK_THROWS_AS(Json::array({}).as_object(), std::bad_variant_access);
+  CHECK(Json::string("x").find("x") == nullptr);
+}
