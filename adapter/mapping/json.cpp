@@ -2,8 +2,10 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/json_text.h"
 
@@ -54,13 +56,36 @@ namespace {
 // Nearly every string in a FHIR Bundle (keys, codes, URLs, display text) is plain printable
 // ASCII without '"' or '\\': those are copied whole; anything else goes through
 // append_json_string, which escapes and checks UTF-8.
-void append_string(std::string& out, std::string_view text) {
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7F || c == '"' || c == '\\') {
-      append_json_string(out, text);
-      return;
+// True when no byte of `text` is below 0x20, 0x7F or above, '"' or '\\'. Eight bytes at a time:
+// a byte test below can flag a byte that is fine only when a lower byte of the same word really
+// matched (a borrow), so the answer is exact.
+bool plain_ascii(std::string_view text) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  auto any_below = [&](std::uint64_t w, std::uint64_t n) {
+    return ((w - n * kOnes) & ~w & kHigh) != 0;
+  };
+  auto any_equal = [&](std::uint64_t w, std::uint64_t c) { return any_below(w ^ (c * kOnes), 1); };
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, text.data() + i, 8);
+    if ((w & kHigh) != 0 || any_below(w, 0x20) || any_equal(w, '"') || any_equal(w, '\\') ||
+        any_equal(w, 0x7F)) {
+      return false;
     }
+  }
+  for (; i < text.size(); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u < 0x20 || u >= 0x7F || u == '"' || u == '\\') return false;
+  }
+  return true;
+}
+
+void append_string(std::string& out, std::string_view text) {
+  if (!plain_ascii(text)) {
+    append_json_string(out, text);
+    return;
   }
   out.push_back('"');
   out.append(text);

@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <string>
 #include <variant>
+
+#include "common/json_text.h"
 
 using adapter::mapping::Json;
 using adapter::mapping::JsonArray;
@@ -38,4 +41,21 @@ TEST_CASE("reading a JSON value as another kind throws", "[mapping][json]") {
   CHECK_THROWS_AS(Json::string("x").as_array(), std::bad_variant_access);
   CHECK_THROWS_AS(Json::array({}).as_object(), std::bad_variant_access);
   CHECK(Json::string("x").find("x") == nullptr);
+}
+
+TEST_CASE("strings are escaped wherever the character that needs it sits", "[mapping][json]") {
+  // The plain-ASCII fast path reads eight bytes at a time: try every position of a word and of
+  // the tail, with each kind of character that must go through the escaping path.
+  const std::string specials[] = {"\"",   "\\", "\n", std::string(1, '\0'), "\x1f", "\x7f", "é",
+                                  "\xff", " ",  "~"};
+  for (const std::string& special : specials) {
+    for (std::size_t at = 0; at < 19; ++at) {
+      std::string text(19, 'x');
+      text.replace(at, 1, special);
+      std::string expected;
+      adapter::append_json_string(expected, text);
+      INFO("at " << at << ": " << expected);
+      CHECK(Json::string(text).dump() == expected);
+    }
+  }
 }
