@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/sha256.h"
 #include "hl7v2/types.h"
 #include "mapping/evaluator.h"
 #include "mapping/fhir_checks.h"
@@ -507,6 +508,12 @@ Value Evaluator::render_partial_body(const Partial& p, std::span<const Value> ar
     vars_.push_back({p.param_variables[i], i < args.size() ? args[i] : Value()});
   }
   return Value(render(*p.body));
+}
+
+const std::string& Evaluator::sha256_hex_of(const std::string& text) {
+  auto it = digests_.find(text);
+  if (it == digests_.end()) it = digests_.emplace(text, sha256_hex(text)).first;
+  return it->second;
 }
 
 Value Evaluator::count_value(std::size_t n) {

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -46,6 +47,9 @@ class Evaluator {
   std::vector<Value> to_list(const Value& v);
   bool truthy(const Value& v);
 
+  // SHA-256 (hex) of `text`, computed once per message: a template names the same resource
+  // by uuid() in several places (its fullUrl, references to it).
+  const std::string& sha256_hex_of(const std::string& text);
   // A count, length or $index as a number value, made once per message for the small ones.
   Value count_value(std::size_t n);
 
@@ -206,6 +210,7 @@ class Evaluator {
     Value list;
   };
   std::vector<CachedGroups> groups_cache_;
+  std::unordered_map<std::string, std::string> digests_;  // sha256_hex_of
   std::deque<Json> counts_;  // count_value(n) at [n] (deque: borrowed values stay valid)
   std::vector<std::int8_t> filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
 };

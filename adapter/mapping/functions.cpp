@@ -423,12 +423,12 @@ Value f_base64(Evaluator& ev, const Expr&, Args& a) {
 }
 
 Value f_hash(Evaluator& ev, const Expr&, Args& a) {
-  return Value::string(sha256_hex(joined(ev, a)));
+  return Value::string(ev.sha256_hex_of(joined(ev, a)));
 }
 // A UUID (version-5 layout) from SHA-256 of the arguments: the same inputs always give the same
 // fullUrl, so a resent or replayed message produces byte-identical Bundles.
 Value f_uuid(Evaluator& ev, const Expr&, Args& a) {
-  std::string h = sha256_hex(joined(ev, a)).substr(0, 32);
+  std::string h = ev.sha256_hex_of(joined(ev, a)).substr(0, 32);
   h[12] = '5';
   static constexpr char kVariant[] = "89ab";
   const int nibble = h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0';
