@@ -959,8 +959,9 @@ Value Evaluator::member(const Value& base, const std::string& name, const Expr& 
     if (base.items().empty()) return Value();
     return member(base.items().front(), name, e);
   }
-  const bool numeric = !name.empty() && std::all_of(name.begin(), name.end(),
-                                                    [](char c) { return c >= '0' && c <= '9'; });
+  const bool numeric = e.component > 0 ||
+                       (!name.empty() && std::all_of(name.begin(), name.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; }));
   if (base.is_hl7()) {
     if (!numeric) {
       issue(Issue::Severity::error, "'." + name + "' on an HL7 value: use a component number (.1)",
@@ -968,7 +969,8 @@ Value Evaluator::member(const Value& base, const std::string& name, const Expr& 
       return Value();
     }
     Hl7Ref r = base.hl7();
-    const auto n = static_cast<std::uint32_t>(std::atoi(name.c_str()));
+    const auto n =
+        e.component > 0 ? e.component : static_cast<std::uint32_t>(std::atoi(name.c_str()));
     if (r.field == 0 || n == 0) return Value();
     if (r.component == 0) {
       r.component = n;
@@ -1080,15 +1082,24 @@ Value Evaluator::eval(const Expr& e) {
     }
     case Expr::Op::add:
     case Expr::Op::subtract: {
-      const auto a = text(eval(*e.args[0]));
-      const auto b = text(eval(*e.args[1]));
+      const Value left = eval(*e.args[0]);
+      const Value right = eval(*e.args[1]);
+      std::string scratch_a;
+      std::string scratch_b;
+      const auto a = text_view(left, scratch_a);
+      const auto b = text_view(right, scratch_b);
       double x = 0;
       double y = 0;
       const bool numbers = a && b && parse_number(*a, x) && parse_number(*b, y);
       if (e.op == Expr::Op::subtract) return numbers ? Value(Json::number(x - y)) : Value();
       if (numbers) return Value(Json::number(x + y));
       if (!a && !b) return Value();
-      return Value::string(a.value_or("") + b.value_or(""));
+      const std::string_view sa = a.value_or(std::string_view());
+      const std::string_view sb = b.value_or(std::string_view());
+      std::string joined;
+      joined.reserve(sa.size() + sb.size());
+      joined.append(sa).append(sb);
+      return Value::string(std::move(joined));
     }
     case Expr::Op::member:
       return member(eval(*e.args[0]), e.name, e);

@@ -80,6 +80,8 @@ struct Expr {
   // For variables: `name` interned in TemplateSet::variable_names, so that looking a variable
   // up compares addresses, not text.
   std::string_view variable;
+  // For members written as a number (`$cx.4`): that number, parsed once (bind_names); else 0.
+  std::uint32_t component = 0;
   Hl7PathSpec path;
   std::vector<ExprPtr> args;
 };

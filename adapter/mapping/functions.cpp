@@ -53,6 +53,12 @@ std::string arg_text(Evaluator& ev, Args& a, std::size_t i) {
   return i < a.size() ? ev.text(a[i]).value_or("") : std::string();
 }
 
+// The same text without a copy, valid while `scratch` and the argument are (see text_view).
+std::string_view arg_view(Evaluator& ev, Args& a, std::size_t i, std::string& scratch) {
+  return i < a.size() ? ev.text_view(a[i], scratch).value_or(std::string_view())
+                      : std::string_view();
+}
+
 // ---- text
 
 Value f_text(Evaluator& ev, const Expr&, Args& a) {
@@ -101,19 +107,26 @@ Value f_substring(Evaluator& ev, const Expr&, Args& a) {
   return str(s.substr(static_cast<std::size_t>(start), len));
 }
 Value f_starts_with(Evaluator& ev, const Expr&, Args& a) {
-  const std::string s = arg_text(ev, a, 0);
-  const std::string p = arg_text(ev, a, 1);
-  return Value(Json::boolean(!p.empty() && s.rfind(p, 0) == 0));
+  std::string scratch_s;
+  std::string scratch_p;
+  const std::string_view s = arg_view(ev, a, 0, scratch_s);
+  const std::string_view p = arg_view(ev, a, 1, scratch_p);
+  return Value(Json::boolean(!p.empty() && s.substr(0, p.size()) == p));
 }
 Value f_ends_with(Evaluator& ev, const Expr&, Args& a) {
-  const std::string s = arg_text(ev, a, 0);
-  const std::string p = arg_text(ev, a, 1);
+  std::string scratch_s;
+  std::string scratch_p;
+  const std::string_view s = arg_view(ev, a, 0, scratch_s);
+  const std::string_view p = arg_view(ev, a, 1, scratch_p);
   return Value(Json::boolean(!p.empty() && s.size() >= p.size() &&
                              s.compare(s.size() - p.size(), p.size(), p) == 0));
 }
 Value f_contains(Evaluator& ev, const Expr&, Args& a) {
-  const std::string p = arg_text(ev, a, 1);
-  return Value(Json::boolean(!p.empty() && arg_text(ev, a, 0).find(p) != std::string::npos));
+  std::string scratch_s;
+  std::string scratch_p;
+  const std::string_view p = arg_view(ev, a, 1, scratch_p);
+  return Value(
+      Json::boolean(!p.empty() && arg_view(ev, a, 0, scratch_s).find(p) != std::string_view::npos));
 }
 Value f_split(Evaluator& ev, const Expr&, Args& a) {
   const std::string s = arg_text(ev, a, 0);
@@ -231,7 +244,8 @@ Value f_subid_groups(Evaluator& ev, const Expr&, Args&) {
   return ev.subid_group_list();
 }
 Value f_subid_key(Evaluator& ev, const Expr&, Args& a) {
-  return str(subid_group_key(arg_text(ev, a, 0)));
+  std::string scratch;
+  return str(subid_group_key(arg_view(ev, a, 0, scratch)));
 }
 Value f_notes(Evaluator& ev, const Expr&, Args&) {
   return Value::list(ev.notes());
@@ -361,23 +375,26 @@ Value f_date(Evaluator& ev, const Expr& call, Args& a) {
 // ---- HGVS
 
 Value f_hgvs_accession(Evaluator& ev, const Expr&, Args& a) {
-  const std::string s = arg_text(ev, a, 0);
+  std::string scratch;
+  const std::string_view s = arg_view(ev, a, 0, scratch);
   const std::size_t colon = s.find(':');
-  return colon == std::string::npos ? Value() : str(s.substr(0, colon));
+  return colon == std::string_view::npos ? Value() : str(std::string(s.substr(0, colon)));
 }
 Value f_hgvs_change(Evaluator& ev, const Expr&, Args& a) {
-  const std::string s = arg_text(ev, a, 0);
+  std::string scratch;
+  const std::string_view s = arg_view(ev, a, 0, scratch);
   const std::size_t colon = s.find(':');
-  return str(colon == std::string::npos ? s : s.substr(colon + 1));
+  return str(std::string(colon == std::string_view::npos ? s : s.substr(colon + 1)));
 }
 
 // HGVS shape: an optional reference sequence and ':', then a coordinate type letter and '.'
 // (c. g. m. n. p. r.), e.g. NM_007294.3:c.5266dupC or p.Gln1756ProfsTer74. SPDI such as
 // NC_000023.11:60465:T:C is not HGVS.
 Value f_is_hgvs(Evaluator& ev, const Expr&, Args& a) {
-  const std::string s = arg_text(ev, a, 0);
+  std::string scratch;
+  const std::string_view s = arg_view(ev, a, 0, scratch);
   const std::size_t colon = s.find(':');
-  const std::string change = colon == std::string::npos ? s : s.substr(colon + 1);
+  const std::string_view change = colon == std::string_view::npos ? s : s.substr(colon + 1);
   const bool ok = change.size() > 2 && change[1] == '.' &&
                   std::string_view("cgmnpr").find(change[0]) != std::string_view::npos;
   return Value(Json::boolean(ok));
@@ -387,8 +404,9 @@ Value f_is_hgvs(Evaluator& ev, const Expr&, Args& a) {
 
 std::string joined(Evaluator& ev, Args& a) {
   std::string key;
+  std::string scratch;
   for (const Value& v : a) {
-    key += ev.text(v).value_or("");
+    key += ev.text_view(v, scratch).value_or("");
     key.push_back('\x1f');  // unit separator: ("ab","c") and ("a","bc") differ
   }
   return key;
@@ -441,7 +459,7 @@ Value f_uuid(Evaluator& ev, const Expr&, Args& a) {
 // '|', ',' and '$' inside either part escaped as the search syntax requires, then everything but
 // unreserved characters, ':' and '/' percent-encoded.
 // Percent-encoding of everything outside RFC 3986 "unreserved" (and of `also`).
-std::string percent_encode(const std::string& s, std::string_view keep) {
+std::string percent_encode(std::string_view s, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size());
@@ -462,11 +480,13 @@ std::string percent_encode(const std::string& s, std::string_view keep) {
 }
 
 Value f_token(Evaluator& ev, const Expr&, Args& a) {
-  const std::string system = arg_text(ev, a, 0);
-  const std::string value = arg_text(ev, a, 1);
+  std::string scratch_system;
+  std::string scratch_value;
+  const std::string_view system = arg_view(ev, a, 0, scratch_system);
+  const std::string_view value = arg_view(ev, a, 1, scratch_value);
   if (value.empty()) return Value();
   // FHIR search escapes \ | , $ with a backslash; the result is then URL-encoded for the query.
-  auto part = [](const std::string& s) {
+  auto part = [](std::string_view s) {
     std::string escaped;
     for (char c : s) {
       if (c == '\\' || c == '|' || c == ',' || c == '$') escaped.push_back('\\');
@@ -478,7 +498,8 @@ Value f_token(Evaluator& ev, const Expr&, Args& a) {
 }
 
 Value f_uri_part(Evaluator& ev, const Expr&, Args& a) {
-  return str(percent_encode(arg_text(ev, a, 0), ""));
+  std::string scratch;
+  return str(percent_encode(arg_view(ev, a, 0, scratch), ""));
 }
 
 // ---- lookups, partials, issues

@@ -2,6 +2,7 @@
 
 #include "xml/xpath.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/sha256.h"
@@ -313,6 +314,10 @@ class NameBinder {
     if (!e) return;
     auto& x = const_cast<Expr&>(*e);  // NOLINT(cppcoreguidelines-pro-type-const-cast): see above
     if (x.op == Expr::Op::variable) x.variable = intern(x.name);
+    if (x.op == Expr::Op::member && !x.name.empty() && x.name.size() <= 9 &&
+        std::all_of(x.name.begin(), x.name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      x.component = static_cast<std::uint32_t>(std::stoul(x.name));
+    }
     for (const ExprPtr& a : x.args) expr(a);
     expr(x.path.filter);
     if (x.op != Expr::Op::call || x.args.empty() || x.args[0]->op != Expr::Op::literal ||
