@@ -220,9 +220,21 @@ std::vector<std::string> value_keys(const Json& object) {
   return out;
 }
 
+// The first of kSlices whose code is one of the concept's codings (as has_coding() tells), with
+// the codings read once rather than once per slice.
 const Slice* find_slice(const Json* code) {
+  const Json* codings = code != nullptr ? code->find("coding") : nullptr;
+  if (codings == nullptr || !codings->is_array()) return nullptr;
+  std::vector<std::pair<std::string_view, std::string_view>> given;  // (system, code)
+  for (const Json& x : codings->as_array()) {
+    const std::string* system = string_member(x, "system");
+    const std::string* value = string_member(x, "code");
+    if (system != nullptr && value != nullptr) given.emplace_back(*system, *value);
+  }
   for (const Slice& slice : kSlices) {
-    if (has_coding(code, slice.code)) return &slice;
+    for (const auto& [system, value] : given) {
+      if (system == slice.code.system && value == slice.code.code) return &slice;
+    }
   }
   return nullptr;
 }
