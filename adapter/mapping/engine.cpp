@@ -610,7 +610,9 @@ Value Evaluator::eval_path(const Expr& e) {
   const Hl7PathSpec& p = e.path;
   std::optional<Scope> base;
   if (!e.args.empty()) {
-    const Value b = eval(*e.args[0]);
+    const Value* held = variable_in_place(*e.args[0]);
+    const Value evaluated = held != nullptr ? Value() : eval(*e.args[0]);
+    const Value& b = held != nullptr ? *held : evaluated;
     if (b.is_group()) {
       base = Scope{b.group(), -1};
     } else if (b.is_hl7() && b.hl7().field == 0) {
@@ -947,6 +949,10 @@ bool Evaluator::truthy(const Value& v) {
   return false;
 }
 
+const Value* Evaluator::variable_in_place(const Expr& e) const {
+  return e.op == Expr::Op::variable ? lookup_var(e.variable) : nullptr;
+}
+
 const Value* Evaluator::lookup_var(std::string_view interned) const {
   for (auto it = vars_.rbegin(); it != vars_.rend(); ++it) {
     if (it->name.data() == interned.data()) return &it->value;
@@ -1102,6 +1108,8 @@ Value Evaluator::eval(const Expr& e) {
       return Value::string(std::move(joined));
     }
     case Expr::Op::member:
+      // $var.name: read the variable in place rather than copy it (most members are of one).
+      if (const Value* held = variable_in_place(*e.args[0])) return member(*held, e.name, e);
       return member(eval(*e.args[0]), e.name, e);
     case Expr::Op::index: {
       const Value base = eval(*e.args[0]);

@@ -124,6 +124,9 @@ class Evaluator {
   Value eval_path(const Expr& e);
   Value member(const Value& base, const std::string& name, const Expr& e);
   const Value* lookup_var(std::string_view interned) const;  // a name from variable_names
+  // The value of `e` where it is held, when `e` is a variable that exists (else null, and eval()
+  // reports it): valid until the variables change, so only for reading it right away.
+  const Value* variable_in_place(const Expr& e) const;
   bool in_scope_push(const Value& v);  // pushes a scope when v is a group/segment; false otherwise
   std::vector<std::uint32_t> candidates(const char id[3], const Scope* base) const;
   // The innermost scope that has a segment with this ID (where a path without a base looks), or
