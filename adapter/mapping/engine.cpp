@@ -321,11 +321,10 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
       v = render_partial(node.include, {}, node.pos);  // reports the unknown name
     } else {
       const Partial& p = *node.partial;
-      for (const auto& m : node.members) {
-        if (std::find(p.params.begin(), p.params.end(), m.key) == p.params.end()) {
-          issue(Issue::Severity::error, "partial '" + p.name + "' has no parameter '" + m.key + "'",
-                m.value->pos);
-        }
+      for (const int stray : node.stray_members) {
+        const auto& m = node.members[static_cast<std::size_t>(stray)];
+        issue(Issue::Severity::error, "partial '" + p.name + "' has no parameter '" + m.key + "'",
+              m.value->pos);
       }
       ArgsBuffer buffer(*this);
       std::vector<Value>& args = buffer.values();

@@ -519,12 +519,13 @@ Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
   std::string scratch;
   const auto key = ev.text_view(a[1], scratch);
   if (!key) return Value();
-  const auto row = table.rows.find(*key);
-  if (row == table.rows.end()) return Value();
+  const auto found = table.index.find(*key);
+  if (found == table.index.end()) return Value();
+  const Json& row = *found->second;
   if (a.size() > 2) {
     std::string column_scratch;
     const std::string_view column = ev.text_view(a[2], column_scratch).value_or("");
-    const Json* cell = row->second.find(column);
+    const Json* cell = row.find(column);
     if (cell == nullptr) {
       ev.issue(Issue::Severity::error,
                "table '" + table.name + "' has no column '" + std::string(column) + "'", call.pos);
@@ -535,10 +536,10 @@ Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
   // CSV rows without a column: the second column (key -> value tables).
   if (!table.columns.empty()) {
     if (table.columns.size() < 2) return Value();
-    const Json* cell = row->second.find(table.columns[1]);
+    const Json* cell = row.find(table.columns[1]);
     return cell == nullptr || cell->is_empty() ? Value() : Value::borrowed(*cell);
   }
-  return Value::borrowed(row->second);
+  return Value::borrowed(row);
 }
 
 Value f_include(Evaluator& ev, const Expr& call, Args& a) {

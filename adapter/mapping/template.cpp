@@ -306,6 +306,13 @@ class NameBinder {
             if (t.members[m].key == it->second.params[p]) t.param_members[p] = static_cast<int>(m);
           }
         }
+        t.stray_members.clear();
+        const auto& params = it->second.params;
+        for (std::size_t m = 0; m < t.members.size(); ++m) {
+          if (std::find(params.begin(), params.end(), t.members[m].key) == params.end()) {
+            t.stray_members.push_back(static_cast<int>(m));
+          }
+        }
       }
     }
   }
@@ -339,6 +346,11 @@ class NameBinder {
 };
 
 void bind_names(TemplateSet& set) {
+  for (auto& [name, table] : set.tables) {
+    table.index.clear();
+    table.index.reserve(table.rows.size());
+    for (const auto& [key, row] : table.rows) table.index.emplace(key, &row);
+  }
   NameBinder binder(set);
   for (const auto& [file, t] : set.templates) binder.node(*t.body);
   for (auto& [name, p] : set.partials) {

@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -68,6 +69,7 @@ struct TNode {
   // not passed). Members that name no parameter are reported when the object is rendered.
   const Partial* partial = nullptr;
   std::vector<int> param_members;
+  std::vector<int> stray_members;  // members that name no parameter (reported when rendered)
   TNodePtr merge;
   std::vector<std::string> requires_members;
   std::vector<ExprPtr> checks;
@@ -98,6 +100,9 @@ struct Table {
   std::string name;
   std::vector<std::string> columns;  // CSV only
   std::map<std::string, Json, std::less<>> rows;
+  // `rows` by hash, built once the set is loaded (bind_names): lookup() runs for nearly every
+  // OBX several times.
+  std::unordered_map<std::string_view, const Json*> index;
 };
 
 struct Template {
