@@ -174,3 +174,20 @@ TEST_CASE("groups asked for again in another context are that context's groups",
                            R"({"n":1,"keys":["3a"],"rows":["TP53"]}],)"
                            R"("in_group":[1,1,1],"again":4})");
 }
+
+TEST_CASE("an $include member that names no parameter is an error each time it is rendered",
+          "[mapping][purity]") {
+  MemoryFiles files;
+  files.add("partials/p.json", R"J({"$partial": "p", "$params": ["a", "b"], "v": "{{ $a }}"})J");
+  Loaded f(std::string(kTemplateHead) + R"J(
+      "rows": [{"$each": "['1', '2']", "$do": {"$include": "p", "x": "0", "a": "{{ $it }}", "y": "0"}}]
+    })J",
+           files);
+  const MappingResult r = f.map();
+  CHECK(r.output.dump() == R"({"rows":[{"v":"1"},{"v":"2"}]})");
+  REQUIRE(r.issues.size() == 4);
+  CHECK(r.issues[0].message == "partial 'p' has no parameter 'x'");
+  CHECK(r.issues[1].message == "partial 'p' has no parameter 'y'");
+  CHECK(r.issues[2].message == "partial 'p' has no parameter 'x'");
+  CHECK(r.issues[0].template_pos == "t.json:2:70");  // the member's value
+}
