@@ -51,21 +51,6 @@ std::uint64_t consume_key(std::uint32_t seg, std::uint32_t field, std::uint32_t 
          std::uint64_t{sub & 0x3FF};
 }
 
-// A decimal number and nothing else (leading blanks and '+' allowed, as HL7 NM values have
-// them); no hex, no inf/nan. Tried on both sides of every comparison, so non-numbers (codes,
-// names) must fail on their first character.
-bool parse_number(std::string_view s, double& out) {
-  const char* p = s.data();
-  const char* end = p + s.size();
-  while (p != end && *p == ' ') ++p;
-  if (p != end && *p == '+') ++p;
-  if (p == end) return false;
-  const char first = *p == '-' && p + 1 != end ? p[1] : *p;
-  if ((first < '0' || first > '9') && first != '.') return false;
-  const auto r = std::from_chars(p, end, out, std::chars_format::general);
-  return r.ec == std::errc() && r.ptr == end && std::isfinite(out);
-}
-
 // Argument identity for cached partial calls: source places by position, groups by what they
 // hold (subid_groups() and groups() build new group objects on every call), JSON by value.
 std::size_t mix(std::size_t h, std::size_t v) {
@@ -1055,7 +1040,8 @@ Value Evaluator::eval(const Expr& e) {
       int cmp = 0;
       double x = 0;
       double y = 0;
-      if (a && b && parse_number(*a, x) && parse_number(*b, y)) {
+      // (A literal side that is not a number decides it: bind_names set `text_only`.)
+      if (!e.text_only && a && b && parse_number(*a, x) && parse_number(*b, y)) {
         cmp = x < y ? -1 : (x > y ? 1 : 0);
       } else {
         const std::string_view sa = a.value_or(std::string_view());

@@ -1,6 +1,7 @@
 #include "mapping/expr.h"
 
 #include <charconv>
+#include <cmath>
 
 namespace adapter::mapping {
 
@@ -14,6 +15,21 @@ std::string Hl7PathSpec::to_string() const {
   if (component > 0) s += "." + std::to_string(component);
   if (subcomponent > 0) s += "." + std::to_string(subcomponent);
   return s;
+}
+
+// A decimal number and nothing else (leading blanks and '+' allowed, as HL7 NM values have
+// them); no hex, no inf/nan. Tried on both sides of every comparison, so non-numbers (codes,
+// names) must fail on their first character.
+bool parse_number(std::string_view s, double& out) {
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (p != end && *p == ' ') ++p;
+  if (p != end && *p == '+') ++p;
+  if (p == end) return false;
+  const char first = *p == '-' && p + 1 != end ? p[1] : *p;
+  if ((first < '0' || first > '9') && first != '.') return false;
+  const auto r = std::from_chars(p, end, out, std::chars_format::general);
+  return r.ec == std::errc() && r.ptr == end && std::isfinite(out);
 }
 
 namespace {

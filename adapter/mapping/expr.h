@@ -39,6 +39,9 @@ struct Hl7PathSpec {
   std::uint32_t field = 0;       // 0: the segment itself
   std::uint32_t repetition = 0;  // 0: not given
   std::uint32_t component = 0;
+  // For comparisons: one side is a literal that does not read as a number, so the two sides
+  // are always compared as text (bind_names).
+  bool text_only = false;
   std::uint32_t subcomponent = 0;
 
   std::string to_string() const;  // "OBX[...]-5.1"
@@ -82,6 +85,9 @@ struct Expr {
   std::string_view variable;
   // For members written as a number (`$cx.4`): that number, parsed once (bind_names); else 0.
   std::uint32_t component = 0;
+  // For comparisons: one side is a literal that does not read as a number, so the two sides
+  // are always compared as text (bind_names).
+  bool text_only = false;
   Hl7PathSpec path;
   std::vector<ExprPtr> args;
 };
@@ -99,6 +105,10 @@ class FunctionCatalog {
   // Index of a known function (for Expr::function), or -1.
   virtual int index_of(std::string_view /*name*/) const { return -1; }
 };
+
+// A decimal number and nothing else (leading blanks and '+' allowed, as HL7 NM values have
+// them): how comparisons, '+' and '-' decide that both sides are numbers.
+bool parse_number(std::string_view s, double& out);
 
 // Parses one expression; `pos` is where its first character sits in the template file.
 Result<ExprPtr> parse_expression(std::string_view text, const SourcePos& pos,

@@ -268,6 +268,23 @@ namespace {
 // Resolves the names that templates use to reach partials and tables, once, so that rendering
 // a message does no string lookups for them. The set is still private to load_template_set
 // here: nothing reads these nodes yet, which is why writing into them is safe.
+// Whether a literal could be one side of a numeric comparison: its text as the Evaluator's
+// parse_number() reads it (a literal that yields no text, null, is never a number either).
+bool literal_reads_as_number(const Json& value) {
+  std::string_view text;
+  if (value.is_string()) {
+    text = value.as_string();
+  } else if (value.is_number()) {
+    text = value.number_text();
+  } else if (value.is_bool()) {
+    text = value.as_bool() ? "true" : "false";
+  } else {
+    return false;
+  }
+  double ignored = 0;
+  return parse_number(text, ignored);
+}
+
 class NameBinder {
  public:
   explicit NameBinder(TemplateSet& set) : set_(set) {
@@ -321,6 +338,13 @@ class NameBinder {
     if (!e) return;
     auto& x = const_cast<Expr&>(*e);  // NOLINT(cppcoreguidelines-pro-type-const-cast): see above
     if (x.op == Expr::Op::variable) x.variable = intern(x.name);
+    if (x.op >= Expr::Op::equal && x.op <= Expr::Op::greater_equal && x.args.size() == 2) {
+      for (const ExprPtr& side : x.args) {
+        if (side->op == Expr::Op::literal && !literal_reads_as_number(side->value)) {
+          x.text_only = true;
+        }
+      }
+    }
     if (x.op == Expr::Op::member && !x.name.empty() && x.name.size() <= 9 &&
         std::all_of(x.name.begin(), x.name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       x.component = static_cast<std::uint32_t>(std::stoul(x.name));
