@@ -363,3 +363,14 @@ TEST_CASE("$ignore rules with a typo are load errors and never ignore a whole se
   CHECK(errors[3].rfind("t.json:3:15: 'OBX-3.' is not an ignore rule", 0) == 0);
   CHECK(errors[4].rfind("t.json:3:25: 'OBX-0' is not an ignore rule", 0) == 0);
 }
+
+TEST_CASE("comparisons are numeric only when both sides read as numbers", "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "a": "{{ '10' > '9' }}", "b": "{{ '10' > 'x' }}", "c": "{{ OBX-1 == '1.0' }}",
+    "d": "{{ OBX-1 == 'a' }}", "e": "{{ OBX[3]-5 < 0.5 }}", "f": "{{ OBX-99 == null }}",
+    "g": "{{ true == 'true' }}", "h": "{{ OBX-1 >= '+1' }}", "i": "{{ OBX-1 < 'A' }}"
+  })J");
+  const MappingResult r = f.map();
+  CHECK(r.output.dump() ==
+        R"({"a":true,"b":false,"c":true,"d":false,"e":true,"f":true,"g":true,"h":true,"i":true})");
+}
