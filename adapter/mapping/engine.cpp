@@ -1046,7 +1046,12 @@ Value Evaluator::eval(const Expr& e) {
       } else {
         const std::string_view sa = a.value_or(std::string_view());
         const std::string_view sb = b.value_or(std::string_view());
-        cmp = sa.compare(sb) < 0 ? -1 : (sa == sb ? 0 : 1);
+        // == and != need no order: texts of other lengths differ without a byte compared.
+        if (e.op == Expr::Op::equal || e.op == Expr::Op::not_equal) {
+          cmp = sa == sb ? 0 : 1;
+        } else {
+          cmp = sa.compare(sb) < 0 ? -1 : (sa == sb ? 0 : 1);
+        }
       }
       bool r = false;
       switch (e.op) {
