@@ -436,7 +436,8 @@ Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
     if (c.hash != hash) continue;
     bool same = true;
     for (std::size_t i = 0; i < p.params.size() && same; ++i) {
-      same = i < args.size() ? same_value(c.args[i], args[i]) : c.args[i].is_nothing();
+      const Value& cached = cached_args_[c.first_arg + i];
+      same = i < args.size() ? same_value(cached, args[i]) : cached.is_nothing();
     }
     // A call deeper down could hit the nesting limit where the first did not: render it again.
     if (same && depth_ + c.depth <= kMaxDepth) return c.result;
@@ -451,9 +452,9 @@ Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
   if (result_.issues.size() == issues && result_.explain.size() == explained) {
     CachedCall c;
     c.hash = hash;
-    c.args.reserve(p.params.size());
+    c.first_arg = cached_args_.size();
     for (std::size_t i = 0; i < p.params.size(); ++i) {
-      c.args.push_back(i < args.size() ? args[i] : Value());
+      cached_args_.push_back(i < args.size() ? args[i] : Value());
     }
     c.result = result;
     c.depth = depth;

@@ -198,13 +198,14 @@ class Evaluator {
   // kept only if it recorded no issue and no explain line, so reusing it changes no output.
   struct CachedCall {
     std::size_t hash = 0;
-    std::vector<Value> args;  // one per parameter (nothing for the missing ones)
+    std::size_t first_arg = 0;  // in cached_args_: one per parameter (nothing if not given)
     Value result;
     int depth = 0;  // nesting levels the call went below where it started
   };
   Value render_partial_body(const Partial& partial, std::span<const Value> args);
   bool holds_segments(const Value& context, const std::vector<std::string>& ids) const;
   std::vector<std::vector<CachedCall>> partial_cache_;  // by Partial::index
+  std::vector<Value> cached_args_;  // the arguments of all cached calls, one after another
   struct CachedGroups {
     std::string kind;    // groups(kind), or
     bool subid = false;  // subid_groups()
