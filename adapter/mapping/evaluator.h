@@ -177,6 +177,8 @@ class Evaluator {
    public:
     Read& find_or_add(std::uint64_t key);
     bool contains(std::uint64_t key) const;
+    // Room for `expected` places without growing (each growth allocates and re-inserts all).
+    void reserve(std::size_t expected);
 
    private:
     std::size_t slot_of(std::uint64_t key) const {  // Fibonacci hashing: the product's top bits
