@@ -132,7 +132,10 @@ bool same_value(const Value& a, const Value& b) {
 class Evaluator::VarGuard {
  public:
   explicit VarGuard(std::vector<Var>& vars) : vars_(vars), size_(vars.size()) {}
-  ~VarGuard() { vars_.resize(size_); }
+  // (pop_back rather than resize(): the shrinking path alone, inline.)
+  ~VarGuard() {
+    while (vars_.size() > size_) vars_.pop_back();
+  }
   VarGuard(const VarGuard&) = delete;
   VarGuard& operator=(const VarGuard&) = delete;
 
@@ -144,7 +147,9 @@ class Evaluator::VarGuard {
 class Evaluator::ScopeGuard {
  public:
   explicit ScopeGuard(std::vector<Scope>& scopes) : scopes_(scopes), size_(scopes.size()) {}
-  ~ScopeGuard() { scopes_.resize(size_); }
+  ~ScopeGuard() {
+    while (scopes_.size() > size_) scopes_.pop_back();
+  }
   ScopeGuard(const ScopeGuard&) = delete;
   ScopeGuard& operator=(const ScopeGuard&) = delete;
 

@@ -10,6 +10,7 @@
 #include "mapping/purity.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -210,16 +211,45 @@ class FilterSlots {
                       std::all_of(r.segments.begin(), r.segments.end(),
                                   [&](const std::string& s) { return s == own; });
     if (pure) {
+      // Filters written alike in several places share a slot: the answer for a segment is the
+      // same (and a cached answer never recorded an issue, whose position would differ).
+      std::string key = own;
+      canonical(*e->path.filter, key);
+      const auto [slot, added] = slot_of_.try_emplace(std::move(key), static_cast<int>(slots_));
+      if (added) ++slots_;
       // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): the set is not shared yet
-      const_cast<Expr&>(*e).path.memo_slot = static_cast<int>(slots_++);
+      const_cast<Expr&>(*e).path.memo_slot = slot->second;
     }
   }
 
  private:
+  // The expression as text that is equal exactly for expressions that evaluate alike (what
+  // was written, not where).
+  static void canonical(const Expr& e, std::string& out) {
+    out += '(';
+    out += std::to_string(static_cast<int>(e.op));
+    out += ' ';
+    out += e.name;
+    out += ' ';
+    if (e.op == Expr::Op::literal) out += e.value.dump();
+    if (e.op == Expr::Op::path) {
+      const Hl7PathSpec& p = e.path;
+      out.append(p.segment, 3);
+      for (const std::uint32_t n :
+           {p.occurrence, p.field, p.repetition, p.component, p.subcomponent}) {
+        out += ' ' + std::to_string(n);
+      }
+      if (p.filter) canonical(*p.filter, out);
+    }
+    for (const ExprPtr& a : e.args) canonical(*a, out);
+    out += ')';
+  }
+
   Analysis& analysis_;
   bool globals_shadowed_;
   std::size_t& slots_;
   std::set<const Expr*> seen_;
+  std::map<std::string, int> slot_of_;  // canonical() of segment and filter -> slot
 };
 
 }  // namespace

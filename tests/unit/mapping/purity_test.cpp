@@ -145,11 +145,14 @@ TEST_CASE("segment filters that read only their segment get a cache slot", "[map
       "a": "{{ count(OBX[OBX-3.1 == '48018-6']) }}",
       "b": "{{ count(OBX[OBX-4 == $k]) }}",
       "c": "{{ count(OBX[OBR-2 == 'ORD1']) }}",
-      "d": "{{ count(OBX[OBX-5 == $feed.gene]) }}"
+      "d": "{{ count(OBX[OBX-5 == $feed.gene]) }}",
+      "e": [{"$each": "subid_groups()", "$do": "{{ count(OBX[OBX-3.1 == '48018-6']) }}"}],
+      "f": "{{ count(OBX[OBX-3.1 == '48004-6']) }}"
     })J");
-  CHECK(f.set->pure_filters == 2);  // a and d; b reads a variable, c another segment
+  // a and d (e is written as a, and shares its slot), f; b reads a variable, c another segment.
+  CHECK(f.set->pure_filters == 3);
   const MappingResult r = f.map();
-  CHECK(r.output.dump() == R"({"a":2,"b":2,"c":3,"d":0})");
+  CHECK(r.output.dump() == R"({"a":2,"b":2,"c":3,"d":0,"e":[1,1],"f":1})");
 }
 
 TEST_CASE("groups asked for again in another context are that context's groups",
