@@ -239,7 +239,10 @@ Json Evaluator::render(const TNode& node) {
 }
 
 Json Evaluator::render_text(const TNode& node) {
-  if (node.parts.size() == 1 && node.parts[0].expr) return to_json(eval(*node.parts[0].expr));
+  if (node.parts.size() == 1 && node.parts[0].expr) {
+    Value v = eval(*node.parts[0].expr);
+    return v.is_json() ? v.take_json() : to_json(v);
+  }
   std::string out;
   std::string scratch;
   for (const TPart& p : node.parts) {
@@ -332,7 +335,7 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
       }
       v = render_partial(p, args);
     }
-    result = v.is_json() ? v.json() : to_json(v);
+    result = v.is_json() ? v.take_json() : to_json(v);
   } else {
     JsonObject out;
     out.reserve(node.members.size());

@@ -84,6 +84,15 @@ class Value {
     if (const Json* const* j = std::get_if<const Json*>(&v_)) return **j;
     return std::get<Json>(v_);
   }
+  // The JSON, moved out when this value owns it (the value is left holding null JSON).
+  Json take_json() {
+    if (Json* j = std::get_if<Json>(&v_)) {
+      Json out = std::move(*j);
+      *j = Json();
+      return out;
+    }
+    return json();
+  }
   const Hl7Ref& hl7() const { return std::get<Hl7Ref>(v_); }
   const Hl7GroupPtr& group() const { return std::get<Hl7GroupPtr>(v_); }
   XmlRef xml() const { return std::get<XmlRef>(v_); }
