@@ -1180,14 +1180,14 @@ TEST_CASE("retention purges finished messages only, oldest first, or only their 
     ids.push_back(append_one(*store, make_message(c, hl7(c))).id);
   }
   // D1, D2: delivered. P: pending. F: mapping failed. X: dead letter. N: mapped, no destination.
-  for (std::size_t i : {0, 1, 2, 4}) {
+  for (std::size_t i : {0U, 1U, 2U, 4U}) {
     REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[i], "r" + std::to_string(i))).ok());
   }
   MappingRecord failed = mapped_record(ids[3], "r3");
   failed.state = MappingState::mapping_failed;
   REQUIRE(record_mapping_and_wait(*store, failed).ok());
   REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[5], "r5", {})).ok());
-  for (std::size_t i : {0, 1}) {
+  for (std::size_t i : {0U, 1U}) {
     REQUIRE(
         record_delivery_and_wait(*store, attempt(ids[i], DeliveryState::delivered, 200, 1)).ok());
   }
@@ -1218,6 +1218,6 @@ TEST_CASE("retention purges finished messages only, oldest first, or only their 
   CHECK(*store->purge_finished(later, false, 2) == 1);  // N
   CHECK(*store->purge_finished(later, false, 2) == 0);
   // Pending, failed and dead letter stay whatever their age.
-  for (std::size_t i : {2, 3, 4}) CHECK(*store->get(ids[i]));
+  for (std::size_t i : {2U, 3U, 4U}) CHECK(*store->get(ids[i]));
   CHECK(count_all(*store) == 3);
 }
