@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what is missing on a Debian 12 machine (as root). Quick when everything is there.
 #   scripts/deps.sh          what building and running adapterd needs
+#   scripts/deps.sh fhir     plus node and npm, for the local FHIR server scripts/run.sh starts
 #   scripts/deps.sh test     plus what the test suite needs (clients, clang, node)
 set -eu
 mode=${1:-run}
@@ -8,6 +9,9 @@ mode=${1:-run}
 packages="build-essential cmake libboost1.81-dev rapidjson-dev catch2 libxml2-dev libssl-dev libsqlite3-dev libpq-dev"
 # mllp_send (python3-hl7) and curl, to try the running daemon as the README shows.
 packages="$packages python3-hl7 curl"
+if [ "$mode" = fhir ]; then
+  command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
+fi
 if [ "$mode" = test ]; then
   # mllp_send and python3-hl7 are real MLLP clients; openssl makes test certificates; clang
   # builds the sanitizer and libFuzzer pass; clang-format/clang-tidy keep the code in shape.
