@@ -43,6 +43,7 @@ if [ -z "${FHIR_BASE_URL:-}" ]; then
   FHIR_BASE_URL=http://127.0.0.1:$FHIR_PORT
   echo "run.sh: local FHIR server at $FHIR_BASE_URL (log: var/fhir-server.log)" >&2
 fi
-# The embedded defaults, plus the destination: every key left out keeps its default.
-printf '{"destinations": [{"name": "ehr", "base_url": "%s"}]}\n' "$FHIR_BASE_URL" > var/quickstart.json
+# The embedded defaults' MLLP listener, plus the destination; every other key keeps its default.
+printf '{"listeners": {"mllp": [{"name": "mllp", "port": 2575}]},\n "destinations": [{"name": "ehr", "base_url": "%s"}]}\n' \
+  "$FHIR_BASE_URL" > var/quickstart.json
 build/release/adapter/adapterd serve --config var/quickstart.json
