@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -44,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/admin_api.h"
 #include "app/config.h"
 #include "app/dead_letters.h"
 #include "app/delivery_worker.h"
@@ -76,6 +78,8 @@ int usage() {
       "       adapterd translate [--config FILE] [--explain] FILE...\n"
       "       adapterd test-mappings [--config FILE] [--update] FOLDER\n"
       "       adapterd replay [--config FILE] (--failed | MESSAGE_ID)\n"
+      "       adapterd messages [--config FILE] (list [--state S] [--control-id X] [--source N]\n"
+      "                         [--sender A] [--from T] [--until T] [--limit N] | show ID)\n"
       "       adapterd dead-letters [--config FILE] (list | show ID | retry (ID | --all) |\n"
       "                                              discard ID --reason TEXT)\n"
       "       adapterd functions\n"
@@ -276,6 +280,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
   }
 
   std::atomic<bool> draining{false};
+  app::AdminApi admin_api(**store, **store);
   std::unique_ptr<net::AdminHttp> admin;
   if (config.admin.enabled) {
     net::AdminHttp::Handlers handlers;
@@ -360,6 +365,15 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
       const app::ReloadOutcome r = reload_and_log(*reloader, "admin");
       a.status = r.applied ? 200 : 422;
       a.body = r.to_json();
+      return a;
+    };
+    handlers.api = [&admin_api](std::string_view method,
+                                std::string_view target) -> std::optional<net::AdminHttp::Answer> {
+      auto r = admin_api.handle(method, target);
+      if (!r) return std::nullopt;
+      net::AdminHttp::Answer a;
+      a.status = r->status;
+      a.body = std::move(r->body);
       return a;
     };
     auto started = net::AdminHttp::start(ioc, config.admin, std::move(handlers));
@@ -490,6 +504,63 @@ int replay(const app::Config& config, const std::vector<std::string>& operands) 
   return id && *n == 0 ? 1 : 0;
 }
 
+// `adapterd messages list [--state S] [--control-id X] [--source N] [--sender A] [--from T]
+// [--until T] [--limit N]` and `adapterd messages show ID`: the admin API's answers, on stdout.
+int messages(const app::Config& config, const std::vector<std::string>& operands) {
+  log::configure({log::Level::warn, false, 2});
+  if (operands.empty()) return usage();
+  std::string target;
+  if (operands[0] == "show" && operands.size() == 2) {
+    target = "/messages/" + operands[1] + "/detail";
+  } else if (operands[0] == "list" && operands.size() % 2 == 1) {
+    static const std::pair<const char*, const char*> kOptions[] = {
+        {"--state", "state"},   {"--control-id", "control_id"},
+        {"--source", "source"}, {"--sender", "sender"},
+        {"--from", "from"},     {"--until", "until"},
+        {"--limit", "limit"},   {"--after", "after"}};
+    target = "/messages";
+    char sep = '?';
+    for (std::size_t i = 1; i + 1 < operands.size(); i += 2) {
+      const char* key = nullptr;
+      for (const auto& [flag, name] : kOptions) {
+        if (operands[i] == flag) key = name;
+      }
+      if (key == nullptr) return usage();
+      std::string value;
+      for (const char ch : operands[i + 1]) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == ':') {
+          value += ch;
+        } else {
+          char hex[4];
+          std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned>(c));
+          value += hex;
+        }
+      }
+      target += sep;
+      target += key;
+      target += '=';
+      target += value;
+      sep = '&';
+    }
+  } else {
+    return usage();
+  }
+  store::SqliteStoreOptions options;
+  options.path = config.store.path;
+  auto store = store::SqliteStore::open(options);
+  if (!store) {
+    std::fprintf(stderr, "adapterd messages: %s\n", store.error().to_string().c_str());
+    return 1;
+  }
+  app::AdminApi api(**store, **store);
+  const auto answer = api.handle("GET", target);
+  (*store)->close();
+  if (!answer) return usage();
+  std::fputs(answer->body.c_str(), answer->status == 200 ? stdout : stderr);
+  return answer->status == 200 ? 0 : 1;
+}
+
 int dead_letters(const app::Config& config, const std::vector<std::string>& operands) {
   log::configure({log::Level::warn, false, 2});
   store::SqliteStoreOptions options;
@@ -518,7 +589,8 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command != "serve" && command != "check" && command != "translate" &&
-      command != "test-mappings" && command != "replay" && command != "dead-letters") {
+      command != "test-mappings" && command != "replay" && command != "dead-letters" &&
+      command != "messages") {
     return usage();
   }
 
@@ -554,6 +626,7 @@ int run(int argc, char** argv) {
     if (operands.size() != 1) return usage();
     return app::test_mappings_command(*config, operands[0], update, std::cout);
   }
+  if (command == "messages") return messages(*config, operands);
   if (command == "replay") return replay(*config, operands);
   if (command == "dead-letters") return dead_letters(*config, operands);
   return serve(*config, config_path(args));

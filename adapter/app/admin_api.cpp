@@ -87,7 +87,8 @@ std::string base64(std::string_view bytes) {
   }
   if (i < bytes.size()) {
     unsigned n = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (i + 1 < bytes.size()) n |= static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    if (i + 1 < bytes.size())
+      n |= static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
     out += kAlphabet[(n >> 18) & 63];
     out += kAlphabet[(n >> 12) & 63];
     out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
@@ -142,18 +143,18 @@ Json summary(const store::StoredMessage& m) {
 }
 
 Json delivery_json(const store::DeliveryRecord& d) {
-  return Json::object({{"message_id", number(d.message_id)},
-                       {"destination", Json::string(d.destination)},
-                       {"state", Json::string(std::string(store::to_string(d.state)))},
-                       {"attempts", number(d.attempts)},
-                       {"last_status", number(d.last_status)},
-                       {"last_error", Json::string(d.last_error)},
-                       {"order_key", Json::string(d.order_key)},
-                       {"delivered_at", d.delivered_at_us != 0
-                                            ? Json::string(fhir_instant_utc(d.delivered_at_us))
-                                            : Json()},
-                       {"discard_reason", Json::string(d.discard_reason)},
-                       {"response", stored_json(d.response)}});
+  return Json::object(
+      {{"message_id", number(d.message_id)},
+       {"destination", Json::string(d.destination)},
+       {"state", Json::string(std::string(store::to_string(d.state)))},
+       {"attempts", number(d.attempts)},
+       {"last_status", number(d.last_status)},
+       {"last_error", Json::string(d.last_error)},
+       {"order_key", Json::string(d.order_key)},
+       {"delivered_at",
+        d.delivered_at_us != 0 ? Json::string(fhir_instant_utc(d.delivered_at_us)) : Json()},
+       {"discard_reason", Json::string(d.discard_reason)},
+       {"response", stored_json(d.response)}});
 }
 
 }  // namespace
@@ -218,7 +219,8 @@ std::optional<AdminResponse> AdminApi::handle(std::string_view method, std::stri
     if (!get) return error_answer(405, "GET /dead-letters");
     return dead_letters();
   }
-  for (std::string_view prefix : {std::string_view("/messages/"), std::string_view("/dead-letters/")}) {
+  for (std::string_view prefix :
+       {std::string_view("/messages/"), std::string_view("/dead-letters/")}) {
     if (path.substr(0, prefix.size()) != prefix) continue;
     std::string_view rest = path.substr(prefix.size());
     const auto slash = rest.find('/');
@@ -258,7 +260,9 @@ AdminResponse AdminApi::find(std::string_view query) {
   for (const char* key : {"from", "until"}) {
     if (auto v = query_value(query, key)) {
       const auto us = parse_instant_us(*v);
-      if (!us) return error_answer(400, std::string(key) + " must be an instant such as 2026-11-27T03:00:00Z");
+      if (!us)
+        return error_answer(400,
+                            std::string(key) + " must be an instant such as 2026-11-27T03:00:00Z");
       (std::string_view(key) == "from" ? q.received_from_us : q.received_until_us) = *us;
     }
   }
@@ -278,7 +282,8 @@ AdminResponse AdminApi::find(std::string_view query) {
   JsonArray out;
   for (const auto& m : *rows) out.push_back(summary(m));
   JsonObject body{{"messages", Json::array(std::move(out))}};
-  if (rows->size() == q.limit && !rows->empty()) body.emplace_back("next_after", number(rows->back().id));
+  if (rows->size() == q.limit && !rows->empty())
+    body.emplace_back("next_after", number(rows->back().id));
   return json_answer(200, Json::object(std::move(body)));
 }
 
@@ -287,7 +292,8 @@ AdminResponse AdminApi::detail(std::int64_t id) {
   auto mapping = inbox_.mapping_of(id);
   auto deliveries = outbox_.deliveries_of(id);
   auto attempts = outbox_.attempts_of(id);
-  if (!m || !mapping || !deliveries || !attempts) return error_answer(503, "the store could not be read");
+  if (!m || !mapping || !deliveries || !attempts)
+    return error_answer(503, "the store could not be read");
   if (!*m) return error_answer(404, "no message " + std::to_string(id));
   JsonObject out = summary(**m).as_object();
   out.emplace_back("peer", Json::string((*m)->message.peer));
@@ -316,13 +322,14 @@ AdminResponse AdminApi::detail(std::int64_t id) {
   out.emplace_back("deliveries", Json::array(std::move(ds)));
   JsonArray as;
   for (const auto& a : *attempts) {
-    as.push_back(Json::object({{"destination", Json::string(a.destination)},
-                               {"number", number(a.number)},
-                               {"started_at", Json::string(fhir_instant_utc(a.started_at_us))},
-                               {"duration_ms", Json::number(static_cast<double>(a.duration_us) / 1000)},
-                               {"status", number(a.status)},
-                               {"outcome", Json::string(a.outcome)},
-                               {"error", Json::string(a.error)}}));
+    as.push_back(
+        Json::object({{"destination", Json::string(a.destination)},
+                      {"number", number(a.number)},
+                      {"started_at", Json::string(fhir_instant_utc(a.started_at_us))},
+                      {"duration_ms", Json::number(static_cast<double>(a.duration_us) / 1000)},
+                      {"status", number(a.status)},
+                      {"outcome", Json::string(a.outcome)},
+                      {"error", Json::string(a.error)}}));
   }
   out.emplace_back("attempts", Json::array(std::move(as)));
   return json_answer(200, Json::object(std::move(out)));
@@ -331,7 +338,8 @@ AdminResponse AdminApi::detail(std::int64_t id) {
 AdminResponse AdminApi::replay(std::int64_t id) {
   auto n = inbox_.requeue_mappings(id);
   if (!n) return error_answer(503, "the store could not be written: " + n.error().message);
-  if (*n == 0) return error_answer(404, "message " + std::to_string(id) + " has no mapping to replay");
+  if (*n == 0)
+    return error_answer(404, "message " + std::to_string(id) + " has no mapping to replay");
   return json_answer(200, Json::object({{"replayed", number(*n)}}));
 }
 
@@ -349,7 +357,8 @@ AdminResponse AdminApi::dead_letters() {
 AdminResponse AdminApi::retry(std::optional<std::int64_t> id) {
   auto n = outbox_.retry_dead_letters(id);
   if (!n) return error_answer(503, "the store could not be written: " + n.error().message);
-  if (id && *n == 0) return error_answer(404, "message " + std::to_string(*id) + " has no dead letter");
+  if (id && *n == 0)
+    return error_answer(404, "message " + std::to_string(*id) + " has no dead letter");
   return json_answer(200, Json::object({{"retried", number(*n)}}));
 }
 

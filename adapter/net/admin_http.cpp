@@ -84,8 +84,17 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
                shared_->handlers.reload) {
       AdminHttp::Answer a = shared_->handlers.reload();
       set(a.status, a.content_type, std::move(a.body));
+    } else if (auto a = shared_->handlers.api
+                            ? shared_->handlers.api(std::string_view(req.method_string().data(),
+                                                                     req.method_string().size()),
+                                                    target)
+                            : std::nullopt) {
+      set(a->status, a->content_type, std::move(a->body));
     } else {
-      set(404, "text/plain", "endpoints: GET /metrics, GET /healthz, GET /readyz, POST /reload\n");
+      set(404, "text/plain",
+          "endpoints: GET /metrics, GET /healthz, GET /readyz, POST /reload, GET /messages, GET "
+          "/messages/{id}/detail, POST /messages/{id}/replay, GET /dead-letters, POST "
+          "/dead-letters/{id|all}/retry, POST /dead-letters/{id}/discard?reason=\n");
     }
     res->prepare_payload();
     http::async_write(stream_, *res,

@@ -3,6 +3,7 @@
 //   GET  /healthz   200 while the process serves requests (alive)
 //   GET  /readyz    200 when it can take work (store writable, not draining, no destination's
 //                   circuit open), else 503 with the reasons
+//   the administration API of app/admin_api.h (messages, replay, dead letters)
 //   POST /reload    reloads the mappings (and the mapping configuration); 200, or 422 with every
 //                   error while the old set keeps running
 // Bound to loopback by default; with admin.token set, every request needs
@@ -13,7 +14,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "app/config.h"
 #include "common/result.h"
@@ -35,6 +38,8 @@ class AdminHttp {
     std::function<std::string()> metrics;
     std::function<Answer()> ready;
     std::function<Answer()> reload;  // runs on an I/O thread: loading takes milliseconds
+    // Everything else (app/admin_api.h): nothing when the path is not one of its own.
+    std::function<std::optional<Answer>(std::string_view method, std::string_view target)> api;
   };
 
   static Result<std::unique_ptr<AdminHttp>> start(boost::asio::io_context& ioc,

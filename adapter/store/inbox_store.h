@@ -64,7 +64,11 @@ struct StoredMessage {
 struct MessageQuery {
   std::optional<MessageState> state;
   std::optional<std::string> control_id;
-  std::int64_t after_id = 0;  // paging: rows with id > after_id
+  std::optional<std::string> source;              // listener, feed or folder name
+  std::optional<std::string> sender_application;  // MSH-3 as sent (an HTTP feed: its name)
+  std::optional<std::int64_t> received_from_us;   // received_at_us >= this
+  std::optional<std::int64_t> received_until_us;  // received_at_us < this
+  std::int64_t after_id = 0;                      // paging: rows with id > after_id
   std::size_t limit = 100;
 };
 

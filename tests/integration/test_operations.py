@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -196,6 +197,66 @@ class MetricsMatch(OperationsCase):
             delivered = re.search(r'^adapterd_delivery_delivered_total\{destination="ehr"\} (\d+)$', text, re.M)
             self.assertEqual(int(delivered.group(1)), good)
             self.assertEqual(fhir.search("DiagnosticReport", _summary="count").get("total"), good)
+
+
+class AdminApi(OperationsCase):
+    def test_search_show_replay_and_dead_letters_over_http_and_the_command_line(self):
+        os.makedirs(os.path.join(self.dir, "fhir"))
+        fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"), validate=False)
+        self.addCleanup(fhir.stop)
+        fhir.start()
+        # "nowhere" refuses connections: with one attempt allowed, its deliveries become dead
+        # letters at once.
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        nowhere = "http://127.0.0.1:%d" % closed.getsockname()[1]
+        closed.close()
+        destinations = [{"name": "ehr", "base_url": fhir.base_url},
+                        {"name": "nowhere", "base_url": nowhere, "retry": {"max_attempts": 1}}]
+        with self.daemon(destinations=destinations) as d:
+            for n in range(3):
+                self.send(d, stream_message(n, "A"))
+            self.wait_rows(d, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", 3)
+            self.wait_rows(d, "SELECT count(*) FROM deliveries WHERE state = 'dead_letter'", 3)
+            status, body = admin(d, "GET", "/messages?control_id=%s" % stream_message(1, "A").split(b"|")[9].decode())
+            self.assertEqual(status, 200, body)
+            found = json.loads(body)["messages"]
+            self.assertEqual(len(found), 1)
+            message_id = found[0]["id"]
+            self.assertEqual(len(json.loads(admin(d, "GET", "/messages?source=mllp&limit=2")[1])["messages"]), 2)
+            detail = json.loads(admin(d, "GET", "/messages/%d/detail" % message_id)[1])
+            self.assertTrue(detail["raw"].startswith("MSH|"))
+            self.assertEqual(detail["mapping"]["state"], "mapped")
+            self.assertEqual(detail["mapping"]["bundle"]["resourceType"], "Bundle")
+            states = {x["destination"]: x["state"] for x in detail["deliveries"]}
+            self.assertEqual(states, {"ehr": "delivered", "nowhere": "dead_letter"})
+            self.assertEqual(len(detail["attempts"]), 2)
+            # Dead letters: listed with their reason, one discarded, the rest retried.
+            dead = json.loads(admin(d, "GET", "/dead-letters")[1])["dead_letters"]
+            self.assertEqual(len(dead), 3)
+            self.assertIn("gave up", dead[0]["last_error"])
+            self.assertEqual(admin(d, "POST", "/dead-letters/%d/discard" % message_id)[0], 400)
+            status, body = admin(d, "POST", "/dead-letters/%d/discard?reason=EHR%%20copy%%20not%%20needed" % message_id)
+            self.assertEqual(status, 200, body)
+            self.assertEqual(d.rows("SELECT discard_reason FROM deliveries WHERE message_id = ? AND "
+                                    "destination = 'nowhere'", (message_id,))[0][0], "EHR copy not needed")
+            status, body = admin(d, "POST", "/dead-letters/all/retry")
+            self.assertEqual((status, json.loads(body)["retried"]), (200, 2), body)
+            # Replay: mapped again, delivered again to the EHR (ifNoneExist: nothing twice).
+            status, body = admin(d, "POST", "/messages/%d/replay" % message_id)
+            self.assertEqual(status, 200, body)
+            self.wait_rows(d, "SELECT count(*) FROM delivery_attempts WHERE message_id = %d AND "
+                              "destination = 'ehr'" % message_id, 2)
+            self.assertEqual(admin(d, "GET", "/messages/999/detail")[0], 404)
+        # The same from the command line (the store, no daemon needed).
+        out = subprocess.run([os.environ["ADAPTERD"], "messages", "--config", d.config_path, "list",
+                              "--source", "mllp", "--limit", "5"], capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertEqual(len(json.loads(out.stdout)["messages"]), 3)
+        out = subprocess.run([os.environ["ADAPTERD"], "messages", "--config", d.config_path, "show",
+                              str(message_id)], capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertEqual(json.loads(out.stdout)["id"], message_id)
 
 
 class GracefulShutdown(OperationsCase):
