@@ -136,7 +136,8 @@ def main():
         def sampler():
             start = time.time()
             while not stop.is_set():
-                samples.append((time.time() - start, [d.metric("adapterd_store_bytes") for d in daemons]))
+                samples.append((time.time() - start, [d.metric("adapterd_store_bytes") for d in daemons],
+                                daemons[0].metric("adapterd_outbox_pending")))
                 stop.wait(15)
 
         sampling = threading.Thread(target=sampler)
@@ -156,6 +157,7 @@ def main():
         sampling.join()
         time.sleep(3)
         final = [d.metric("adapterd_store_bytes") for d in daemons]
+        final_pending = daemons[0].metric("adapterd_outbox_pending")
         delivered = [d.metric('adapterd_delivery_delivered_total') for d in daemons]
         purged = daemons[0].metric("adapterd_retention_purged_total")
         acked = [d.acked for d in daemons]
@@ -170,9 +172,10 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     mib = lambda b: b / (1024 * 1024)
-    peak = max(s[1][0] for s in samples + [(elapsed, final)])
+    rows = samples + [(elapsed, final, final_pending)]
+    peak = max(s[1][0] for s in rows)
     # The retention store's size once the first messages have aged out (age + two intervals).
-    settled = [s[1][0] for s in samples if s[0] >= args.age + 10] + [final[0]]
+    settled = [s[1][0] for s in rows if s[0] >= args.age + 10]
     print("## 5. Retention: store size under a steady load (bench/retention_bench.py)\n")
     print("Run: %s, command `bench/retention_bench.py --minutes %g --rate %g --age %d`; %s, %s (nproc %d).\n"
           % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), args.minutes, args.rate, args.age,
@@ -182,10 +185,10 @@ def main():
           "over 100 reports) and each delivering to its own real FHIR server. **retention**: "
           "purge_after_seconds %d, interval 5 s; **baseline**: retention off. Size = database + WAL "
           "(`adapterd_store_bytes`), sampled every 15 s.\n" % (args.rate, n, elapsed, args.age))
-    print("| t (s) | retention MiB | baseline MiB | retention / baseline |")
-    print("|---|---|---|---|")
-    for t, (a, b) in samples + [(elapsed, final)]:
-        print("| %.0f | %.2f | %.2f | %.2fx |" % (t, mib(a), mib(b), a / b if b else 0))
+    print("| t (s) | retention MiB | baseline MiB | retention / baseline | retention: deliveries pending |")
+    print("|---|---|---|---|---|")
+    for t, (a, b), pending in rows:
+        print("| %.0f | %.2f | %.2f | %.2fx | %d |" % (t, mib(a), mib(b), a / b if b else 0, pending))
     print()
     print("- acknowledged: %d / %d; delivered: %d / %d; purged by retention: %d"
           % (acked[0], acked[1], delivered[0], delivered[1], purged))
