@@ -285,7 +285,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
   if (config.admin.enabled) {
     net::AdminHttp::Handlers handlers;
     handlers.metrics = [&feeds, &destinations, &store, &feed_intake, &config, &http_stats,
-                        &folder_intake, &folder_stats, &retention] {
+                        &folder_intake, &folder_stats, &retention, &mapping_worker] {
       std::string out;
       bool first = true;
       for (const auto& f : feeds) {
@@ -313,6 +313,40 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
         delivery.push_back(std::move(m));
       }
       app::append_delivery_prometheus(out, delivery);
+      if (mapping_worker) {
+        const auto counts = mapping_worker->template_counts();
+        for (const char* which : {"mapped", "failed"}) {
+          const std::string name = std::string("adapterd_mapping_") + which + "_total";
+          out += "# HELP " + name + " messages " +
+                 (std::string(which) == "mapped" ? "mapped" : "whose mapping failed (kept)") +
+                 ", per template\n# TYPE " + name + " counter\n";
+          for (const auto& [tmpl, c] : counts) {
+            out += name + "{template=\"" + tmpl + "\"} " +
+                   std::to_string(std::string(which) == "mapped" ? c.mapped : c.failed) + "\n";
+          }
+        }
+      }
+      std::vector<std::pair<std::string, const app::LatencyHistogram*>> acks;
+      for (const auto& f : feeds) acks.emplace_back(f->name, &f->stats.ack_latency);
+      for (const app::FeedIntake* intake : {feed_intake.get(), folder_intake.get()}) {
+        if (intake == nullptr) continue;
+        intake->for_each_hl7_stats([&](const std::string& name, const app::MllpStats& s) {
+          acks.emplace_back(name, &s.ack_latency);
+        });
+      }
+      app::LatencyHistogram::append_prometheus(
+          out, "adapterd_mllp_ack_latency_seconds",
+          "from a whole frame received to its acknowledgment ready (after the durable commit)",
+          "listener", acks);
+      std::vector<std::pair<std::string, const app::LatencyHistogram*>> delivered;
+      for (const auto& d : destinations) {
+        delivered.emplace_back(d.worker->snapshot().name,
+                               &d.worker->counters().receipt_to_delivered);
+      }
+      app::LatencyHistogram::append_prometheus(
+          out, "adapterd_delivery_latency_seconds",
+          "from a message's receipt to the destination's 2xx for its Bundle", "destination",
+          delivered);
       out +=
           "# HELP adapterd_retention_purged_total finished messages purged by retention\n"
           "# TYPE adapterd_retention_purged_total counter\n"

@@ -211,6 +211,8 @@ void DeliveryWorker::on_answer(const store::DueDelivery& d, std::int64_t started
   switch (update.state) {
     case store::DeliveryState::delivered:
       counters_.delivered.fetch_add(1, std::memory_order_relaxed);
+      if (d.received_at_us > 0)
+        counters_.receipt_to_delivered.observe_us(now_us() - d.received_at_us);
       log::info("delivery.delivered", {{"message_id", d.message_id},
                                        {"destination", d.destination},
                                        {"status", outcome.status},

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "app/config.h"
+#include "app/histogram.h"
 #include "delivery/circuit_breaker.h"
 #include "delivery/fhir_client.h"
 #include "delivery/outcome.h"
@@ -36,6 +37,7 @@ struct DeliveryCounters {
   std::atomic<std::uint64_t> retried{0};        // attempts that will be tried again
   std::atomic<std::uint64_t> dead_lettered{0};  // refused, or given up at a retry limit
   std::atomic<std::uint64_t> store_errors{0};
+  LatencyHistogram receipt_to_delivered;  // the message's receipt -> the destination's 2xx
 };
 
 // What /metrics and logs show about a destination.

@@ -228,7 +228,9 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
   }
   auto shared = std::make_shared<std::vector<Classified>>(std::move(items));
   const bool wrap = batch && !batch_error;
-  store_.append(std::move(records), [this, shared, wrap, bhs11, done = std::move(done)](
+  const std::int64_t received_at_us = in.received_at_us;
+  store_.append(std::move(records), [this, shared, wrap, bhs11, received_at_us,
+                                     done = std::move(done)](
                                         Result<std::vector<store::AppendOutcome>> result) {
     Receipt receipt;
     const Errc store_error = result ? Errc::ok : Errc::store_unavailable;
@@ -278,6 +280,7 @@ void Intake::submit(Inbound in, std::function<void(Receipt)> done) {
       acks += ack;
     }
     receipt.positive = all_positive;
+    stats_.ack_latency.observe_us(now_us() - received_at_us);
     if (result && on_stored_) on_stored_();
     if (wrap && !acks.empty()) {
       hl7v2::MessageBuilder env;

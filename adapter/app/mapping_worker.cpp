@@ -1,5 +1,6 @@
 #include "app/mapping_worker.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "app/intake.h"
@@ -51,6 +52,12 @@ MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<MapperHol
       mappers_(std::move(mappers)),
       destinations_(std::move(destinations)),
       poll_(poll) {}
+
+std::vector<std::pair<std::string, MappingWorker::TemplateCounts>> MappingWorker::template_counts()
+    const {
+  std::lock_guard lock(counts_mu_);
+  return by_template_;
+}
 
 std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_t message_id) {
   const mapping::Json* entries = bundle.find("entry");
@@ -204,6 +211,13 @@ void MappingWorker::run() {
         break;
       }
       watermark = std::max(watermark, message.id);
+      {
+        std::lock_guard lock(counts_mu_);
+        auto it = std::find_if(by_template_.begin(), by_template_.end(),
+                               [&](const auto& e) { return e.first == template_name; });
+        if (it == by_template_.end()) it = by_template_.insert(it, {template_name, {}});
+        ++(ok ? it->second.mapped : it->second.failed);
+      }
       // Counts and places only: issue texts quote the message, so they stay in the store.
       if (ok) {
         if (on_mapped_) on_mapped_();

@@ -59,6 +59,12 @@ class MappingWorker {
   void set_on_mapped(std::function<void()> hook) { on_mapped_ = std::move(hook); }
 
   const MappingCounters& counters() const { return counters_; }
+  // Mapped and failed per template name ("" for messages no template took), for /metrics.
+  struct TemplateCounts {
+    std::uint64_t mapped = 0;
+    std::uint64_t failed = 0;
+  };
+  std::vector<std::pair<std::string, TemplateCounts>> template_counts() const;
 
   // Maps one stored message into the record to keep (no I/O: tests call it directly).
   static store::MappingRecord map_one(const Mapper& mapper, const store::StoredMessage& message,
@@ -79,6 +85,8 @@ class MappingWorker {
   std::vector<std::string> destinations_;
   std::chrono::milliseconds poll_;
   MappingCounters counters_;
+  mutable std::mutex counts_mu_;
+  std::vector<std::pair<std::string, TemplateCounts>> by_template_;  // few: a linear search
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

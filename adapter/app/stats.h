@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "app/delivery_worker.h"
+#include "app/histogram.h"
 #include "store/outbox.h"
 
 namespace adapter::app {
@@ -42,6 +43,7 @@ struct MllpStats {
   ADAPTER_MLLP_COUNTERS(ADAPTER_DECLARE_COUNTER)
 #undef ADAPTER_DECLARE_COUNTER
   std::atomic<std::int64_t> connections_active{0};
+  LatencyHistogram ack_latency;  // receipt of the whole frame -> the ACK is ready (after commit)
 };
 
 // Counters per HTTP listener (POST /feeds/{feed}, GET /messages/{id}).

@@ -68,6 +68,7 @@ struct DueDelivery {
   std::string order_key;
   std::int64_t attempts = 0;
   std::int64_t queued_at_us = 0;
+  std::int64_t received_at_us = 0;  // when the message itself arrived
   std::string bundle_json;
 };
 

@@ -196,6 +196,22 @@ class MetricsMatch(OperationsCase):
                 text = r.read().decode()
             delivered = re.search(r'^adapterd_delivery_delivered_total\{destination="ehr"\} (\d+)$', text, re.M)
             self.assertEqual(int(delivered.group(1)), good)
+            def value(pattern):
+                m = re.search("^" + pattern + r" (\S+)$", text, re.M)
+                self.assertIsNotNone(m, pattern)
+                return float(m.group(1))
+            self.assertEqual(value(r'adapterd_mapping_mapped_total\{template="oru-r01"\}'), good)
+            self.assertEqual(value(r'adapterd_mapping_failed_total\{template="oru-r01"\}'), 0)
+            # Latency histograms: one ACK per frame, one delivery per good message; buckets
+            # cumulative, +Inf equal to the count.
+            self.assertEqual(value(r'adapterd_mllp_ack_latency_seconds_count\{listener="mllp"\}'), good + bad)
+            self.assertEqual(value(r'adapterd_mllp_ack_latency_seconds_bucket\{listener="mllp",le="\+Inf"\}'),
+                             good + bad)
+            self.assertEqual(value(r'adapterd_delivery_latency_seconds_count\{destination="ehr"\}'), good)
+            buckets = [float(v) for v in re.findall(
+                r'^adapterd_delivery_latency_seconds_bucket\{destination="ehr",le="[^"]+"\} (\S+)$', text, re.M)]
+            self.assertEqual(buckets, sorted(buckets))
+            self.assertGreater(value(r'adapterd_delivery_latency_seconds_sum\{destination="ehr"\}'), 0)
             self.assertEqual(fhir.search("DiagnosticReport", _summary="count").get("total"), good)
 
 

@@ -170,7 +170,8 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
        "mapped_at_us, attempts, bundle, unmapped FROM mappings WHERE message_id = ?"},
       // Due now, mapped, and not held back by an earlier open delivery of the same report.
       {&reader->due_,
-       "SELECT d.message_id, d.destination, d.order_key, d.attempts, d.queued_at_us, p.bundle "
+       "SELECT d.message_id, d.destination, d.order_key, d.attempts, d.queued_at_us, p.bundle, "
+       "(SELECT received_at_us FROM messages WHERE id = d.message_id) "
        "FROM deliveries d JOIN mappings p ON p.message_id = d.message_id "
        "WHERE d.destination = ?1 AND d.state = 'pending' AND d.next_attempt_at_us <= ?2 "
        "AND p.state = 'mapped' AND NOT EXISTS (SELECT 1 FROM deliveries e "
@@ -326,6 +327,7 @@ Result<std::vector<DueDelivery>> Reader::due_deliveries(std::string_view destina
     d.attempts = c.column_int64(3);
     d.queued_at_us = c.column_int64(4);
     d.bundle_json = c.column_bytes(5);
+    d.received_at_us = c.column_int64(6);
     return d;
   });
   if (!s) return s.error();
