@@ -24,14 +24,20 @@ std::vector<std::string> changed_sections(std::string_view before, std::string_v
   a.Parse<kFlags>(before.data(), before.size());
   b.Parse<kFlags>(after.data(), after.size());
   if (a.HasParseError() || b.HasParseError() || !a.IsObject() || !b.IsObject()) return {"/"};
+  // Const views: clang 14 in C++20 finds comparing non-const RapidJSON iterators ambiguous.
+  const rapidjson::Value& before_root = a;
+  const rapidjson::Value& after_root = b;
   std::set<std::string> keys;
-  for (const auto& m : a.GetObject()) keys.emplace(m.name.GetString(), m.name.GetStringLength());
-  for (const auto& m : b.GetObject()) keys.emplace(m.name.GetString(), m.name.GetStringLength());
+  for (const auto& m : before_root.GetObject())
+    keys.emplace(m.name.GetString(), m.name.GetStringLength());
+  for (const auto& m : after_root.GetObject())
+    keys.emplace(m.name.GetString(), m.name.GetStringLength());
   std::vector<std::string> out;
   for (const std::string& k : keys) {
-    const bool in_a = a.HasMember(k.c_str());
-    const bool in_b = b.HasMember(k.c_str());
-    if (in_a != in_b || (in_a && a[k.c_str()] != b[k.c_str()])) out.push_back(k);
+    const bool in_a = before_root.HasMember(k.c_str());
+    const bool in_b = after_root.HasMember(k.c_str());
+    if (in_a != in_b || (in_a && !(before_root[k.c_str()] == after_root[k.c_str()])))
+      out.push_back(k);
   }
   return out;
 }
