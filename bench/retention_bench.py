@@ -11,7 +11,8 @@ steady MLLP stream (a genetic ORU^R01 with a fresh control ID each time, accessi
 Every 15 s both stores' sizes (database + WAL, as /metrics reports adapterd_store_bytes) are
 sampled. The result: the retention store's largest size, its size at the end, the baseline's, and
 their ratio; the messages each received, delivered and (retention) purged. Prints a Markdown
-section; bench/run.sh --only retention writes it into bench/RESULTS.md.
+section, kept as section 5 of bench/RESULTS.md (pasted with its reading; bench/run.sh does not
+run this one: it takes the whole 10 minutes).
 
   bench/retention_bench.py [--minutes 10] [--rate 20] [--age 60]
 """
