@@ -313,20 +313,9 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
         delivery.push_back(std::move(m));
       }
       app::append_delivery_prometheus(out, delivery);
-      if (mapping_worker) {
-        const auto counts = mapping_worker->template_counts();
-        for (const char* which : {"mapped", "failed"}) {
-          const std::string name = std::string("adapterd_mapping_") + which + "_total";
-          out += "# HELP " + name + " messages " +
-                 (std::string(which) == "mapped" ? "mapped" : "whose mapping failed (kept)") +
-                 ", per template\n# TYPE " + name + " counter\n";
-          for (const auto& [tmpl, c] : counts) {
-            out += name + "{template=\"" + tmpl + "\"} " +
-                   std::to_string(std::string(which) == "mapped" ? c.mapped : c.failed) + "\n";
-          }
-        }
-      }
+      if (mapping_worker) app::append_mapping_prometheus(out, mapping_worker->template_counts());
       std::vector<std::pair<std::string, const app::LatencyHistogram*>> acks;
+      acks.reserve(feeds.size());
       for (const auto& f : feeds) acks.emplace_back(f->name, &f->stats.ack_latency);
       for (const app::FeedIntake* intake : {feed_intake.get(), folder_intake.get()}) {
         if (intake == nullptr) continue;
@@ -339,6 +328,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
           "from a whole frame received to its acknowledgment ready (after the durable commit)",
           "listener", acks);
       std::vector<std::pair<std::string, const app::LatencyHistogram*>> delivered;
+      delivered.reserve(destinations.size());
       for (const auto& d : destinations) {
         delivered.emplace_back(d.worker->snapshot().name,
                                &d.worker->counters().receipt_to_delivered);

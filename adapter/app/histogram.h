@@ -41,8 +41,14 @@ class LatencyHistogram {
       for (std::size_t i = 0; i <= kBounds.size(); ++i) {
         cumulative += h->buckets_[i].load(std::memory_order_relaxed);
         const std::string le = i < kBounds.size() ? format(kBounds[i]) : std::string("+Inf");
-        out += std::string(name) + "_bucket{" + labels + ",le=\"" + le + "\"} " +
-               std::to_string(cumulative) + "\n";
+        out += name;
+        out += "_bucket{";
+        out += labels;
+        out += ",le=\"";
+        out += le;
+        out += "\"} ";
+        out += std::to_string(cumulative);
+        out += '\n';
       }
       out += std::string(name) + "_sum{" + labels + "} " +
              format(static_cast<double>(h->sum_us_.load(std::memory_order_relaxed)) / 1e6) + "\n";

@@ -48,6 +48,30 @@ void append_http_prometheus(std::string& out,
          [](const HttpStats& s) { return s.connections_active.load(std::memory_order_relaxed); });
 }
 
+void append_mapping_prometheus(
+    std::string& out,
+    const std::vector<std::pair<std::string, MappingWorker::TemplateCounts>>& counts) {
+  for (const bool mapped : {true, false}) {
+    const std::string name =
+        mapped ? "adapterd_mapping_mapped_total" : "adapterd_mapping_failed_total";
+    out += "# HELP ";
+    out += name;
+    out += mapped ? " messages mapped, per template\n"
+                  : " messages whose mapping failed (kept, replayable), per template\n";
+    out += "# TYPE ";
+    out += name;
+    out += " counter\n";
+    for (const auto& [tmpl, c] : counts) {
+      out += name;
+      out += "{template=\"";
+      out += tmpl;
+      out += "\"} ";
+      out += std::to_string(mapped ? c.mapped : c.failed);
+      out += '\n';
+    }
+  }
+}
+
 void append_delivery_prometheus(std::string& out, const std::vector<DestinationMetrics>& all) {
   if (all.empty()) return;
   struct Family {

@@ -13,6 +13,7 @@
 
 #include "app/delivery_worker.h"
 #include "app/histogram.h"
+#include "app/mapping_worker.h"
 #include "store/outbox.h"
 
 namespace adapter::app {
@@ -86,6 +87,12 @@ void append_prometheus(std::string& out, std::string_view listener, const MllpSt
 //   adapterd_http_documents_accepted_total{listener="http"} 42
 void append_http_prometheus(std::string& out,
                             const std::vector<std::pair<std::string, const HttpStats*>>& all);
+
+// adapterd_mapping_mapped_total{template="oru-r01"} and _failed_total, from
+// MappingWorker::template_counts().
+void append_mapping_prometheus(
+    std::string& out,
+    const std::vector<std::pair<std::string, MappingWorker::TemplateCounts>>& counts);
 
 // One destination's figures for /metrics.
 struct DestinationMetrics {

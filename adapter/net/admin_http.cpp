@@ -60,7 +60,7 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
     res->version(req.version());
     res->keep_alive(req.keep_alive());
     res->set(http::field::server, "adapterd");
-    auto set = [&](unsigned status, std::string type, std::string body) {
+    auto set = [&](unsigned status, const std::string& type, std::string body) {
       res->result(static_cast<http::status>(status));
       res->set(http::field::content_type, type);
       res->body() = std::move(body);
