@@ -129,7 +129,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void on_header(beast::error_code ec) {
     if (ec) {
       if (ec == beast::error::timeout) {
-        if (buffer_.size() > 0) app::bump(shared_->stats.read_timeouts);
+        // A request had begun (an idle keep-alive connection timing out is not one).
+        if (parser_->got_some() || buffer_.size() > 0) app::bump(shared_->stats.read_timeouts);
         return close();
       }
       if (ec == http::error::end_of_stream || ec == asio::error::eof ||
