@@ -1,12 +1,11 @@
 #include "app/admin_api.h"
 
-#include <rapidjson/document.h>
-
 #include <charconv>
 #include <ctime>
 #include <vector>
 
 #include "app/intake.h"
+#include "app/json_values.h"
 #include "app/mapping_worker.h"
 #include "common/utf8.h"
 #include "mapping/json.h"
@@ -97,36 +96,6 @@ std::string base64(std::string_view bytes) {
   return out;
 }
 
-Json from_rapidjson(const rapidjson::Value& v) {
-  if (v.IsString()) return Json::string(std::string(v.GetString(), v.GetStringLength()));
-  if (v.IsBool()) return Json::boolean(v.GetBool());
-  if (v.IsInt64()) return Json::number(std::to_string(v.GetInt64()));
-  if (v.IsNumber()) return Json::number(v.GetDouble());
-  if (v.IsArray()) {
-    JsonArray out;
-    for (const auto& i : v.GetArray()) out.push_back(from_rapidjson(i));
-    return Json::array(std::move(out));
-  }
-  if (v.IsObject()) {
-    JsonObject out;
-    for (const auto& m : v.GetObject()) {
-      out.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()),
-                       from_rapidjson(m.value));
-    }
-    return Json::object(std::move(out));
-  }
-  return Json();
-}
-
-// A stored JSON text as JSON, or as a string when it does not parse (kept as found).
-Json stored_json(const std::string& text) {
-  if (text.empty()) return Json();
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  if (doc.HasParseError()) return Json::string(text);
-  return from_rapidjson(doc);
-}
-
 Json summary(const store::StoredMessage& m) {
   const auto& r = m.message;
   return Json::object({{"id", number(m.id)},
@@ -154,7 +123,7 @@ Json delivery_json(const store::DeliveryRecord& d) {
        {"delivered_at",
         d.delivered_at_us != 0 ? Json::string(fhir_instant_utc(d.delivered_at_us)) : Json()},
        {"discard_reason", Json::string(d.discard_reason)},
-       {"response", stored_json(d.response)}});
+       {"response", parse_stored_json(d.response)}});
 }
 
 }  // namespace
@@ -313,9 +282,9 @@ AdminResponse AdminApi::detail(std::int64_t id) {
                                    {"template_set", Json::string(r.template_set)},
                                    {"mapped_at", Json::string(fhir_instant_utc(r.mapped_at_us))},
                                    {"attempts", number(r.attempts)},
-                                   {"issues", stored_json(r.issues_json)},
-                                   {"unmapped", stored_json(r.unmapped_json)},
-                                   {"bundle", stored_json(r.bundle_json)}}));
+                                   {"issues", parse_stored_json(r.issues_json)},
+                                   {"unmapped", parse_stored_json(r.unmapped_json)},
+                                   {"bundle", parse_stored_json(r.bundle_json)}}));
   }
   JsonArray ds;
   for (const auto& d : *deliveries) ds.push_back(delivery_json(d));

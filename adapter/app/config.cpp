@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "app/json_values.h"
 #include "hl7v2/charset.h"
 #include "mapping/datetime.h"
 
@@ -341,21 +342,14 @@ void read_destination(Reader& r, const Value& v, const std::string& where, Desti
     read_auth(r, *it, where + "/auth", d.auth);
 }
 
-mapping::Json to_json(const Value& v) {
-  if (v.IsNull()) return {};
-  if (v.IsBool()) return mapping::Json::boolean(v.GetBool());
-  if (v.IsInt64()) return mapping::Json::number(std::to_string(v.GetInt64()));
-  if (v.IsNumber()) return mapping::Json::number(v.GetDouble());
-  if (v.IsString()) return mapping::Json::string(std::string(v.GetString(), v.GetStringLength()));
-  if (v.IsArray()) {
-    mapping::JsonArray a;
-    for (const auto& i : v.GetArray()) a.push_back(to_json(i));
-    return mapping::Json::array(std::move(a));
+// `overrides`' members set over `base`'s, member by member (a source that sets one feed option
+// keeps the others).
+mapping::Json merged_feed(const mapping::Json& base, const mapping::Json& overrides) {
+  mapping::JsonObject merged = base.as_object();
+  if (overrides.is_object()) {
+    for (const auto& [key, value] : overrides.as_object()) mapping::set_member(merged, key, value);
   }
-  mapping::JsonObject o;
-  for (const auto& m : v.GetObject())
-    o.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()), to_json(m.value));
-  return mapping::Json::object(std::move(o));
+  return mapping::Json::object(std::move(merged));
 }
 
 void read_http_feed(Reader& r, const Value& v, const std::string& where, HttpFeedConfig& f,
@@ -388,7 +382,7 @@ void read_http_feed(Reader& r, const Value& v, const std::string& where, HttpFee
     if (!settings->IsObject()) {
       r.error(where + "/settings", "must be an object (merged over mapping.feed for this feed)");
     } else {
-      f.settings = to_json(*settings);
+      f.settings = json_from_rapidjson(*settings);
     }
   }
 }
@@ -410,7 +404,7 @@ void read_folder(Reader& r, const Value& v, const std::string& where, DropFolder
     if (!settings->IsObject()) {
       r.error(where + "/settings", "must be an object (merged over mapping.feed for this folder)");
     } else {
-      f.settings = to_json(*settings);
+      f.settings = json_from_rapidjson(*settings);
     }
   }
 }
@@ -578,12 +572,7 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
           } else {
             // Over the defaults, member by member: a config that sets one feed option keeps
             // the others (an identifier system left out would make identifiers unusable).
-            mapping::JsonObject merged = c.mapping.feed.as_object();
-            const mapping::Json given = to_json(*feed);
-            for (const auto& [key, value] : given.as_object()) {
-              mapping::set_member(merged, key, value);
-            }
-            c.mapping.feed = mapping::Json::object(std::move(merged));
+            c.mapping.feed = merged_feed(c.mapping.feed, json_from_rapidjson(*feed));
           }
         }
       }
@@ -644,12 +633,7 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
         r.error("/listeners/http/feeds/" + std::to_string(i) + "/name",
                 "duplicate source name '" + f.name + "' (listener and feed names are shared)");
       }
-      mapping::JsonObject merged = c.mapping.feed.as_object();
-      if (f.settings.is_object()) {
-        for (const auto& [key, value] : f.settings.as_object())
-          mapping::set_member(merged, key, value);
-      }
-      c.mapping.feed_by_source.emplace_back(f.name, mapping::Json::object(std::move(merged)));
+      c.mapping.feed_by_source.emplace_back(f.name, merged_feed(c.mapping.feed, f.settings));
     }
   }
   std::set<std::string> folder_paths;
@@ -664,12 +648,7 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
     if (!f.path.empty() && !folder_paths.insert(f.path).second) {
       r.error(at + "/path", "folder '" + f.path + "' is already watched by another drop folder");
     }
-    mapping::JsonObject merged = c.mapping.feed.as_object();
-    if (f.settings.is_object()) {
-      for (const auto& [key, value] : f.settings.as_object())
-        mapping::set_member(merged, key, value);
-    }
-    c.mapping.feed_by_source.emplace_back(f.name, mapping::Json::object(std::move(merged)));
+    c.mapping.feed_by_source.emplace_back(f.name, merged_feed(c.mapping.feed, f.settings));
   }
   if (c.admin.enabled && c.admin.port != 0 && ports.count({c.admin.bind, c.admin.port}) > 0) {
     r.error("/admin/port",

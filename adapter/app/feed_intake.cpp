@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "app/json_values.h"
 #include "app/mapping_worker.h"
 #include "common/log.h"
+#include "common/secret_compare.h"
 #include "common/sha256.h"
 #include "mapping/document_id.h"
 #include "mapping/json.h"
@@ -26,17 +28,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-// Compares in time that depends on the lengths only, not on where the first difference is, so
-// that response timing does not reveal how much of a guessed key was right.
-bool same_secret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size() || a.empty()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  }
-  return diff == 0;
 }
 
 // "Bearer <key>" (the scheme is case-insensitive, RFC 7235): the key, or nothing.
@@ -112,26 +103,6 @@ std::unique_ptr<rapidjson::Document> parse_json(const std::string& text) {
   doc->Parse(text.c_str(), text.size());
   if (doc->HasParseError()) return nullptr;
   return doc;
-}
-
-Json to_json(const rapidjson::Value& v) {
-  if (v.IsString()) return Json::string(std::string(v.GetString(), v.GetStringLength()));
-  if (v.IsBool()) return Json::boolean(v.GetBool());
-  if (v.IsInt64()) return Json::number(std::to_string(v.GetInt64()));
-  if (v.IsNumber()) return Json::number(v.GetDouble());
-  if (v.IsArray()) {
-    JsonArray out;
-    for (const auto& i : v.GetArray()) out.push_back(to_json(i));
-    return Json::array(std::move(out));
-  }
-  if (v.IsObject()) {
-    JsonObject out;
-    for (const auto& m : v.GetObject()) {
-      out.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()), to_json(m.value));
-    }
-    return Json::object(std::move(out));
-  }
-  return Json();
 }
 
 const rapidjson::Value* member(const rapidjson::Value& obj, const char* key) {
@@ -510,7 +481,7 @@ HttpAnswer FeedIntake::status(std::int64_t id, const HttpFeedConfig& asker) {
                   {"mapped_at", Json::string(fhir_instant_utc(rec.mapped_at_us))}};
     out.emplace_back("mapping", Json::object(std::move(mo)));
     if (auto issues = parse_json(rec.issues_json); issues && issues->IsArray())
-      out.emplace_back("issues", to_json(*issues));
+      out.emplace_back("issues", json_from_rapidjson(*issues));
     Json resources = resources_of(rec.bundle_json, delivered_response);
     if (!resources.is_null()) out.emplace_back("resources", std::move(resources));
   }

@@ -11,6 +11,7 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "common/secret_compare.h"
 
 namespace adapter::net {
 
@@ -23,13 +24,6 @@ namespace {
 
 constexpr auto kReadTimeout = std::chrono::seconds(10);
 constexpr std::uint64_t kMaxRequestBytes = 16 * 1024;
-
-bool same_secret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 struct Shared {
   AdminHttp::Handlers handlers;
