@@ -264,7 +264,7 @@ AdminResponse AdminApi::detail(std::int64_t id) {
   if (!m || !mapping || !deliveries || !attempts)
     return error_answer(503, "the store could not be read");
   if (!*m) return error_answer(404, "no message " + std::to_string(id));
-  JsonObject out = summary(**m).as_object();
+  JsonObject out = summary(**m).object_members();
   out.emplace_back("peer", Json::string((*m)->message.peer));
   out.emplace_back("sha256", Json::string((*m)->message.content_sha256));
   const std::string& raw = (*m)->message.raw;

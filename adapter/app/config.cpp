@@ -345,9 +345,9 @@ void read_destination(Reader& r, const Value& v, const std::string& where, Desti
 // `overrides`' members set over `base`'s, member by member (a source that sets one feed option
 // keeps the others).
 mapping::Json merged_feed(const mapping::Json& base, const mapping::Json& overrides) {
-  mapping::JsonObject merged = base.as_object();
+  mapping::JsonObject merged = base.object_members();
   if (overrides.is_object()) {
-    for (const auto& [key, value] : overrides.as_object()) mapping::set_member(merged, key, value);
+    for (const auto& m : overrides.as_object()) mapping::set_member(merged, m.name(), m.value);
   }
   return mapping::Json::object(std::move(merged));
 }

@@ -77,7 +77,7 @@ std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_
         const mapping::Json* condition =
             request != nullptr ? request->find("ifNoneExist") : nullptr;
         if (condition != nullptr && condition->is_string() && !condition->as_string().empty()) {
-          return std::string(type) + "?" + condition->as_string();
+          return std::string(type).append("?").append(condition->as_string());
         }
         const mapping::Json* identifiers = resource->find("identifier");
         if (identifiers == nullptr || !identifiers->is_array() || identifiers->as_array().empty()) {
@@ -87,9 +87,9 @@ std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_
         const mapping::Json* system = id.find("system");
         const mapping::Json* value = id.find("value");
         if (value == nullptr || !value->is_string()) continue;
-        return std::string(type) + "?identifier=" +
-               (system != nullptr && system->is_string() ? system->as_string() + "|" : "") +
-               value->as_string();
+        std::string key = std::string(type) + "?identifier=";
+        if (system != nullptr && system->is_string()) key.append(system->as_string()).append("|");
+        return key.append(value->as_string());
       }
     }
   }

@@ -301,9 +301,9 @@ int test_mappings_command(const Config& config, const std::string& folder, bool 
                            (feed ? std::string("must be an object") : feed.error().to_string()));
       } else {
         mapping::JsonObject merged = mapping_config.feed.is_object()
-                                         ? mapping_config.feed.as_object()
+                                         ? mapping_config.feed.object_members()
                                          : mapping::JsonObject{};
-        for (const auto& [k, v] : feed->as_object()) mapping::set_member(merged, k, v);
+        for (const auto& m : feed->as_object()) mapping::set_member(merged, m.name(), m.value);
         mapping_config.feed = mapping::Json::object(std::move(merged));
       }
     }

@@ -72,8 +72,8 @@ std::size_t hash_json(const Json& j) {
       for (const Json& i : j.as_array()) h = mix(h, hash_json(i));
       return h;
     case Json::Kind::object:
-      for (const auto& [k, v] : j.as_object()) {
-        h = mix(mix(h, std::hash<std::string_view>()(k)), hash_json(v));
+      for (const JsonMember& m : j.as_object()) {
+        h = mix(mix(h, std::hash<std::string_view>()(m.name())), hash_json(m.value));
       }
       return h;
   }
@@ -337,30 +337,44 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
     }
     result = v.is_json() ? v.take_json() : to_json(v);
   } else {
-    JsonObject out;
-    out.reserve(node.members.size());
+    // Members go on a stack shared by every object being rendered (nested objects push above
+    // this one's and leave it as they found it), then become the object in one block.
+    const std::size_t base = member_stack_.size();
     for (const auto& m : node.members) {
       Json v = render(*m.value);
-      if (!v.is_empty()) out.emplace_back(m.key, std::move(v));
+      if (!v.is_empty()) member_stack_.push_back({m.name, std::move(v)});
     }
     if (node.merge) {
       Json extra = render(*node.merge);
       if (extra.is_object()) {
-        for (const auto& [k, v] : extra.as_object()) {
-          if (!v.is_empty()) set_member(out, k, v);
+        for (const JsonMember& em : extra.as_object()) {
+          if (em.value.is_empty()) continue;
+          const auto end =
+              member_stack_.begin() + static_cast<std::ptrdiff_t>(member_stack_.size());
+          const auto at =
+              std::find_if(member_stack_.begin() + static_cast<std::ptrdiff_t>(base), end,
+                           [&](const JsonMember& held) { return held.name() == em.name(); });
+          if (at != end) {
+            at->value = em.value;
+          } else {
+            member_stack_.push_back(em);
+          }
         }
       }
     }
+    const std::span<JsonMember> out(member_stack_.data() + base, member_stack_.size() - base);
     for (const std::string& req : node.requires_members) {
-      if (std::none_of(out.begin(), out.end(), [&](const auto& m) { return m.first == req; })) {
+      if (std::none_of(out.begin(), out.end(),
+                       [&](const JsonMember& m) { return m.name() == req; })) {
+        member_stack_.resize(base);
         --depth_;
         return Json();
       }
     }
     if (!out.empty()) {
       if (settings_.explain) {
-        for (const auto& [k, v] : out) {
-          if (k == "resourceType" && v.is_string()) {
+        for (const JsonMember& m : out) {
+          if (m.name() == "resourceType" && m.value.is_string()) {
             std::string context;
             for (const Scope& s : scopes_) {
               if (s.group && s.group->kind != "message") {
@@ -371,20 +385,23 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
                                      message_, static_cast<std::uint32_t>(s.segment), 0, 0, 0, 0}));
               }
             }
-            result_.explain.push_back(v.as_string() + " from " + node.pos.to_string() +
+            result_.explain.push_back(std::string(m.value.as_string()) + " from " +
+                                      node.pos.to_string() +
                                       (context.empty() ? "" : " in" + context));
           }
         }
       }
-      result = Json::object(std::move(out));
+      result = Json::adopt_object(out);
     }
+    member_stack_.resize(base);
   }
   --depth_;
   return result;
 }
 
 Json Evaluator::render_array(const TNode& node) {
-  JsonArray out;
+  // Items go on a stack shared by every array being rendered, as members do (render_object).
+  const std::size_t base = item_stack_.size();
   for (const TNodePtr& item : node.items) {
     if (item->kind == TNode::Kind::object && item->each) {
       const Value each = eval(*item->each);
@@ -402,19 +419,22 @@ Json Evaluator::render_array(const TNode& node) {
         Json r = render_object(*item, true);
         if (r.is_array() && item->each_body && item->each_body->kind == TNode::Kind::array) {
           for (const Json& x : r.as_array()) {
-            if (!x.is_empty()) out.push_back(x);
+            if (!x.is_empty()) item_stack_.push_back(x);
           }
         } else if (!r.is_empty()) {
-          out.push_back(std::move(r));
+          item_stack_.push_back(std::move(r));
         }
       }
       continue;
     }
     Json r = render(*item);
-    if (!r.is_empty()) out.push_back(std::move(r));
+    if (!r.is_empty()) item_stack_.push_back(std::move(r));
   }
-  if (out.empty()) return Json();
-  return Json::array(std::move(out));
+  if (item_stack_.size() == base) return Json();
+  Json out =
+      Json::adopt_array(std::span<Json>(item_stack_.data() + base, item_stack_.size() - base));
+  item_stack_.resize(base);
+  return out;
 }
 
 Value Evaluator::render_partial(const std::string& name, std::span<const Value> args,

@@ -161,7 +161,9 @@ class Evaluator {
   const MappingSettings& settings_;
   MappingResult& result_;
   std::vector<Var> vars_;
-  std::string_view index_variable_;  // "$index", interned
+  std::vector<JsonMember> member_stack_;  // render_object: members of the objects being built
+  std::vector<Json> item_stack_;          // render_array: items of the arrays being built
+  std::string_view index_variable_;       // "$index", interned
   std::vector<Scope> scopes_;
   std::optional<hl7v2::OruR01> oru_;
   // What was read (for the unmapped report), by consume key, with the text found there:

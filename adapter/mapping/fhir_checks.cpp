@@ -187,17 +187,32 @@ std::string quoted(std::string_view s) {
   return "\"" + std::string(s) + "\"";
 }
 
-const std::string* string_member(const Json& object, std::string_view key) {
+// A string member's text, or nothing; reads like the pointer to it that it stands for.
+class TextRef {
+ public:
+  TextRef() = default;
+  TextRef(std::nullptr_t) {}  // NOLINT: as a pointer would
+  explicit TextRef(std::string_view text) : text_(text), present_(true) {}
+  const std::string_view& operator*() const { return text_; }
+  const std::string_view* operator->() const { return &text_; }
+  bool operator==(std::nullptr_t) const { return !present_; }
+
+ private:
+  std::string_view text_;
+  bool present_ = false;
+};
+
+TextRef string_member(const Json& object, std::string_view key) {
   const Json* value = object.find(key);
-  return value != nullptr && value->is_string() ? &value->as_string() : nullptr;
+  return value != nullptr && value->is_string() ? TextRef(value->as_string()) : TextRef();
 }
 
 bool has_coding(const Json* codeable, const Code& c) {
   const Json* codings = codeable != nullptr ? codeable->find("coding") : nullptr;
   if (codings == nullptr || !codings->is_array()) return false;
   return std::any_of(codings->as_array().begin(), codings->as_array().end(), [&](const Json& x) {
-    const std::string* system = string_member(x, "system");
-    const std::string* code = string_member(x, "code");
+    TextRef system = string_member(x, "system");
+    TextRef code = string_member(x, "code");
     return system != nullptr && code != nullptr && *system == c.system && *code == c.code;
   });
 }
@@ -215,7 +230,7 @@ bool has_category(const Json& resource, const Code& c) {
 std::vector<std::string> value_keys(const Json& object) {
   std::vector<std::string> out;
   for (const auto& member : object.as_object()) {
-    if (member.first.starts_with("value")) out.push_back(member.first);
+    if (member.name().starts_with("value")) out.emplace_back(member.name());
   }
   return out;
 }
@@ -227,8 +242,8 @@ const Slice* find_slice(const Json* code) {
   if (codings == nullptr || !codings->is_array()) return nullptr;
   std::vector<std::pair<std::string_view, std::string_view>> given;  // (system, code)
   for (const Json& x : codings->as_array()) {
-    const std::string* system = string_member(x, "system");
-    const std::string* value = string_member(x, "code");
+    TextRef system = string_member(x, "system");
+    TextRef value = string_member(x, "code");
     if (system != nullptr && value != nullptr) given.emplace_back(*system, *value);
   }
   for (const Slice& slice : kSlices) {
@@ -246,8 +261,8 @@ std::string component_label(const Json* code, const Slice* slice) {
   }
   const Json* codings = code != nullptr ? code->find("coding") : nullptr;
   if (codings != nullptr && codings->is_array() && !codings->as_array().empty()) {
-    const std::string* first = string_member(codings->as_array().front(), "code");
-    if (first != nullptr) return "component " + *first;
+    TextRef first = string_member(codings->as_array().front(), "code");
+    if (first != nullptr) return "component " + std::string(*first);
   }
   return "the component";
 }
@@ -297,9 +312,9 @@ class Checker {
   void problem(std::string where, std::string message) {
     problems_.push_back({std::move(where), std::move(message)});
   }
-  void index_entries(const JsonArray& entries);
+  void index_entries(std::span<const Json> entries);
   void check_entry(const Json& entry, std::size_t index);
-  void check_request(const Json& entry, const std::string& path, const std::string* type);
+  void check_request(const Json& entry, const std::string& path, TextRef type);
   // Where a value stands, for the generic walk over every element. A problem names it as
   // "Bundle.entry[3].resource(Observation).code"; building that text for every element of a
   // clean Bundle would cost more than the checks, so each level only points at its parent and
@@ -332,22 +347,22 @@ std::vector<BundleProblem> Checker::run(const Json& bundle) {
     problem("Bundle", "is not a JSON object; expected a FHIR Bundle resource");
     return std::move(problems_);
   }
-  const std::string* resource_type = string_member(bundle, "resourceType");
+  TextRef resource_type = string_member(bundle, "resourceType");
   if (resource_type == nullptr || *resource_type != "Bundle") {
     problem("Bundle.resourceType", (resource_type != nullptr ? "is " + quoted(*resource_type)
                                                              : std::string("is missing")) +
                                        "; expected \"Bundle\"");
   }
   // A transaction is applied all or nothing, so a failed resource never leaves half a report.
-  const std::string* type = string_member(bundle, "type");
+  TextRef type = string_member(bundle, "type");
   if (type == nullptr || *type != "transaction") {
     problem("Bundle.type", (type != nullptr ? "is " + quoted(*type) : std::string("is missing")) +
                                "; expected \"transaction\" (the EHR applies all entries or none)");
   }
   for (const auto& member : bundle.as_object()) {
-    if (member.first != "entry") {
-      const std::string path = "Bundle." + member.first;
-      check_value(member.second, Where::root(path), member.first, nullptr);
+    if (member.name() != "entry") {
+      const std::string path = "Bundle." + std::string(member.name());
+      check_value(member.value, Where::root(path), member.name(), nullptr);
     }
   }
   const Json* entries = bundle.find("entry");
@@ -370,15 +385,15 @@ std::vector<BundleProblem> Checker::run(const Json& bundle) {
 }
 
 // References are checked against every fullUrl, wherever in the Bundle the target stands.
-void Checker::index_entries(const JsonArray& entries) {
+void Checker::index_entries(std::span<const Json> entries) {
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (!entries[i].is_object()) continue;
-    const std::string* full_url = string_member(entries[i], "fullUrl");
+    TextRef full_url = string_member(entries[i], "fullUrl");
     if (full_url == nullptr || full_url->empty()) continue;
     const Json* resource = entries[i].find("resource");
-    const std::string* type =
-        resource != nullptr ? string_member(*resource, "resourceType") : nullptr;
-    full_urls_.try_emplace(*full_url, EntryInfo{i, type != nullptr ? *type : std::string()});
+    TextRef type = resource != nullptr ? string_member(*resource, "resourceType") : nullptr;
+    full_urls_.try_emplace(std::string(*full_url),
+                           EntryInfo{i, type != nullptr ? std::string(*type) : std::string()});
   }
 }
 
@@ -402,7 +417,7 @@ void Checker::check_entry(const Json& entry, std::size_t index) {
   } else if (!full_url->is_string()) {
     problem(path + ".fullUrl", "is not a string; expected \"urn:uuid:<uuid>\"");
   } else if (!full_url->as_string().empty()) {
-    const std::string& url = full_url->as_string();
+    const std::string_view url = full_url->as_string();
     const auto first = full_urls_.find(url);
     if (!is_urn_uuid(url)) {
       problem(path + ".fullUrl", quoted(url) +
@@ -410,14 +425,14 @@ void Checker::check_entry(const Json& entry, std::size_t index) {
                                      "UUID (8-4-4-4-12 hex digits)");
     }
     if (first != full_urls_.end() && first->second.index != index) {
-      problem(path + ".fullUrl", url + " is also the fullUrl of Bundle.entry[" +
+      problem(path + ".fullUrl", std::string(url) + " is also the fullUrl of Bundle.entry[" +
                                      std::to_string(first->second.index) +
                                      "]; each entry needs its own fullUrl");
     }
   }
 
   const Json* resource = entry.find("resource");
-  const std::string* type = nullptr;
+  TextRef type = nullptr;
   if (resource == nullptr || !resource->is_object()) {
     problem(path + ".resource", resource == nullptr
                                     ? "is missing; expected the FHIR resource this entry sends"
@@ -434,13 +449,14 @@ void Checker::check_entry(const Json& entry, std::size_t index) {
   check_request(entry, path, type);
   if (type == nullptr) return;
 
-  const std::string resource_path = path + ".resource(" + *type + ")";
-  const Claimed claimed = check_profiles(*resource, resource_path, *type);
+  const std::string type_name(*type);
+  const std::string resource_path = path + ".resource(" + type_name + ")";
+  const Claimed claimed = check_profiles(*resource, resource_path, type_name);
   if (*type == "Observation") check_observation(*resource, resource_path, claimed);
   if (*type == "DiagnosticReport") check_report(*resource, resource_path, claimed);
 }
 
-void Checker::check_request(const Json& entry, const std::string& path, const std::string* type) {
+void Checker::check_request(const Json& entry, const std::string& path, TextRef type) {
   const Json* request = entry.find("request");
   if (request == nullptr || !request->is_object()) {
     problem(path + ".request", request == nullptr
@@ -473,14 +489,16 @@ void Checker::check_request(const Json& entry, const std::string& path, const st
   if (type == nullptr || method == nullptr || !method->is_string()) return;
   // The server creates or updates a resource of the type the url names; a mismatch is rejected
   // or, worse, lands the resource under the wrong type.
-  const std::string& verb = method->as_string();
+  const std::string_view verb = method->as_string();
   const std::string_view target = url->as_string();
   const std::string_view url_type = target.substr(0, target.find_first_of("/?"));
   if ((verb == "POST" || verb == "PUT") && !target.empty() && url_type != *type) {
     problem(path + ".request.url",
-            "is " + quoted(target) + " but the resource is a " + *type + "; expected " +
+            "is " + quoted(target) + " but the resource is a " + std::string(*type) +
+                "; expected " +
                 (verb == "POST" ? quoted(*type)
-                                : quoted(*type + "/<id>") + " or " + quoted(*type + "?<search>")));
+                                : quoted(std::string(*type) + "/<id>") + " or " +
+                                      quoted(std::string(*type) + "?<search>")));
   }
 }
 
@@ -500,13 +518,13 @@ std::string Checker::Where::str() const {
 
 void Checker::check_members(const Json& object, const Where& where) {
   for (const auto& member : object.as_object()) {
-    const std::string& key = member.first;
+    const std::string_view key = member.name();
     Where child = where.member(key);
-    if (key == "resource" && member.second.is_object()) {
-      const std::string* type = string_member(member.second, "resourceType");
+    if (key == "resource" && member.value.is_object()) {
+      TextRef type = string_member(member.value, "resourceType");
       if (type != nullptr && !type->empty()) child.type = *type;
     }
-    check_value(member.second, child, key, &object);
+    check_value(member.value, child, key, &object);
   }
 }
 
@@ -519,7 +537,7 @@ void Checker::check_value(const Json& value, const Where& where, std::string_vie
   }
   if (key == "reference" && value.is_string() && value.as_string().starts_with("urn:uuid:") &&
       full_urls_.find(value.as_string()) == full_urls_.end()) {
-    problem(where.str(), value.as_string() +
+    problem(where.str(), std::string(value.as_string()) +
                              " matches the fullUrl of no entry in this Bundle, so the server "
                              "cannot resolve it; expected the fullUrl of one of the Bundle's "
                              "entries");
@@ -527,7 +545,7 @@ void Checker::check_value(const Json& value, const Where& where, std::string_vie
   if (value.is_object()) {
     check_members(value, where);
   } else if (value.is_array()) {
-    const JsonArray& items = value.as_array();
+    const std::span<const Json> items = value.as_array();
     for (std::size_t i = 0; i < items.size(); ++i) {
       // FHIR JSON pads the arrays of a repeating primitive and of its "_name" extensions with
       // null so that they line up; only there is a null item allowed.
@@ -711,7 +729,7 @@ void Checker::check_observation(const Json& obs, const std::string& path, const 
 void Checker::check_components(const Json& obs, const std::string& path, bool sliced) {
   const Json* components = obs.find("component");
   if (components == nullptr || !components->is_array()) return;
-  const JsonArray& items = components->as_array();
+  const std::span<const Json> items = components->as_array();
   for (std::size_t i = 0; i < items.size(); ++i) {
     const std::string where = path + ".component[" + std::to_string(i) + "]";
     const Json& component = items[i];
@@ -778,8 +796,8 @@ void Checker::check_report(const Json& report, const std::string& path, const Cl
             "has no coding " + show(kGenetics) + "; the GenomicReport profile requires it");
   }
   for (const auto& member : report.as_object()) {
-    if (member.first.starts_with("effective") && member.first != "effectiveDateTime") {
-      problem(path + "." + member.first,
+    if (member.name().starts_with("effective") && member.name() != "effectiveDateTime") {
+      problem(path + "." + std::string(member.name()),
               "is not allowed: the GenomicReport profile restricts effective[x] to "
               "effectiveDateTime");
     }
@@ -788,8 +806,7 @@ void Checker::check_report(const Json& report, const std::string& path, const Cl
   if (results == nullptr || !results->is_array()) return;
   for (std::size_t i = 0; i < results->as_array().size(); ++i) {
     const Json& result = results->as_array()[i];
-    const std::string* reference =
-        result.is_object() ? string_member(result, "reference") : nullptr;
+    TextRef reference = result.is_object() ? string_member(result, "reference") : nullptr;
     if (reference == nullptr) continue;
     const auto target = full_urls_.find(*reference);
     if (target == full_urls_.end() || target->second.resource_type.empty() ||

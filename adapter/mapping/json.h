@@ -6,7 +6,9 @@
 // Values are immutable once built and cheap to copy (children are shared).
 #pragma once
 
-#include <memory>
+#include <atomic>
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,6 +18,8 @@
 namespace adapter::mapping {
 
 class Json;
+struct JsonMember;
+// Builders: what code assembles before making an immutable array or object of it.
 using JsonArray = std::vector<Json>;
 using JsonObject = std::vector<std::pair<std::string, Json>>;
 
@@ -25,40 +29,50 @@ void set_member(JsonObject& members, std::string_view key, Json value);
 
 class Json {
  public:
-  enum class Kind { null, boolean, number, string, array, object };
-  struct Number {
-    std::string text;  // exactly as written, e.g. "0.480" or "-12"
-  };
+  enum class Kind : std::uint8_t { null, boolean, number, string, array, object };
 
-  Json() = default;
+  Json() noexcept : raw_{} {}  // all zero: null
+  Json(const Json& other) noexcept : raw_(other.raw_) {
+    if (on_heap()) retain(heap_.rep);
+  }
+  Json(Json&& other) noexcept : raw_(other.raw_) { other.raw_ = {}; }
+  Json& operator=(const Json& other) noexcept {
+    if (this != &other) {
+      Json copy(other);
+      swap(copy);
+    }
+    return *this;
+  }
+  Json& operator=(Json&& other) noexcept {
+    if (this != &other) {
+      Json moved(std::move(other));
+      swap(moved);
+    }
+    return *this;
+  }
+  ~Json() {
+    if (on_heap()) release(*this);
+  }
+  void swap(Json& other) noexcept { std::swap(raw_, other.raw_); }
+
   static Json boolean(bool b) {
-    Json j(Kind::boolean);
-    j.bool_ = b;
+    Json j;
+    j.heap_.kind = Kind::boolean;
+    j.heap_.flag = b;
     return j;
   }
-  static Json number(std::string text) {
-    Json j(Kind::number);
-    j.shared_ = std::make_shared<const std::string>(std::move(text));
-    return j;
-  }
+  static Json number(std::string_view text) { return text_value(Kind::number, text); }
+  static Json number(const char* text) { return number(std::string_view(text)); }
+  static Json number(const std::string& text) { return number(std::string_view(text)); }
   static Json number(double value);
-  static Json string(std::string s) {
-    Json j(Kind::string);
-    j.shared_ = std::make_shared<const std::string>(std::move(s));
-    return j;
-  }
-  static Json array(JsonArray items) {
-    Json j(Kind::array);
-    j.shared_ = std::make_shared<const JsonArray>(std::move(items));
-    return j;
-  }
-  static Json object(JsonObject members) {
-    Json j(Kind::object);
-    j.shared_ = std::make_shared<const JsonObject>(std::move(members));
-    return j;
-  }
+  static Json string(std::string_view s) { return text_value(Kind::string, s); }
+  static Json array(JsonArray items);
+  static Json object(const JsonObject& members);
+  // The same from items or members held elsewhere, which are moved out (the renderer's stacks).
+  static Json adopt_array(std::span<Json> items);
+  static Json adopt_object(std::span<JsonMember> members);
 
-  Kind kind() const { return kind_; }
+  Kind kind() const { return in_.kind; }
   bool is_null() const { return kind() == Kind::null; }
   bool is_string() const { return kind() == Kind::string; }
   bool is_number() const { return kind() == Kind::number; }
@@ -66,21 +80,16 @@ class Json {
   bool is_array() const { return kind() == Kind::array; }
   bool is_object() const { return kind() == Kind::object; }
 
-  // Each throws std::bad_variant_access for a value of another kind.
-  bool as_bool() const { return expect(Kind::boolean), bool_; }
-  const std::string& as_string() const {
-    return expect(Kind::string), *static_cast<const std::string*>(shared_.get());
-  }
-  const std::string& number_text() const {
-    return expect(Kind::number), *static_cast<const std::string*>(shared_.get());
-  }
+  // Each throws std::bad_variant_access for a value of another kind. Views are valid while this
+  // value (or a copy of it) lives.
+  bool as_bool() const { return expect(Kind::boolean), heap_.flag; }
+  std::string_view as_string() const { return expect(Kind::string), text(); }
+  std::string_view number_text() const { return expect(Kind::number), text(); }
   double as_double() const;
-  const JsonArray& as_array() const {
-    return expect(Kind::array), *static_cast<const JsonArray*>(shared_.get());
-  }
-  const JsonObject& as_object() const {
-    return expect(Kind::object), *static_cast<const JsonObject*>(shared_.get());
-  }
+  std::span<const Json> as_array() const;
+  std::span<const JsonMember> as_object() const;
+  // The members as a builder, to change some and make a new object.
+  JsonObject object_members() const;
 
   // Member of an object by key (null when absent or not an object).
   const Json* find(std::string_view key) const;
@@ -90,21 +99,58 @@ class Json {
 
   // Serialises as compact or indented (2 spaces) JSON, object members in order.
   std::string dump(bool pretty = false) const;
+  // Appends the compact form to `out`.
+  void dump_to(std::string& out) const;
 
   friend bool operator==(const Json& a, const Json& b);
 
+  struct Rep;  // json.cpp
+
  private:
-  // Plain members rather than a std::variant: the engine copies, moves and drops JSON values
-  // all the time, and these compile to a few inline instructions with no dispatch on the kind.
-  // Strings, numbers, arrays and objects are shared (template variables and literals are copied
-  // on every read, and a copy must not copy the text).
-  explicit Json(Kind kind) : kind_(kind) {}
+  // 24 bytes, no allocation for null, booleans and strings or numbers of up to 22 bytes (codes,
+  // statuses, dates, most identifiers). Anything longer is one block: a reference count, a size
+  // and the bytes, items or members after it. Blocks are shared by copies (a template literal is
+  // copied into every output that uses it) and recycled through a per-thread pool (json.cpp),
+  // because a mapping makes and drops a few hundred of them.
+  static constexpr std::uint8_t kHeap = 0xFF;
+  static constexpr std::size_t kInline = 22;
+  struct Inline {
+    Kind kind;
+    std::uint8_t tag;  // string or number: its length when held here, else kHeap
+    char chars[kInline];
+  };
+  struct Heap {
+    Kind kind;
+    std::uint8_t tag;  // kHeap: `rep` holds the value (null for an empty array or object)
+    bool flag;         // a boolean's value
+    Rep* rep;
+    std::uint64_t unused;
+  };
+  struct Words {
+    std::uint64_t words[3];
+  };
+  union {
+    Inline in_;
+    Heap heap_;
+    Words raw_;  // what copies and moves copy
+  };
+
+  bool on_heap() const { return in_.tag == kHeap && heap_.rep != nullptr; }
+  std::string_view text() const;
+  static Json text_value(Kind kind, std::string_view text);
+  static void retain(Rep* rep) noexcept;
+  static void release(Json& j) noexcept;
   void expect(Kind kind) const {
-    if (kind_ != kind) throw std::bad_variant_access();
+    if (in_.kind != kind) throw std::bad_variant_access();
   }
-  Kind kind_ = Kind::null;
-  bool bool_ = false;
-  std::shared_ptr<const void> shared_;  // std::string (string, number text), JsonArray, JsonObject
+};
+static_assert(sizeof(Json) == 24);
+
+// An object member. The key is a string Json (shared, or held inline when short).
+struct JsonMember {
+  Json key;
+  Json value;
+  std::string_view name() const { return key.as_string(); }
 };
 
 // Differences between two JSON values, one line each with its path:

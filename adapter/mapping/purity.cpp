@@ -99,7 +99,7 @@ class Analysis {
           const Expr* id = e.args.empty() ? nullptr : e.args[0].get();
           if (id != nullptr && id->op == Expr::Op::literal && id->value.is_string() &&
               id->value.as_string().size() == 3) {
-            out.segments.insert(id->value.as_string());
+            out.segments.insert(std::string(id->value.as_string()));
           } else {
             out.context = true;
           }

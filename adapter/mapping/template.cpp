@@ -142,7 +142,7 @@ class Compiler {
         "$if", "$let", "$each", "$as", "$do", "$with", "$include", "$merge", "$requires", "$check"};
     for (const auto& m : n.members) {
       if (m.key.empty() || m.key[0] != '$') {
-        t.members.push_back({m.key, node(m.value)});
+        t.members.push_back({m.key, node(m.value), Json::string(m.key)});
         continue;
       }
       if (!kDirectives.count(m.key)) {
@@ -355,7 +355,7 @@ class NameBinder {
         !x.args[0]->value.is_string()) {
       return;
     }
-    const std::string& name = x.args[0]->value.as_string();
+    const std::string_view name = x.args[0]->value.as_string();
     if (x.name == "include") {
       const auto it = set_.partials.find(name);
       if (it != set_.partials.end()) x.partial = &it->second;

@@ -50,6 +50,7 @@ struct TNode {
   struct Member {
     std::string key;
     TNodePtr value;
+    Json name;  // `key` as the string every rendered object shares
   };
   std::vector<Member> members;  // object: output members in order
   std::vector<TNodePtr> items;  // array
