@@ -1068,104 +1068,118 @@ Value Evaluator::eval(const Expr& e) {
     case Expr::Op::less:
     case Expr::Op::less_equal:
     case Expr::Op::greater:
-    case Expr::Op::greater_equal: {
-      const Value left = eval(*e.args[0]);
-      const Value right = eval(*e.args[1]);
-      std::string scratch_a;
-      std::string scratch_b;
-      const auto a = text_view(left, scratch_a);
-      const auto b = text_view(right, scratch_b);
-      int cmp = 0;
-      double x = 0;
-      double y = 0;
-      // (A literal side that is not a number decides it: bind_names set `text_only`.)
-      if (!e.text_only && a && b && parse_number(*a, x) && parse_number(*b, y)) {
-        cmp = x < y ? -1 : (x > y ? 1 : 0);
-      } else {
-        const std::string_view sa = a.value_or(std::string_view());
-        const std::string_view sb = b.value_or(std::string_view());
-        // == and != need no order: texts of other lengths differ without a byte compared.
-        if (e.op == Expr::Op::equal || e.op == Expr::Op::not_equal) {
-          cmp = sa == sb ? 0 : 1;
-        } else {
-          cmp = sa.compare(sb) < 0 ? -1 : (sa == sb ? 0 : 1);
-        }
-      }
-      bool r = false;
-      switch (e.op) {
-        case Expr::Op::equal:
-          r = cmp == 0;
-          break;
-        case Expr::Op::not_equal:
-          r = cmp != 0;
-          break;
-        case Expr::Op::less:
-          r = a && b && cmp < 0;
-          break;
-        case Expr::Op::less_equal:
-          r = a && b && cmp <= 0;
-          break;
-        case Expr::Op::greater:
-          r = a && b && cmp > 0;
-          break;
-        default:
-          r = a && b && cmp >= 0;
-          break;
-      }
-      return Value(Json::boolean(r));
-    }
+    case Expr::Op::greater_equal:
+      return eval_comparison(e);
     case Expr::Op::add:
-    case Expr::Op::subtract: {
-      const Value left = eval(*e.args[0]);
-      const Value right = eval(*e.args[1]);
-      std::string scratch_a;
-      std::string scratch_b;
-      const auto a = text_view(left, scratch_a);
-      const auto b = text_view(right, scratch_b);
-      double x = 0;
-      double y = 0;
-      const bool numbers = a && b && parse_number(*a, x) && parse_number(*b, y);
-      if (e.op == Expr::Op::subtract) return numbers ? Value(Json::number(x - y)) : Value();
-      if (numbers) return Value(Json::number(x + y));
-      if (!a && !b) return Value();
-      const std::string_view sa = a.value_or(std::string_view());
-      const std::string_view sb = b.value_or(std::string_view());
-      std::string joined;
-      joined.reserve(sa.size() + sb.size());
-      joined.append(sa).append(sb);
-      return Value::string(std::move(joined));
-    }
+    case Expr::Op::subtract:
+      return eval_arithmetic(e);
     case Expr::Op::member:
       // $var.name: read the variable in place rather than copy it (most members are of one).
       if (const Value* held = variable_in_place(*e.args[0])) return member(*held, e.name, e);
       return member(eval(*e.args[0]), e.name, e);
-    case Expr::Op::index: {
-      const Value base = eval(*e.args[0]);
-      const auto t = text(eval(*e.args[1]));
-      double d = 0;
-      if (!t || !parse_number(*t, d) || d < 0) return Value();
-      const auto n = static_cast<std::size_t>(d);
-      if (base.is_hl7()) {
-        Hl7Ref r = base.hl7();
-        if (r.field == 0 || r.component > 0 || n == 0) return Value();
-        r.repetition = static_cast<std::uint32_t>(n);
-        return Value(r);
-      }
-      const std::vector<Value> items = to_list(base);
-      return n < items.size() ? items[n] : Value();
-    }
+    case Expr::Op::index:
+      return eval_index(e);
     case Expr::Op::conditional:
       return truthy(eval(*e.args[0])) ? eval(*e.args[1]) : eval(*e.args[2]);
-    case Expr::Op::list: {
-      ValueList items;
-      for (const ExprPtr& a : e.args) {
-        Value v = eval(*a);
-        if (!v.is_nothing()) items.push_back(std::move(v));
-      }
-      return Value::list(std::move(items));
-    }
+    case Expr::Op::list:
+      return eval_list(e);
   }
   return Value();
+}
+
+Value Evaluator::eval_list(const Expr& e) {
+  ValueList items;
+  for (const ExprPtr& a : e.args) {
+    Value v = eval(*a);
+    if (!v.is_nothing()) items.push_back(std::move(v));
+  }
+  return Value::list(std::move(items));
+}
+
+// The less common operations, out of eval() so that its frame stays small: eval() recurses for
+// every node, and each of these needs scratch strings or lists of its own.
+Value Evaluator::eval_comparison(const Expr& e) {
+  const Value left = eval(*e.args[0]);
+  const Value right = eval(*e.args[1]);
+  std::string scratch_a;
+  std::string scratch_b;
+  const auto a = text_view(left, scratch_a);
+  const auto b = text_view(right, scratch_b);
+  int cmp = 0;
+  double x = 0;
+  double y = 0;
+  // (A literal side that is not a number decides it: bind_names set `text_only`.)
+  if (!e.text_only && a && b && parse_number(*a, x) && parse_number(*b, y)) {
+    cmp = x < y ? -1 : (x > y ? 1 : 0);
+  } else {
+    const std::string_view sa = a.value_or(std::string_view());
+    const std::string_view sb = b.value_or(std::string_view());
+    // == and != need no order: texts of other lengths differ without a byte compared.
+    if (e.op == Expr::Op::equal || e.op == Expr::Op::not_equal) {
+      cmp = sa == sb ? 0 : 1;
+    } else {
+      cmp = sa.compare(sb) < 0 ? -1 : (sa == sb ? 0 : 1);
+    }
+  }
+  bool r = false;
+  switch (e.op) {
+    case Expr::Op::equal:
+      r = cmp == 0;
+      break;
+    case Expr::Op::not_equal:
+      r = cmp != 0;
+      break;
+    case Expr::Op::less:
+      r = a && b && cmp < 0;
+      break;
+    case Expr::Op::less_equal:
+      r = a && b && cmp <= 0;
+      break;
+    case Expr::Op::greater:
+      r = a && b && cmp > 0;
+      break;
+    default:
+      r = a && b && cmp >= 0;
+      break;
+  }
+  return Value(Json::boolean(r));
+}
+
+Value Evaluator::eval_arithmetic(const Expr& e) {
+  const Value left = eval(*e.args[0]);
+  const Value right = eval(*e.args[1]);
+  std::string scratch_a;
+  std::string scratch_b;
+  const auto a = text_view(left, scratch_a);
+  const auto b = text_view(right, scratch_b);
+  double x = 0;
+  double y = 0;
+  const bool numbers = a && b && parse_number(*a, x) && parse_number(*b, y);
+  if (e.op == Expr::Op::subtract) return numbers ? Value(Json::number(x - y)) : Value();
+  if (numbers) return Value(Json::number(x + y));
+  if (!a && !b) return Value();
+  const std::string_view sa = a.value_or(std::string_view());
+  const std::string_view sb = b.value_or(std::string_view());
+  std::string joined;
+  joined.reserve(sa.size() + sb.size());
+  joined.append(sa).append(sb);
+  return Value::string(std::move(joined));
+}
+
+Value Evaluator::eval_index(const Expr& e) {
+  const Value base = eval(*e.args[0]);
+  const auto t = text(eval(*e.args[1]));
+  double d = 0;
+  if (!t || !parse_number(*t, d) || d < 0) return Value();
+  const auto n = static_cast<std::size_t>(d);
+  if (base.is_hl7()) {
+    Hl7Ref r = base.hl7();
+    if (r.field == 0 || r.component > 0 || n == 0) return Value();
+    r.repetition = static_cast<std::uint32_t>(n);
+    return Value(r);
+  }
+  const std::vector<Value> items = to_list(base);
+  return n < items.size() ? items[n] : Value();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -122,6 +122,10 @@ class Evaluator {
   Json render_array(const TNode& node);
   Json render_text(const TNode& node);
   Value eval_path(const Expr& e);
+  [[gnu::noinline]] Value eval_comparison(const Expr& e);
+  [[gnu::noinline]] Value eval_arithmetic(const Expr& e);
+  [[gnu::noinline]] Value eval_index(const Expr& e);
+  [[gnu::noinline]] Value eval_list(const Expr& e);
   Value member(const Value& base, const std::string& name, const Expr& e);
   const Value* lookup_var(std::string_view interned) const;  // a name from variable_names
   // The value of `e` where it is held, when `e` is a variable that exists (else null, and eval()
