@@ -294,14 +294,18 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
       return Json();
     }
   }
+  // $if after $let, so that a condition can use the variables ("$let": {"kind": ...}, "$if":
+  // "$kind == ..."); first when it uses none of them, so that a dropped object costs no $let.
+  if (node.if_first && !truthy(eval(*node.if_expr))) {
+    --depth_;
+    return Json();
+  }
   for (std::size_t i = 0; i < node.lets.size(); ++i) {
     const TNode& value = *node.lets[i].second;
     const Expr* e = single_expression(value);
     vars_.push_back({node.let_variables[i], e != nullptr ? eval(*e) : Value(render(value))});
   }
-  // $if last, so that a condition can use the variables: "$let" {"kind": ...}, "$if": "$kind ==
-  // ..."
-  if (node.if_expr && !truthy(eval(*node.if_expr))) {
+  if (node.if_expr && !node.if_first && !truthy(eval(*node.if_expr))) {
     --depth_;
     return Json();
   }

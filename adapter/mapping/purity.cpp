@@ -252,6 +252,34 @@ class FilterSlots {
   std::map<std::string, int> slot_of_;  // canonical() of segment and filter -> slot
 };
 
+// Marks the objects whose "$if" can be evaluated before their "$let": it reads none of those
+// variables, through the partials it includes either (they see their caller's variables).
+class IfFirst {
+ public:
+  explicit IfFirst(Analysis& analysis) : analysis_(analysis) {}
+
+  void node(const TNode& n) {
+    if (!seen_.insert(&n).second) return;
+    for (const auto& m : n.members) node(*m.value);
+    for (const TNodePtr& i : n.items) node(*i);
+    for (const auto& l : n.lets) node(*l.second);
+    if (n.each_body) node(*n.each_body);
+    if (n.merge) node(*n.merge);
+    if (!n.if_expr || n.lets.empty()) return;
+    Reads r;
+    std::vector<std::string> bound;
+    analysis_.expr(*n.if_expr, bound, r);
+    const bool independent = std::none_of(
+        n.lets.begin(), n.lets.end(), [&](const auto& let) { return r.free.count(let.first) > 0; });
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): the set is not shared yet
+    if (independent) const_cast<TNode&>(n).if_first = true;
+  }
+
+ private:
+  Analysis& analysis_;
+  std::set<const TNode*> seen_;
+};
+
 }  // namespace
 
 void find_pure_calls(TemplateSet& set) {
@@ -291,6 +319,10 @@ void find_pure_calls(TemplateSet& set) {
   for (const auto& [file, t] : set.templates) filters.node(*t.body);
   for (const auto& [name, p] : set.partials) filters.node(*p.body);
   set.pure_filters = slots;
+
+  IfFirst if_first(analysis);
+  for (const auto& [file, t] : set.templates) if_first.node(*t.body);
+  for (const auto& [name, p] : set.partials) if_first.node(*p.body);
 }
 
 }  // namespace adapter::mapping

@@ -56,6 +56,9 @@ struct TNode {
   std::vector<TNodePtr> items;  // array
   // Directives (objects only).
   ExprPtr if_expr;
+  // The $if reads none of the $let variables (purity.cpp): it is evaluated first, and an object
+  // it drops costs no $let.
+  bool if_first = false;
   std::vector<std::pair<std::string, TNodePtr>> lets;
   ExprPtr each;
   std::string each_as = "it";

@@ -374,3 +374,26 @@ TEST_CASE("comparisons are numeric only when both sides read as numbers", "[mapp
   CHECK(r.output.dump() ==
         R"({"a":true,"b":false,"c":true,"d":false,"e":true,"f":true,"g":true,"h":true,"i":true})");
 }
+
+TEST_CASE("an $if that uses no $let is checked first: a dropped object evaluates no $let",
+          "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "rows": [{"$each": "OBX", "$as": "o",
+              "$let": {"noisy": "{{ issue('warning', 'let evaluated', OBX-5) }}", "code": "{{ OBX-3.1 }}"},
+              "$if": "OBX-2 == 'NM'",
+              "value": "{{ OBX-5 }}"}],
+    "uses_let": [{"$each": "OBX", "$as": "o",
+                  "$let": {"code": "{{ OBX-3.1 }}"},
+                  "$if": "$code == '48004-6'",
+                  "value": "{{ OBX-5 }}"}]
+  })J");
+  const MappingResult r = f.map();
+  INFO(r.output.dump(true));
+  CHECK(r.output.dump() ==
+        R"({"rows":[{"value":"0.480"}],)"
+        R"("uses_let":[{"value":"NM_007294.3:c.5266dupC"},{"value":"NM_000059.3:c.7397T>C"}]})");
+  // Only the NM row kept its object, so only its $let ran.
+  REQUIRE(r.issues.size() == 1);
+  CHECK(r.issues[0].message == "let evaluated");
+  CHECK(r.issues[0].source == "OBX[3]-5");
+}
