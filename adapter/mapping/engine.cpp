@@ -296,7 +296,7 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
   }
   // $if after $let, so that a condition can use the variables ("$let": {"kind": ...}, "$if":
   // "$kind == ..."); first when it uses none of them, so that a dropped object costs no $let.
-  if (node.if_first && !truthy(eval(*node.if_expr))) {
+  if (node.if_first && !condition(*node.if_expr)) {
     --depth_;
     return Json();
   }
@@ -305,7 +305,7 @@ Json Evaluator::render_object(const TNode& node, bool each_element) {
     const Expr* e = single_expression(value);
     vars_.push_back({node.let_variables[i], e != nullptr ? eval(*e) : Value(render(value))});
   }
-  if (node.if_expr && !node.if_first && !truthy(eval(*node.if_expr))) {
+  if (node.if_expr && !node.if_first && !condition(*node.if_expr)) {
     --depth_;
     return Json();
   }
@@ -681,7 +681,7 @@ Value Evaluator::eval_path(const Expr& e) {
     const std::size_t issues = result_.issues.size();
     ScopeGuard guard(scopes_);
     scopes_.push_back({nullptr, static_cast<std::int64_t>(seg)});
-    const bool keep = truthy(eval(*p.filter));
+    const bool keep = condition(*p.filter);
     if (cached != nullptr && result_.issues.size() == issues) *cached = keep ? 1 : 0;
     return keep;
   };
@@ -1045,6 +1045,26 @@ Value Evaluator::eval(const Expr& e) {
     case Expr::Op::path:
       return eval_path(e);
     case Expr::Op::call: {
+      switch (e.builtin) {
+        case Expr::Builtin::exists:
+        case Expr::Builtin::empty:
+        case Expr::Builtin::in_literals:
+          return Value(Json::boolean(condition(e)));
+        case Expr::Builtin::coalesce:
+          for (const ExprPtr& a : e.args) {
+            Value v = eval(*a);
+            if (truthy(v)) return v;
+          }
+          return Value();
+        case Expr::Builtin::lookup: {
+          const Value key = eval(*e.args[1]);
+          if (e.args.size() == 2) return lookup_in(*this, *e.table, key, nullptr, e);
+          const Value column = eval(*e.args[2]);
+          return lookup_in(*this, *e.table, key, &column, e);
+        }
+        case Expr::Builtin::none:
+          break;
+      }
       ArgsBuffer buffer(*this);
       std::vector<Value>& args = buffer.values();
       for (const ExprPtr& a : e.args) args.push_back(eval(*a));
@@ -1057,11 +1077,11 @@ Value Evaluator::eval(const Expr& e) {
       return Value(Json::number(-d));
     }
     case Expr::Op::logical_not:
-      return Value(Json::boolean(!truthy(eval(*e.args[0]))));
+      return Value(Json::boolean(!condition(*e.args[0])));
     case Expr::Op::logical_and:
-      return Value(Json::boolean(truthy(eval(*e.args[0])) && truthy(eval(*e.args[1]))));
+      return Value(Json::boolean(condition(*e.args[0]) && condition(*e.args[1])));
     case Expr::Op::logical_or:
-      return Value(Json::boolean(truthy(eval(*e.args[0])) || truthy(eval(*e.args[1]))));
+      return Value(Json::boolean(condition(*e.args[0]) || condition(*e.args[1])));
     case Expr::Op::coalesce: {
       Value l = eval(*e.args[0]);
       if (truthy(l)) return l;
@@ -1084,11 +1104,52 @@ Value Evaluator::eval(const Expr& e) {
     case Expr::Op::index:
       return eval_index(e);
     case Expr::Op::conditional:
-      return truthy(eval(*e.args[0])) ? eval(*e.args[1]) : eval(*e.args[2]);
+      return condition(*e.args[0]) ? eval(*e.args[1]) : eval(*e.args[2]);
     case Expr::Op::list:
       return eval_list(e);
   }
   return Value();
+}
+
+bool Evaluator::condition(const Expr& e) {
+  switch (e.op) {
+    case Expr::Op::logical_not:
+      return !condition(*e.args[0]);
+    case Expr::Op::logical_and:
+      return condition(*e.args[0]) && condition(*e.args[1]);
+    case Expr::Op::logical_or:
+      return condition(*e.args[0]) || condition(*e.args[1]);
+    case Expr::Op::equal:
+    case Expr::Op::not_equal:
+    case Expr::Op::less:
+    case Expr::Op::less_equal:
+    case Expr::Op::greater:
+    case Expr::Op::greater_equal:
+      return compare(e);
+    case Expr::Op::call:
+      if (e.builtin == Expr::Builtin::exists) return truthy(eval(*e.args[0]));
+      if (e.builtin == Expr::Builtin::empty) return !truthy(eval(*e.args[0]));
+      if (e.builtin == Expr::Builtin::in_literals) {
+        const Value x = eval(*e.args[0]);
+        std::string scratch;
+        const auto text = text_view(x, scratch);
+        if (!text) return false;
+        for (std::size_t i = 1; i < e.args.size(); ++i) {
+          const Json& literal = e.args[i]->value;
+          const std::string_view option =
+              literal.is_string()
+                  ? literal.as_string()
+                  : (literal.is_number() ? literal.number_text()
+                                         : std::string_view(literal.as_bool() ? "true" : "false"));
+          if (option == *text) return true;
+        }
+        return false;
+      }
+      break;
+    default:
+      break;
+  }
+  return truthy(eval(e));
 }
 
 Value Evaluator::eval_list(const Expr& e) {
@@ -1103,6 +1164,10 @@ Value Evaluator::eval_list(const Expr& e) {
 // The less common operations, out of eval() so that its frame stays small: eval() recurses for
 // every node, and each of these needs scratch strings or lists of its own.
 Value Evaluator::eval_comparison(const Expr& e) {
+  return Value(Json::boolean(compare(e)));
+}
+
+bool Evaluator::compare(const Expr& e) {
   const Value left = eval(*e.args[0]);
   const Value right = eval(*e.args[1]);
   std::string scratch_a;
@@ -1146,7 +1211,7 @@ Value Evaluator::eval_comparison(const Expr& e) {
       r = a && b && cmp >= 0;
       break;
   }
-  return Value(Json::boolean(r));
+  return r;
 }
 
 Value Evaluator::eval_arithmetic(const Expr& e) {

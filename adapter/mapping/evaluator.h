@@ -35,6 +35,9 @@ class Evaluator {
 
   Json render(const TNode& node);
   Value eval(const Expr& e);
+  // truthy(eval(e)), without making the value where it can: conditions ($if, filters, ?:, and,
+  // or, not) are most of what templates evaluate.
+  bool condition(const Expr& e);
 
   // Conversions used by functions. Reading an HL7 value's text marks it as mapped.
   std::optional<std::string> text(const Value& v);
@@ -123,6 +126,7 @@ class Evaluator {
   Json render_text(const TNode& node);
   Value eval_path(const Expr& e);
   [[gnu::noinline]] Value eval_comparison(const Expr& e);
+  bool compare(const Expr& e);
   [[gnu::noinline]] Value eval_arithmetic(const Expr& e);
   [[gnu::noinline]] Value eval_index(const Expr& e);
   [[gnu::noinline]] Value eval_list(const Expr& e);

@@ -76,6 +76,12 @@ struct Expr {
   Json value;
   std::string name;
   int function = -1;  // for calls: the catalog's index of `name`, resolved once when parsed
+  // Calls the Evaluator runs itself, without the general call path (bind_names): exists(x) and
+  // empty(x) are conditions; lookup('table', key[, 'column']) with a table that exists;
+  // in(x, 'a', 'b', ...) with literals only; coalesce(...), which stops at the first argument
+  // with a value, as `??` does.
+  enum class Builtin : std::uint8_t { none, exists, empty, lookup, in_literals, coalesce };
+  Builtin builtin = Builtin::none;
   // Bound once the whole template set is loaded (template.cpp, bind_names), so that evaluation
   // looks no names up: include('name', ...) and lookup('table', ...) with a literal name.
   const Partial* partial = nullptr;

@@ -515,20 +515,26 @@ Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
     }
     bound = &it->second;
   }
-  const Table& table = *bound;
+  return lookup_in(ev, *bound, a[1], a.size() > 2 ? &a[2] : nullptr, call);
+}
+
+}  // namespace
+
+Value lookup_in(Evaluator& ev, const Table& table, const Value& key_value, const Value* column,
+                const Expr& call) {
   std::string scratch;
-  const auto key = ev.text_view(a[1], scratch);
+  const auto key = ev.text_view(key_value, scratch);
   if (!key) return Value();
   const auto found = table.index.find(*key);
   if (found == table.index.end()) return Value();
   const Json& row = *found->second;
-  if (a.size() > 2) {
+  if (column != nullptr) {
     std::string column_scratch;
-    const std::string_view column = ev.text_view(a[2], column_scratch).value_or("");
-    const Json* cell = row.find(column);
+    const std::string_view name = ev.text_view(*column, column_scratch).value_or("");
+    const Json* cell = row.find(name);
     if (cell == nullptr) {
       ev.issue(Issue::Severity::error,
-               "table '" + table.name + "' has no column '" + std::string(column) + "'", call.pos);
+               "table '" + table.name + "' has no column '" + std::string(name) + "'", call.pos);
       return Value();
     }
     return cell->is_empty() ? Value() : Value::borrowed(*cell);  // tables outlive the mapping
@@ -541,6 +547,8 @@ Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
   }
   return Value::borrowed(row);
 }
+
+namespace {
 
 Value f_include(Evaluator& ev, const Expr& call, Args& a) {
   const std::span<const Value> rest = std::span<const Value>(a).subspan(1);
@@ -587,7 +595,9 @@ const std::vector<Entry>& entries() {
       {{"length", 1, 1, "length(s)", "length in bytes"}, f_length},
       {{"exists", 1, 1, "exists(x)", "true if x has a value"}, f_exists},
       {{"empty", 1, 1, "empty(x)", "true if x has no value"}, f_empty},
-      {{"coalesce", 1, -1, "coalesce(a, b, ...)", "the first argument with a value"}, f_coalesce},
+      {{"coalesce", 1, -1, "coalesce(a, b, ...)",
+        "the first argument with a value (those after it are not evaluated)"},
+       f_coalesce},
       {{"count", 1, 1, "count(list)", "number of elements"}, f_count},
       {{"first", 1, 1, "first(list)", "first element"}, f_first},
       {{"last", 1, 1, "last(list)", "last element"}, f_last},

@@ -17,6 +17,11 @@ const FunctionCatalog& builtin_functions();
 // Calls the built-in `call.name` with evaluated arguments; data problems become issues.
 Value call_function(Evaluator& ev, const Expr& call, std::vector<Value>& args);
 
+// lookup(): the row of `key` in `table`, and in it `column` (null: the second CSV column, or the
+// whole row of a JSON table). A column the table lacks is an error issue at `call`.
+Value lookup_in(Evaluator& ev, const Table& table, const Value& key, const Value* column,
+                const Expr& call);
+
 struct FunctionInfo {
   std::string_view name;
   int min_args;

@@ -351,6 +351,18 @@ class NameBinder {
     }
     for (const ExprPtr& a : x.args) expr(a);
     expr(x.path.filter);
+    if (x.op == Expr::Op::call && x.args.size() == 1) {
+      if (x.name == "exists") x.builtin = Expr::Builtin::exists;
+      if (x.name == "empty") x.builtin = Expr::Builtin::empty;
+    }
+    if (x.op == Expr::Op::call && x.name == "coalesce") x.builtin = Expr::Builtin::coalesce;
+    if (x.op == Expr::Op::call && x.name == "in" && x.args.size() >= 2 &&
+        std::all_of(x.args.begin() + 1, x.args.end(), [](const ExprPtr& a) {
+          return a->op == Expr::Op::literal &&
+                 (a->value.is_string() || a->value.is_number() || a->value.is_bool());
+        })) {
+      x.builtin = Expr::Builtin::in_literals;
+    }
     if (x.op != Expr::Op::call || x.args.empty() || x.args[0]->op != Expr::Op::literal ||
         !x.args[0]->value.is_string()) {
       return;
@@ -362,6 +374,9 @@ class NameBinder {
     } else if (x.name == "lookup") {
       const auto it = set_.tables.find(name);
       if (it != set_.tables.end()) x.table = &it->second;
+      if (x.table != nullptr && (x.args.size() == 2 || x.args.size() == 3)) {
+        x.builtin = Expr::Builtin::lookup;
+      }
     }
   }
 

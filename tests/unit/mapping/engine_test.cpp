@@ -397,3 +397,34 @@ TEST_CASE("an $if that uses no $let is checked first: a dropped object evaluates
   CHECK(r.issues[0].message == "let evaluated");
   CHECK(r.issues[0].source == "OBX[3]-5");
 }
+
+TEST_CASE("exists, empty, in, coalesce and lookup keep their meaning on the evaluator's own path",
+          "[mapping][engine]") {
+  // bind_names hands these calls to the Evaluator (Expr::Builtin); the general path remains for
+  // the forms it does not take (in() with a variable list, lookup() of a table named at run time).
+  MemoryFiles files;
+  files.add("tables/systems.csv",
+            "label,uri,kind\nLN,http://loinc.org,code\nHGNC,http://www.genenames.org,\n");
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "$let": {"systems": "{{ ['HGNC', 'LN'] }}", "table": "systems"},
+    "exists": ["{{ exists(OBX[1]-5) }}", "{{ exists(OBX[1]-99) }}", "{{ not empty(PID-5.2) }}"],
+    "empty": ["{{ empty(OBX[1]-99) }}", "{{ empty(OBX[1]) }}"],
+    "in": ["{{ in(OBX[1]-2, 'NM', 'CWE') }}", "{{ in(OBX[3]-5, 0.48, '0.480') }}",
+           "{{ in(OBX[1]-99, 'x') }}", "{{ in(OBX[1]-5.3, $systems) }}"],
+    "coalesce": ["{{ coalesce(OBX[1]-99, OBX[1]-5.2, issue('error', 'not evaluated', OBX[1]-5)) }}",
+                 "{{ coalesce(OBX[1]-99, OBX[2]-99) }}"],
+    "lookup": ["{{ lookup('systems', OBX[1]-3.3) }}", "{{ lookup('systems', 'LN', 'kind') }}",
+               "{{ lookup('systems', 'HGNC', 'kind') }}", "{{ lookup($table, 'LN') }}",
+               "{{ lookup('systems', 'LN', 'nope') }}"]
+  })J",
+            files);
+  const MappingResult r = f.map();
+  INFO(r.output.dump(true));
+  CHECK(r.output.dump() == R"({"exists":[true,false,true],"empty":[true,false],)"
+                           R"("in":[true,true,false,true],"coalesce":["BRCA1"],)"
+                           R"("lookup":["http://loinc.org","code","http://loinc.org"]})");
+  // coalesce() stopped at its second argument; the missing column is reported where written.
+  REQUIRE(r.issues.size() == 1);
+  CHECK(r.issues[0].message == "table 'systems' has no column 'nope'");
+  CHECK(r.issues[0].template_pos.find("t.json:") == 0);
+}
