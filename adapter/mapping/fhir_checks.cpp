@@ -166,9 +166,9 @@ std::string show(const Code& c) {
   return out;
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
+std::string join(const std::vector<std::string_view>& items, std::string_view separator) {
   std::string out;
-  for (const std::string& item : items) {
+  for (const std::string_view item : items) {
     if (!out.empty()) out += separator;
     out += item;
   }
@@ -227,10 +227,11 @@ bool has_category(const Json& resource, const Code& c) {
 
 // Keys that are value[x] choices, in member order. A bare "value" counts too: it is always a
 // template mistake in an Observation or component.
-std::vector<std::string> value_keys(const Json& object) {
-  std::vector<std::string> out;
+// (Views into `object`'s keys.)
+std::vector<std::string_view> value_keys(const Json& object) {
+  std::vector<std::string_view> out;
   for (const auto& member : object.as_object()) {
-    if (member.name().starts_with("value")) out.emplace_back(member.name());
+    if (member.name().starts_with("value")) out.push_back(member.name());
   }
   return out;
 }
@@ -625,8 +626,8 @@ void Checker::check_observation(const Json& obs, const std::string& path, const 
                 "laboratory category");
   }
 
-  const std::vector<std::string> values = value_keys(obs);
-  for (const std::string& key : values) {
+  const std::vector<std::string_view> values = value_keys(obs);
+  for (const std::string_view key : values) {
     if (!contains(kValueTypes, key)) {
       problem(cat(path, ".", key),
               "is not an Observation value[x]; expected one of valueQuantity, "
@@ -639,7 +640,7 @@ void Checker::check_observation(const Json& obs, const std::string& path, const 
                       join(values, ", ") + "); an Observation has at most one value[x]");
   }
   if (!values.empty() && obs.find("dataAbsentReason") != nullptr) {
-    problem(path + ".dataAbsentReason", "is present together with " + values.front() +
+    problem(path + ".dataAbsentReason", "is present together with " + std::string(values.front()) +
                                             "; FHIR allows dataAbsentReason only when there is "
                                             "no value[x] (obs-6)");
   }
@@ -656,7 +657,7 @@ void Checker::check_observation(const Json& obs, const std::string& path, const 
       implication_checked = true;
       // The interpretation of a finding lives in the implication's components; a value[x] here
       // would be read as a second, conflicting result.
-      for (const std::string& key : values) {
+      for (const std::string_view key : values) {
         problem(cat(path, ".", key),
                 "must not be present: " + title +
                     " has no value[x] (0..0 in the IG); put the interpretation in a component, "
@@ -685,7 +686,7 @@ void Checker::check_observation(const Json& obs, const std::string& path, const 
         if (values.empty()) {
           problem(path + ".valueCodeableConcept", "is missing; " + expected);
         } else {
-          problem(path + "." + values.front(),
+          problem(cat(path, ".", values.front()),
                   cat("is the wrong type for a ", title, "; ", expected));
         }
       } else if (profile->id == "variant" && value->is_object() &&
@@ -731,48 +732,52 @@ void Checker::check_components(const Json& obs, const std::string& path, bool sl
   if (components == nullptr || !components->is_array()) return;
   const std::span<const Json> items = components->as_array();
   for (std::size_t i = 0; i < items.size(); ++i) {
-    const std::string where = path + ".component[" + std::to_string(i) + "]";
+    // The path and the label are only made for a problem: most components have none.
+    auto where = [&] { return path + ".component[" + std::to_string(i) + "]"; };
     const Json& component = items[i];
     if (!component.is_object()) {
-      if (!component.is_empty()) problem(where, "is not a JSON object; expected {code, value[x]}");
+      if (!component.is_empty()) {
+        problem(where(), "is not a JSON object; expected {code, value[x]}");
+      }
       continue;
     }
     if (component.is_empty()) continue;  // reported as an empty element
     const Json* code = component.find("code");
     if (code == nullptr) {
-      problem(where + ".code", "is missing; every component needs a code saying what it reports");
+      problem(where() + ".code", "is missing; every component needs a code saying what it reports");
     }
     const Slice* slice = find_slice(code);
-    const std::string label = component_label(code, slice);
-    const std::vector<std::string> values = value_keys(component);
+    auto label = [&] { return component_label(code, slice); };
+    const std::vector<std::string_view> values = value_keys(component);
     const bool absent = component.find("dataAbsentReason") != nullptr;
-    for (const std::string& key : values) {
+    for (const std::string_view key : values) {
       if (!contains(kValueTypes, key)) {
-        problem(cat(where, ".", key),
+        problem(cat(where(), ".", key),
                 "is not a component value[x]; expected one of valueQuantity, "
                 "valueCodeableConcept, valueString, valueBoolean, valueInteger, valueRange, "
                 "valueRatio, valueSampledData, valueTime, valueDateTime, valuePeriod");
       }
     }
     if (values.empty() && !absent) {
-      problem(where, "has no value: " + label +
-                         " needs exactly one value[x] or a dataAbsentReason saying why the value "
-                         "is missing (or leave the component out)");
+      problem(where(), "has no value: " + label() +
+                           " needs exactly one value[x] or a dataAbsentReason saying why the value "
+                           "is missing (or leave the component out)");
     } else if (values.size() > 1) {
-      problem(where, "has " + std::to_string(values.size()) + " value[x] elements (" +
-                         join(values, ", ") + "); " + label + " needs exactly one");
+      problem(where(), "has " + std::to_string(values.size()) + " value[x] elements (" +
+                           join(values, ", ") + "); " + label() + " needs exactly one");
     } else if (!values.empty() && absent) {
-      problem(where + ".dataAbsentReason", "is present together with " + values.front() +
-                                               "; a component has either a value[x] or a "
-                                               "dataAbsentReason, not both");
+      problem(where() + ".dataAbsentReason", "is present together with " +
+                                                 std::string(values.front()) +
+                                                 "; a component has either a value[x] or a "
+                                                 "dataAbsentReason, not both");
     }
     if (sliced && slice != nullptr && values.size() == 1 && contains(kValueTypes, values.front()) &&
         !contains(slice->types, values.front())) {
       std::string expected(slice->types[0]);
       if (!slice->types[1].empty()) expected += " or " + std::string(slice->types[1]);
-      problem(
-          cat(where, ".", values.front()),
-          cat("is the wrong type for ", label, ": the Genomics Reporting IG requires ", expected));
+      problem(cat(where(), ".", values.front()),
+              cat("is the wrong type for ", label(), ": the Genomics Reporting IG requires ",
+                  expected));
     }
   }
 }
