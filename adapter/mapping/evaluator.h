@@ -53,6 +53,16 @@ class Evaluator {
   // SHA-256 (hex) of `text`, computed once per message: a template names the same resource
   // by uuid() in several places (its fullUrl, references to it).
   const std::string& sha256_hex_of(const std::string& text);
+  // make(key), made once per message and key; held while this Evaluator lives.
+  template <class Make>
+  const Json& once_per_message(std::string key, Make&& make) {
+    auto it = made_.find(key);
+    if (it == made_.end()) {
+      Json value = make(key);
+      it = made_.emplace(std::move(key), std::move(value)).first;
+    }
+    return it->second;
+  }
   // A count, length or $index as a number value, made once per message for the small ones.
   Value count_value(std::size_t n);
 
@@ -227,6 +237,7 @@ class Evaluator {
   };
   std::vector<CachedGroups> groups_cache_;
   std::unordered_map<std::string, std::string> digests_;  // sha256_hex_of
+  std::unordered_map<std::string, Json> made_;            // once_per_message
   std::deque<Json> counts_;  // count_value(n) at [n] (deque: borrowed values stay valid)
   std::vector<std::int8_t> filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
 };

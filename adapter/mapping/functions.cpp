@@ -446,13 +446,26 @@ Value f_hash(Evaluator& ev, const Expr&, Args& a) {
 // A UUID (version-5 layout) from SHA-256 of the arguments: the same inputs always give the same
 // fullUrl, so a resent or replayed message produces byte-identical Bundles.
 Value f_uuid(Evaluator& ev, const Expr&, Args& a) {
-  std::string h = ev.sha256_hex_of(joined(ev, a)).substr(0, 32);
-  h[12] = '5';
-  static constexpr char kVariant[] = "89ab";
-  const int nibble = h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0';
-  h[16] = kVariant[nibble & 3];
-  return Value::string("urn:uuid:" + h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) +
-                       "-" + h.substr(16, 4) + "-" + h.substr(20, 12));
+  // The same names give the same uuid in every place of a message (a fullUrl and the references
+  // to it): each is made once per message.
+  return Value::borrowed(ev.once_per_message(joined(ev, a), [](const std::string& key) {
+    const std::string h = sha256_hex(key);
+    // A name-based UUID (version 5 layout: RFC 4122 §4.3) from the first 128 bits.
+    char out[45] = "urn:uuid:";
+    char* p = out + 9;
+    for (std::size_t i = 0; i < 32; ++i) {
+      if (i == 8 || i == 12 || i == 16 || i == 20) *p++ = '-';
+      char c = h[i];
+      if (i == 12) c = '5';
+      if (i == 16) {
+        static constexpr char kVariant[] = "89ab";
+        const int nibble = c >= 'a' ? c - 'a' + 10 : c - '0';
+        c = kVariant[nibble & 3];
+      }
+      *p++ = c;
+    }
+    return Json::string(std::string_view(out, sizeof out));
+  }));
 }
 
 // A FHIR token search value "system|value" for ifNoneExist and conditional references: '\\',
