@@ -1,6 +1,7 @@
 #include "mapping/functions.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -472,16 +473,21 @@ Value f_uuid(Evaluator& ev, const Expr&, Args& a) {
 // '|', ',' and '$' inside either part escaped as the search syntax requires, then everything but
 // unreserved characters, ':' and '/' percent-encoded.
 // Percent-encoding of everything outside RFC 3986 "unreserved" (and of `also`).
-std::string percent_encode(std::string_view s, std::string_view keep) {
+void append_percent_encoded(std::string& out, std::string_view s, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
+  // RFC 3986 unreserved characters, by byte.
+  static constexpr auto kUnreserved = [] {
+    std::array<bool, 256> t{};
+    for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (const char c : {'-', '.', '_', '~'}) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
+  out.reserve(out.size() + s.size());
+  for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                       c == '-' || c == '.' || c == '_' || c == '~' ||
-                       keep.find(c) != std::string_view::npos;
-    if (plain) {
+    if (kUnreserved[u] || keep.find(c) != std::string_view::npos) {
       out.push_back(c);
     } else {
       out.push_back('%');
@@ -489,6 +495,11 @@ std::string percent_encode(std::string_view s, std::string_view keep) {
       out.push_back(kHex[u & 0xF]);
     }
   }
+}
+
+std::string percent_encode(std::string_view s, std::string_view keep) {
+  std::string out;
+  append_percent_encoded(out, s, keep);
   return out;
 }
 
@@ -498,16 +509,27 @@ Value f_token(Evaluator& ev, const Expr&, Args& a) {
   const std::string_view system = arg_view(ev, a, 0, scratch_system);
   const std::string_view value = arg_view(ev, a, 1, scratch_value);
   if (value.empty()) return Value();
-  // FHIR search escapes \ | , $ with a backslash; the result is then URL-encoded for the query.
-  auto part = [](std::string_view s) {
-    std::string escaped;
-    for (char c : s) {
-      if (c == '\\' || c == '|' || c == ',' || c == '$') escaped.push_back('\\');
-      escaped.push_back(c);
+  // FHIR search escapes \ | , $ with a backslash; the result is then URL-encoded for the query
+  // (the backslash becomes %5C).
+  std::string out;
+  auto append_part = [&](std::string_view part) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < part.size(); ++i) {
+      const char c = part[i];
+      if (c == '\\' || c == '|' || c == ',' || c == '$') {
+        append_percent_encoded(out, part.substr(start, i - start), ":/");
+        out += "%5C";
+        start = i;  // the character itself is encoded with what follows
+      }
     }
-    return percent_encode(escaped, ":/");
+    append_percent_encoded(out, part.substr(start), ":/");
   };
-  return Value::string(system.empty() ? part(value) : part(system) + "|" + part(value));
+  if (!system.empty()) {
+    append_part(system);
+    out.push_back('|');
+  }
+  append_part(value);
+  return Value::string(out);
 }
 
 Value f_uri_part(Evaluator& ev, const Expr&, Args& a) {

@@ -428,3 +428,17 @@ TEST_CASE("exists, empty, in, coalesce and lookup keep their meaning on the eval
   CHECK(r.issues[0].message == "table 'systems' has no column 'nope'");
   CHECK(r.issues[0].template_pos.find("t.json:") == 0);
 }
+
+TEST_CASE("token() escapes the search syntax, then percent-encodes", "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "plain": "{{ token('urn:oid:2.16.840.1.113883.3.888', 'MRN12345') }}",
+    "escaped": "{{ token('urn:x|y', 'a,b$c d/é') }}",
+    "no_system": "{{ token('', 'x|y') }}",
+    "no_value": "{{ token('urn:x', '') }}"
+  })J");
+  const MappingResult r = f.map();
+  INFO(r.output.dump(true));
+  CHECK(r.output.dump() ==
+        R"({"plain":"urn:oid:2.16.840.1.113883.3.888|MRN12345",)"
+        R"("escaped":"urn:x%5C%7Cy|a%5C%2Cb%5C%24c%20d/%C3%A9","no_system":"x%5C%7Cy"})");
+}
