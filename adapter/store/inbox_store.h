@@ -99,6 +99,13 @@ struct MappingRecord {
   std::string order_key;
 };
 
+// What waits for the mapping worker, for /metrics: the messages to_map() would return from the
+// worker's watermark, counted rather than read.
+struct MappingBacklog {
+  std::int64_t pending = 0;  // received messages with no mapping yet, and replayed ones
+  std::int64_t oldest_received_at_us = 0;  // the earliest receipt among them; 0 when none
+};
+
 class InboxStore {
  public:
   virtual ~InboxStore() = default;
@@ -123,6 +130,10 @@ class InboxStore {
   // Where to resume after a restart: the highest message id that has a mapping (messages are
   // mapped and recorded in id order, so the ones below it have theirs), or 0.
   virtual Result<std::int64_t> mapping_watermark() = 0;
+  // How many messages wait to be mapped and since when (one indexed query: received messages
+  // above mapping_watermark(), plus pending mappings of received messages). A replayed message
+  // counts from its receipt, not from the replay.
+  virtual Result<MappingBacklog> mapping_backlog() = 0;
   // Records (replaces) the mapping of a message; `done` runs once it is durable (store thread).
   using StatusCallback = std::function<void(Status)>;
   virtual void record_mapping(MappingRecord record, StatusCallback done) = 0;

@@ -48,6 +48,7 @@ class FakeStore : public store::InboxStore {
     return std::vector<store::StoredMessage>{};
   }
   Result<std::int64_t> mapping_watermark() override { return std::int64_t{0}; }
+  Result<store::MappingBacklog> mapping_backlog() override { return store::MappingBacklog{}; }
   void record_mapping(store::MappingRecord, StatusCallback done) override {
     if (done) done(make_error(Errc::store_unavailable, "fake store records no mappings"));
   }

@@ -165,6 +165,16 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
       // ...then new ones past the caller's watermark, through messages_state_id.
       {&reader->to_map_new_, to_map_new},
       {&reader->mapping_watermark_, "SELECT coalesce(max(message_id), 0) FROM mappings"},
+      // What to_map() would return from the watermark, counted: new messages through
+      // messages_state_id above max(message_id) (a rowid lookup), replayed ones through
+      // mappings_state. The two parts cannot overlap: a message above the watermark has no
+      // mapping at all.
+      {&reader->mapping_backlog_,
+       "SELECT count(*), coalesce(min(received_at_us), 0) FROM ("
+       "SELECT received_at_us FROM messages WHERE state = 'received' AND "
+       "id > (SELECT coalesce(max(message_id), 0) FROM mappings) "
+       "UNION ALL SELECT m.received_at_us FROM mappings p JOIN messages m ON m.id = p.message_id "
+       "WHERE p.state = 'pending' AND m.state = 'received')"},
       {&reader->mapping_of_,
        "SELECT message_id, state, template, template_version, template_set, issues, "
        "mapped_at_us, attempts, bundle, unmapped FROM mappings WHERE message_id = ?"},
@@ -284,6 +294,17 @@ Result<std::int64_t> Reader::mapping_watermark() {
   const int rc = call.step();
   if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "mapping watermark");
   return call.column_int64(0);
+}
+
+Result<MappingBacklog> Reader::mapping_backlog() {
+  std::lock_guard lock(mu_);
+  Call call(mapping_backlog_.get());
+  const int rc = call.step();
+  if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "mapping backlog");
+  MappingBacklog backlog;
+  backlog.pending = call.column_int64(0);
+  backlog.oldest_received_at_us = call.column_int64(1);
+  return backlog;
 }
 
 Result<std::optional<MappingRecord>> Reader::mapping_of(std::int64_t message_id) {

@@ -26,6 +26,7 @@ class Reader {
   Result<std::vector<StoredMessage>> to_map(std::int64_t after_id, std::size_t limit);
   Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id);
   Result<std::int64_t> mapping_watermark();
+  Result<MappingBacklog> mapping_backlog();
 
   Result<std::vector<DueDelivery>> due_deliveries(std::string_view destination, std::int64_t now_us,
                                                   std::size_t limit);
@@ -41,7 +42,7 @@ class Reader {
   std::mutex mu_;  // guards the connection and statements below
   DbPtr db_;       // declared before the statements: destroyed after them
   StmtPtr get_, find_[4], count_all_, count_state_;
-  StmtPtr to_map_pending_, to_map_new_, mapping_of_, mapping_watermark_;
+  StmtPtr to_map_pending_, to_map_new_, mapping_of_, mapping_watermark_, mapping_backlog_;
   StmtPtr due_, next_due_, deliveries_of_, attempts_of_, find_deliveries_;
   StmtPtr count_deliveries_, oldest_pending_;
 };

@@ -201,6 +201,10 @@ Result<std::int64_t> SqliteStore::mapping_watermark() {
   return impl_->reader->mapping_watermark();
 }
 
+Result<MappingBacklog> SqliteStore::mapping_backlog() {
+  return impl_->reader->mapping_backlog();
+}
+
 Result<std::optional<MappingRecord>> SqliteStore::mapping_of(std::int64_t message_id) {
   return impl_->reader->mapping_of(message_id);
 }

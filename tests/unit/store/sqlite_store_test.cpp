@@ -958,6 +958,66 @@ TEST_CASE("mappings: to map, record, watermark and replay", "[store][mapping]") 
   }
 }
 
+TEST_CASE("mappings: the backlog counts what waits to be mapped, and since when",
+          "[store][mapping]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  // The backlog is to_map() counted: check both agree at every step, from the watermark the
+  // mapping worker would resume at.
+  auto expect_backlog = [&](std::int64_t pending, std::int64_t oldest_received_at_us) {
+    auto backlog = store->mapping_backlog();
+    REQUIRE(backlog);
+    CHECK(backlog->pending == pending);
+    CHECK(backlog->oldest_received_at_us == oldest_received_at_us);
+    auto work = store->to_map(*store->mapping_watermark(), 1000);
+    REQUIRE(work);
+    CHECK(static_cast<std::int64_t>(work->size()) == pending);
+  };
+  auto received_at = [](InboundMessage m, std::int64_t us) {
+    m.received_at_us = us;
+    return m;
+  };
+  auto record = [&](std::int64_t id, MappingState state) {
+    MappingRecord r;
+    r.message_id = id;
+    r.state = state;
+    r.template_name = "oru-r01";
+    r.template_version = "1";
+    r.template_set = "set";
+    r.issues_json = "[]";
+    r.mapped_at_us = 9000;
+    REQUIRE(record_mapping_and_wait(*store, r).ok());
+  };
+
+  expect_backlog(0, 0);
+  const auto a = append_one(*store, received_at(make_message("A", hl7("A")), 2000));
+  const auto b = append_one(*store, received_at(make_message("B", hl7("B")), 3000));
+  InboundMessage rejected = received_at(make_message("", "garbage"), 1000);
+  rejected.state = MessageState::rejected;
+  append_one(*store, rejected);  // older than both, but never mapped: not in the backlog
+  expect_backlog(2, 2000);
+
+  record(a.id, MappingState::mapped);
+  expect_backlog(1, 3000);
+  record(b.id, MappingState::mapping_failed);
+  expect_backlog(0, 0);
+
+  // A later message received earlier (a slow sender's commit) is the oldest by receipt.
+  const auto c = append_one(*store, received_at(make_message("C", hl7("C")), 2500));
+  expect_backlog(1, 2500);
+  // A replayed mapping waits again, counted from its message's receipt, once.
+  REQUIRE(*store->requeue_mappings(b.id) == 1);
+  expect_backlog(2, 2500);
+  REQUIRE(*store->requeue_mappings(a.id) == 1);
+  expect_backlog(3, 2000);
+
+  record(c.id, MappingState::mapped);  // the watermark passes the replayed ones
+  expect_backlog(2, 2000);
+  record(a.id, MappingState::mapped);
+  record(b.id, MappingState::mapped);
+  expect_backlog(0, 0);
+}
+
 // --- The outbox -------------------------------------------------------------------------------
 
 namespace {
