@@ -53,6 +53,7 @@
 #include "app/feed_intake.h"
 #include "app/intake.h"
 #include "app/mapping_worker.h"
+#include "app/metrics.h"
 #include "app/reload.h"
 #include "app/retention.h"
 #include "app/stats.h"
@@ -286,74 +287,23 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
     net::AdminHttp::Handlers handlers;
     handlers.metrics = [&feeds, &destinations, &store, &feed_intake, &config, &http_stats,
                         &folder_intake, &folder_stats, &retention, &mapping_worker] {
-      std::string out;
-      bool first = true;
-      for (const auto& f : feeds) {
-        app::append_prometheus(out, f->name, f->stats, first);
-        first = false;
-      }
-      std::vector<std::pair<std::string, const app::HttpStats*>> http;
-      if (feed_intake) http.emplace_back(config.http->name, &http_stats);
-      if (folder_intake) http.emplace_back("folders", &folder_stats);
+      app::MetricsSources sources;
+      for (const auto& f : feeds) sources.hl7.emplace_back(f->name, &f->stats);
       for (const app::FeedIntake* intake : {feed_intake.get(), folder_intake.get()}) {
         if (intake == nullptr) continue;
-        intake->for_each_hl7_stats([&](const std::string& name, const app::MllpStats& s) {
-          app::append_prometheus(out, name, s, first);
-          first = false;
+        intake->for_each_hl7_stats([&sources](const std::string& name, const app::MllpStats& s) {
+          sources.hl7.emplace_back(name, &s);
         });
       }
-      app::append_http_prometheus(out, http);
-      std::vector<app::DestinationMetrics> delivery;
-      for (const auto& d : destinations) {
-        app::DestinationMetrics m;
-        m.snapshot = d.worker->snapshot();
-        m.counters = &d.worker->counters();
-        if (auto counts = (*store)->outbox_counts(m.snapshot.name)) m.outbox = *counts;
-        m.now_us = app::now_us();
-        delivery.push_back(std::move(m));
-      }
-      app::append_delivery_prometheus(out, delivery);
-      if (mapping_worker) app::append_mapping_prometheus(out, mapping_worker->template_counts());
-      std::vector<std::pair<std::string, const app::LatencyHistogram*>> acks;
-      acks.reserve(feeds.size());
-      for (const auto& f : feeds) acks.emplace_back(f->name, &f->stats.ack_latency);
-      for (const app::FeedIntake* intake : {feed_intake.get(), folder_intake.get()}) {
-        if (intake == nullptr) continue;
-        intake->for_each_hl7_stats([&](const std::string& name, const app::MllpStats& s) {
-          acks.emplace_back(name, &s.ack_latency);
-        });
-      }
-      app::LatencyHistogram::append_prometheus(
-          out, "adapterd_mllp_ack_latency_seconds",
-          "from a whole frame received to its acknowledgment ready (after the durable commit)",
-          "listener", acks);
-      std::vector<std::pair<std::string, const app::LatencyHistogram*>> delivered;
-      delivered.reserve(destinations.size());
-      for (const auto& d : destinations) {
-        delivered.emplace_back(d.worker->snapshot().name,
-                               &d.worker->counters().receipt_to_delivered);
-      }
-      app::LatencyHistogram::append_prometheus(
-          out, "adapterd_delivery_latency_seconds",
-          "from a message's receipt to the destination's 2xx for its Bundle", "destination",
-          delivered);
-      out +=
-          "# HELP adapterd_retention_purged_total finished messages purged by retention\n"
-          "# TYPE adapterd_retention_purged_total counter\n"
-          "adapterd_retention_purged_total " +
-          std::to_string(retention.purged()) + "\n";
-      std::uintmax_t bytes = 0;
-      for (const char* suffix : {"", "-wal"}) {
-        std::error_code ec;
-        const auto n = std::filesystem::file_size(config.store.path + suffix, ec);
-        if (!ec) bytes += n;
-      }
-      out +=
-          "# HELP adapterd_store_bytes size of the store's files (database and WAL)\n"
-          "# TYPE adapterd_store_bytes gauge\n"
-          "adapterd_store_bytes " +
-          std::to_string(bytes) + "\n";
-      return out;
+      if (feed_intake) sources.http.emplace_back(config.http->name, &http_stats);
+      if (folder_intake) sources.http.emplace_back("folders", &folder_stats);
+      for (const auto& d : destinations) sources.destinations.push_back(d.worker.get());
+      sources.mapping = mapping_worker.get();
+      sources.outbox = &**store;
+      sources.retention = &retention;
+      sources.store_path = config.store.path;
+      sources.now_us = app::now_us();
+      return app::render_metrics(sources);
     };
     // Ready: the store answers and its folder is writable, not stopping, no circuit open (an
     // open circuit means the EHR is failing: a load balancer should send work elsewhere).

@@ -2,50 +2,61 @@
 
 namespace adapter::app {
 
-void append_prometheus(std::string& out, std::string_view listener, const MllpStats& stats,
-                       bool with_help) {
-  const std::string label = "{listener=\"" + std::string(listener) + "\"} ";
-  auto line = [&](std::string_view name, std::string_view help, std::string_view type,
-                  const std::string& value) {
-    const std::string metric = "adapterd_mllp_" + std::string(name);
-    if (with_help) {
-      out += "# HELP " + metric + " " + std::string(help) + "\n";
-      out += "# TYPE " + metric + " " + std::string(type) + "\n";
-    }
-    out += metric + label + value + "\n";
-  };
-#define ADAPTER_PRINT_COUNTER(name, help) \
-  line(#name "_total", help, "counter", std::to_string(stats.name.load(std::memory_order_relaxed)));
+namespace {
+
+// One family of a listener's counter: # HELP and # TYPE once, then one line per listener.
+template <class Stats, class Value>
+void append_listener_family(std::string& out, std::string_view metric, std::string_view help,
+                            std::string_view type,
+                            const std::vector<std::pair<std::string, const Stats*>>& all,
+                            Value value) {
+  out += "# HELP ";
+  out += metric;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += metric;
+  out += ' ';
+  out += type;
+  out += '\n';
+  for (const auto& [listener, stats] : all) {
+    out += metric;
+    out += "{listener=\"";
+    out += listener;
+    out += "\"} ";
+    out += std::to_string(value(*stats));
+    out += '\n';
+  }
+}
+
+}  // namespace
+
+void append_mllp_prometheus(std::string& out,
+                            const std::vector<std::pair<std::string, const MllpStats*>>& all) {
+  if (all.empty()) return;
+#define ADAPTER_PRINT_COUNTER(name, help)                         \
+  append_listener_family(                                         \
+      out, "adapterd_mllp_" #name "_total", help, "counter", all, \
+      [](const MllpStats& s) { return s.name.load(std::memory_order_relaxed); });
   ADAPTER_MLLP_COUNTERS(ADAPTER_PRINT_COUNTER)
 #undef ADAPTER_PRINT_COUNTER
-  line("connections_active", "connections open now", "gauge",
-       std::to_string(stats.connections_active.load(std::memory_order_relaxed)));
+  append_listener_family(
+      out, "adapterd_mllp_connections_active", "connections open now", "gauge", all,
+      [](const MllpStats& s) { return s.connections_active.load(std::memory_order_relaxed); });
 }
 
 void append_http_prometheus(std::string& out,
                             const std::vector<std::pair<std::string, const HttpStats*>>& all) {
   if (all.empty()) return;
-  auto family = [&](std::string_view name, std::string_view help, std::string_view type,
-                    auto value) {
-    const std::string metric = "adapterd_http_" + std::string(name);
-    out += "# HELP " + metric + " " + std::string(help) + "\n";
-    out += "# TYPE " + metric + " " + std::string(type) + "\n";
-    for (const auto& [listener, stats] : all) {
-      out += metric;
-      out += "{listener=\"";
-      out += listener;
-      out += "\"} ";
-      out += std::to_string(value(*stats));
-      out += '\n';
-    }
-  };
-#define ADAPTER_PRINT_COUNTER(name, help) \
-  family(#name "_total", help, "counter", \
-         [](const HttpStats& s) { return s.name.load(std::memory_order_relaxed); });
+#define ADAPTER_PRINT_COUNTER(name, help)                         \
+  append_listener_family(                                         \
+      out, "adapterd_http_" #name "_total", help, "counter", all, \
+      [](const HttpStats& s) { return s.name.load(std::memory_order_relaxed); });
   ADAPTER_HTTP_COUNTERS(ADAPTER_PRINT_COUNTER)
 #undef ADAPTER_PRINT_COUNTER
-  family("connections_active", "connections open now", "gauge",
-         [](const HttpStats& s) { return s.connections_active.load(std::memory_order_relaxed); });
+  append_listener_family(
+      out, "adapterd_http_connections_active", "connections open now", "gauge", all,
+      [](const HttpStats& s) { return s.connections_active.load(std::memory_order_relaxed); });
 }
 
 void append_mapping_prometheus(

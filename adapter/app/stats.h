@@ -76,11 +76,12 @@ inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
 }
 
-// Appends the counters in the Prometheus text format, labelled with the listener name:
+// Appends the MLLP families in the Prometheus text format, each family's lines together with
+// its # HELP / # TYPE once, labelled with the listener name (MLLP listeners, and HL7 v2 feeds over
+// HTTP or folders, which count the same things):
 //   adapterd_mllp_frames_received_total{listener="lab"} 42
-// `with_help` adds the # HELP / # TYPE lines (once per family when several listeners print).
-void append_prometheus(std::string& out, std::string_view listener, const MllpStats& stats,
-                       bool with_help);
+void append_mllp_prometheus(std::string& out,
+                            const std::vector<std::pair<std::string, const MllpStats*>>& all);
 
 // Appends the HTTP families, each family's lines together, labelled with the listener name
 // ("folders" for drop folders):
