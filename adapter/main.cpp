@@ -299,6 +299,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
       if (folder_intake) sources.http.emplace_back("folders", &folder_stats);
       for (const auto& d : destinations) sources.destinations.push_back(d.worker.get());
       sources.mapping = mapping_worker.get();
+      sources.inbox = &**store;
       sources.outbox = &**store;
       sources.retention = &retention;
       sources.store_path = config.store.path;

@@ -1,9 +1,35 @@
 #include "app/metrics.h"
 
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 namespace adapter::app {
+
+void append_mapping_backlog_prometheus(std::string& out,
+                                       const std::optional<store::MappingBacklog>& backlog,
+                                       std::int64_t now_us) {
+  out +=
+      "# HELP adapterd_mapping_pending messages stored and accepted, not yet mapped (new or "
+      "replayed)\n"
+      "# TYPE adapterd_mapping_pending gauge\n"
+      "adapterd_mapping_pending ";
+  out += backlog ? std::to_string(backlog->pending) : std::string("NaN");
+  out +=
+      "\n# HELP adapterd_mapping_oldest_pending_age_seconds age of the oldest message waiting to "
+      "be mapped, from its receipt (0 when none)\n"
+      "# TYPE adapterd_mapping_oldest_pending_age_seconds gauge\n"
+      "adapterd_mapping_oldest_pending_age_seconds ";
+  if (!backlog) {
+    out += "NaN";
+  } else if (backlog->pending == 0 || backlog->oldest_received_at_us == 0) {
+    out += '0';
+  } else {
+    const double age = static_cast<double>(now_us - backlog->oldest_received_at_us) / 1e6;
+    out += std::to_string(age < 0 ? 0.0 : age);  // a clock stepped back: not a negative age
+  }
+  out += '\n';
+}
 
 std::string render_metrics(const MetricsSources& sources) {
   std::string out;
@@ -26,6 +52,11 @@ std::string render_metrics(const MetricsSources& sources) {
 
   if (sources.mapping != nullptr) {
     append_mapping_prometheus(out, sources.mapping->template_counts());
+  }
+  if (sources.inbox != nullptr) {
+    std::optional<store::MappingBacklog> backlog;
+    if (auto read = sources.inbox->mapping_backlog()) backlog = *read;
+    append_mapping_backlog_prometheus(out, backlog, sources.now_us);
   }
 
   std::vector<std::pair<std::string, const LatencyHistogram*>> acks;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "app/mapping_worker.h"
 #include "app/retention.h"
 #include "app/stats.h"
+#include "store/inbox_store.h"
 #include "store/outbox.h"
 
 namespace adapter::app {
@@ -27,12 +29,20 @@ struct MetricsSources {
   std::vector<std::pair<std::string, const HttpStats*>> http;
   std::vector<const DeliveryWorker*> destinations;
   const MappingWorker* mapping = nullptr;  // none without a mappings folder
-  store::Outbox* outbox = nullptr;         // outbox counts per destination
+  // The mapping backlog: printed even without a mapping worker (messages then wait, unmapped).
+  store::InboxStore* inbox = nullptr;
+  store::Outbox* outbox = nullptr;  // outbox counts per destination
   const RetentionWorker* retention = nullptr;
   std::string store_path;   // adapterd_store_bytes: this file and its -wal; empty: left out
   std::int64_t now_us = 0;  // for the ages
 };
 
 std::string render_metrics(const MetricsSources& sources);
+
+// adapterd_mapping_pending and adapterd_mapping_oldest_pending_age_seconds; NaN for both when
+// the store could not be read (nothing).
+void append_mapping_backlog_prometheus(std::string& out,
+                                       const std::optional<store::MappingBacklog>& backlog,
+                                       std::int64_t now_us);
 
 }  // namespace adapter::app

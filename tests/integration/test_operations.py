@@ -212,6 +212,9 @@ class MetricsMatch(OperationsCase):
                 r'^adapterd_delivery_latency_seconds_bucket\{destination="ehr",le="[^"]+"\} (\S+)$', text, re.M)]
             self.assertEqual(buckets, sorted(buckets))
             self.assertGreater(value(r'adapterd_delivery_latency_seconds_sum\{destination="ehr"\}'), 0)
+            # Everything received has been mapped: nothing waits.
+            self.assertEqual(value(r'adapterd_mapping_pending'), 0)
+            self.assertEqual(value(r'adapterd_mapping_oldest_pending_age_seconds'), 0)
             # Each family's # HELP once (its lines together).
             helps = re.findall(r'^# HELP (\S+) ', text, re.M)
             self.assertEqual(len(helps), len(set(helps)))

@@ -194,7 +194,8 @@ TEST_CASE("metrics: several listeners print each family once, its lines together
   http.documents_accepted = 9;
   folders.documents_rejected = 1;
 
-  // The outbox: one message mapped and queued for "ehr".
+  // The outbox: one message mapped and queued for "ehr"; the backlog: two received after it,
+  // 5 s and 2 s ago, and a rejected one (never mapped, so never waiting).
   const std::int64_t mapped_id = append(*store, "M1", kNow - 60'000'000);
   store::MappingRecord r;
   r.message_id = mapped_id;
@@ -205,6 +206,13 @@ TEST_CASE("metrics: several listeners print each family once, its lines together
   r.deliver_to = {"ehr"};
   r.order_key = "k";
   REQUIRE(store::record_mapping_and_wait(*store, r).ok());
+  append(*store, "W1", kNow - 5'000'000);
+  append(*store, "W2", kNow - 2'000'000);
+  store::InboundMessage rejected;
+  rejected.raw = "garbage";
+  rejected.received_at_us = kNow - 100'000'000;
+  rejected.state = store::MessageState::rejected;
+  REQUIRE(store::append_and_wait(*store, {rejected}));
 
   app::DestinationConfig ehr_config;
   ehr_config.name = "ehr";
@@ -217,6 +225,7 @@ TEST_CASE("metrics: several listeners print each family once, its lines together
   sources.http = {{"http", &http}, {"folders", &folders}};
   sources.destinations = {&ehr};
   sources.mapping = &mapping;
+  sources.inbox = &*store;
   sources.outbox = &*store;
   sources.retention = &retention;
   sources.now_us = kNow;
@@ -271,6 +280,13 @@ TEST_CASE("metrics: several listeners print each family once, its lines together
     CHECK(p.families.count("adapterd_store_bytes") == 0);  // no store path given
   }
 
+  SECTION("the mapping backlog: received, not yet mapped, aged from the oldest receipt") {
+    CHECK(p.families.at("adapterd_mapping_pending").type == "gauge");
+    CHECK(p.families.at("adapterd_mapping_oldest_pending_age_seconds").type == "gauge");
+    CHECK(p.value("adapterd_mapping_pending") == "2");
+    CHECK(p.value("adapterd_mapping_oldest_pending_age_seconds") == "5.000000");
+  }
+
   SECTION("the ACK latency histogram: one block, each listener's buckets cumulative") {
     const Family& f = p.families.at("adapterd_mllp_ack_latency_seconds");
     CHECK(f.type == "histogram");
@@ -300,7 +316,8 @@ TEST_CASE("metrics: several listeners print each family once, its lines together
           position("adapterd_delivery_attempts_total"));
     CHECK(position("adapterd_outbox_oldest_pending_age_seconds") <
           position("adapterd_mapping_mapped_total"));
-    CHECK(position("adapterd_mapping_failed_total") <
+    CHECK(position("adapterd_mapping_failed_total") < position("adapterd_mapping_pending"));
+    CHECK(position("adapterd_mapping_oldest_pending_age_seconds") <
           position("adapterd_mllp_ack_latency_seconds"));
     CHECK(position("adapterd_delivery_latency_seconds") <
           position("adapterd_retention_purged_total"));
@@ -320,7 +337,7 @@ TEST_CASE("metrics: what is not there is left out; the store's size counts its W
     sources.hl7 = {{"mllp", &only}};
     const Parsed p = parse_valid(app::render_metrics(sources));
     CHECK(p.value("adapterd_mllp_acks_sent_total{listener=\"mllp\"}") == "2");
-    CHECK(p.families.count("adapterd_mapping_mapped_total") == 0);
+    CHECK(p.families.count("adapterd_mapping_pending") == 0);
     CHECK(p.families.count("adapterd_http_requests_total") == 0);
     CHECK(p.families.count("adapterd_delivery_latency_seconds") == 0);
   }
@@ -334,6 +351,30 @@ TEST_CASE("metrics: what is not there is left out; the store's size counts its W
     sources.store_path = db;
     const Parsed p = parse_valid(app::render_metrics(sources));
     CHECK(p.value("adapterd_store_bytes") == "1300");
+  }
+}
+
+TEST_CASE("metrics: the mapping backlog reads NaN when the store cannot be read, 0 s when empty",
+          "[app][metrics]") {
+  std::string out;
+  SECTION("unreadable") {
+    app::append_mapping_backlog_prometheus(out, std::nullopt, 5);
+    const Parsed p = parse_valid(out);
+    CHECK(p.value("adapterd_mapping_pending") == "NaN");
+    CHECK(p.value("adapterd_mapping_oldest_pending_age_seconds") == "NaN");
+  }
+  SECTION("nothing waits") {
+    app::append_mapping_backlog_prometheus(out, store::MappingBacklog{}, 5'000'000);
+    const Parsed p = parse_valid(out);
+    CHECK(p.value("adapterd_mapping_pending") == "0");
+    CHECK(p.value("adapterd_mapping_oldest_pending_age_seconds") == "0");
+  }
+  SECTION("a receipt in the future (the clock stepped back) is not a negative age") {
+    store::MappingBacklog backlog;
+    backlog.pending = 1;
+    backlog.oldest_received_at_us = 9'000'000;
+    app::append_mapping_backlog_prometheus(out, backlog, 5'000'000);
+    CHECK(parse_valid(out).value("adapterd_mapping_oldest_pending_age_seconds") == "0.000000");
   }
 }
 
