@@ -96,12 +96,17 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
       // Retention: messages received before the cutoff whose work is finished (mapped, and
       // every delivery delivered or discarded), oldest first. Pending, failed, dead-letter and
       // rejected messages are kept whatever their age: they still need a person or a retry.
+      // The newest message row is never deleted: SQLite gives a new row max(id) + 1, so deleting
+      // it would hand its id (and the ids below it, down to the next row kept) to the next
+      // messages, which the mapping worker's watermark has passed and a client's status URL
+      // names.
       {&writer->purge_clear_, "DELETE FROM temp.purge_ids"},
       {&writer->purge_choose_,
        "INSERT INTO temp.purge_ids SELECT m.id FROM messages m JOIN mappings p ON p.message_id = "
        "m.id WHERE m.received_at_us < ?1 AND m.state = 'received' AND p.state = 'mapped' AND NOT "
        "EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state NOT IN "
-       "('delivered', 'discarded')) ORDER BY m.id LIMIT ?2"},
+       "('delivered', 'discarded')) AND m.id < (SELECT max(id) FROM messages) ORDER BY m.id "
+       "LIMIT ?2"},
       {&writer->purge_choose_payload_,
        "INSERT INTO temp.purge_ids SELECT m.id FROM messages m JOIN mappings p ON p.message_id = "
        "m.id WHERE m.received_at_us < ?1 AND m.state = 'received' AND p.state = 'mapped' AND "
