@@ -324,7 +324,7 @@ TEST_CASE("metrics: several listeners print each family once, its lines together
   }
 }
 
-TEST_CASE("metrics: what is not there is left out; the store's size counts its WAL",
+TEST_CASE("metrics: what is not there is left out, and the store's size counts its WAL",
           "[app][metrics]") {
   SECTION("nothing configured: no text at all") {
     CHECK(app::render_metrics(app::MetricsSources{}).empty());
