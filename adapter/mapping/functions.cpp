@@ -46,8 +46,8 @@ bool parse_decimal(const std::string& s, std::string& canonical) {
   return true;
 }
 
-Value str(std::string s) {
-  return s.empty() ? Value() : Value::string(std::move(s));
+Value str(std::string_view s) {
+  return s.empty() ? Value() : Value::string(s);
 }
 
 std::string arg_text(Evaluator& ev, Args& a, std::size_t i) {

@@ -208,10 +208,11 @@ Json Json::adopt_object(std::span<JsonMember> members) {
   return j;
 }
 
-Json Json::object(const JsonObject& members) {
+Json Json::object(JsonObject members) {
   std::vector<JsonMember> held;
   held.reserve(members.size());
-  for (const auto& [key, value] : members) held.push_back({Json::string(key), value});
+  for (auto& member : members)
+    held.push_back({Json::string(member.first), std::move(member.second)});
   return adopt_object(held);
 }
 

@@ -67,7 +67,7 @@ class Json {
   static Json number(double value);
   static Json string(std::string_view s) { return text_value(Kind::string, s); }
   static Json array(JsonArray items);
-  static Json object(const JsonObject& members);
+  static Json object(JsonObject members);
   // The same from items or members held elsewhere, which are moved out (the renderer's stacks).
   static Json adopt_array(std::span<Json> items);
   static Json adopt_object(std::span<JsonMember> members);
