@@ -22,8 +22,8 @@ AdminResponse json_answer(unsigned status, const Json& body) {
   return AdminResponse{status, body.dump(true) + "\n"};
 }
 
-AdminResponse error_answer(unsigned status, std::string message) {
-  return json_answer(status, Json::object({{"error", Json::string(std::move(message))}}));
+AdminResponse error_answer(unsigned status, std::string_view message) {
+  return json_answer(status, Json::object({{"error", Json::string(message)}}));
 }
 
 Json number(std::int64_t n) {

@@ -138,7 +138,7 @@ Json resources_of(const std::string& bundle_json, const std::string& delivered_r
           std::string token = system;
           token += '|';
           token += value;
-          r.emplace_back("identifier", Json::string(std::move(token)));
+          r.emplace_back("identifier", Json::string(token));
         }
       }
     }

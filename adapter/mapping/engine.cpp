@@ -255,7 +255,7 @@ Json Evaluator::render_text(const TNode& node) {
     if (!t || t->empty()) return Json();  // "Patient/{{ id }}" without an id is nothing
     out += *t;
   }
-  return Json::string(std::move(out));
+  return Json::string(out);
 }
 
 // A `$let` or partial argument keeps what its expression yields (a field, a group...), so that
@@ -931,7 +931,7 @@ Json Evaluator::to_json(const Value& v) {
     return out.empty() ? Json() : Json::array(std::move(out));
   }
   auto t = text(v);
-  return t ? Json::string(std::move(*t)) : Json();
+  return t ? Json::string(*t) : Json();
 }
 
 std::vector<Value> Evaluator::to_list(const Value& v) {

@@ -358,7 +358,7 @@ class Parser {
       if (i_ >= t_.size()) return fail("unterminated string");
       ++i_;
       auto e = node(Expr::Op::literal, pos);
-      e->value = Json::string(std::move(s));
+      e->value = Json::string(s);
       return e;
     }
     if (is_digit(c) || (c == '-' && i_ + 1 < t_.size() && is_digit(t_[i_ + 1]))) {
