@@ -843,22 +843,34 @@ std::vector<std::string> Evaluator::unmapped_report() {
     rules.push_back(r);
   }
   std::string scratch;
+  // What holds for a whole segment is worked out once per segment, not per leaf: the rules that
+  // name it (most name other segments), and whether it was handled as a whole.
+  std::int64_t current = -1;
+  bool whole = false;
+  std::vector<Rule> own_rules;
   message_->for_each_leaf([&](hl7v2::Message::LeafAt at, hl7v2::Value leaf) {
     if (leaf.empty() || leaf.is_null()) return;
-    const std::uint32_t id = segment_ids_[at.segment];
-    if (at.field <= 2 && hl7v2::is_header_segment(message_->segment(at.segment).id())) {
-      return;  // the delimiters themselves
-    }
-    for (const Rule& r : rules) {
-      if (r.segment == id && (r.field == 0 || r.field == at.field) &&
-          (r.component == 0 || r.component == at.component)) {
-        return;
+    const auto seg = at.segment;
+    if (static_cast<std::int64_t>(seg) != current) {
+      current = seg;
+      const std::uint32_t id = segment_ids_[seg];
+      own_rules.clear();
+      whole = consumed_.contains(consume_key(seg, 0, 0, 0, 0));
+      for (const Rule& r : rules) {
+        if (r.segment != id) continue;
+        if (r.field == 0) whole = true;
+        own_rules.push_back(r);
       }
     }
-    const auto seg = at.segment;
+    if (whole) return;
+    if (at.field <= 2 && hl7v2::is_header_segment(message_->segment(seg).id())) {
+      return;  // the delimiters themselves
+    }
+    for (const Rule& r : own_rules) {
+      if (r.field == at.field && (r.component == 0 || r.component == at.component)) return;
+    }
     auto read = [&](std::uint64_t key) { return consumed_.contains(key); };
-    if (read(consume_key(seg, 0, 0, 0, 0)) ||
-        read(consume_key(seg, at.field, at.repetition, 0, 0)) ||
+    if (read(consume_key(seg, at.field, at.repetition, 0, 0)) ||
         read(consume_key(seg, at.field, at.repetition, at.component, 0)) ||
         read(consume_key(seg, at.field, at.repetition, at.component, at.subcomponent)) ||
         read(consume_key(seg, at.field, 0, 0, 0))) {

@@ -377,8 +377,13 @@ void dump_to(std::string& out, const Json& v, bool pretty, int depth) {
 }  // namespace
 
 std::string Json::dump(bool pretty) const {
+  // Room for what this thread dumped last: a mapping worker dumps Bundles of much the same size
+  // one after another, and growing the text by doubling copied it ten times over.
+  thread_local std::size_t last_size = 0;
   std::string out;
+  out.reserve(std::min<std::size_t>(last_size + last_size / 8, std::size_t{1} << 24));
   mapping::dump_to(out, *this, pretty, 0);
+  last_size = out.size();
   return out;
 }
 
