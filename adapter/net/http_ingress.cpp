@@ -129,8 +129,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void on_header(beast::error_code ec) {
     if (ec) {
       if (ec == beast::error::timeout) {
-        // A request had begun (an idle keep-alive connection timing out is not one).
-        if (parser_->got_some() || buffer_.size() > 0) app::bump(shared_->stats.read_timeouts);
+        // A request had begun (an idle keep-alive connection timing out is not one): the parser
+        // or the buffer holds some of it, or its bytes wait in the socket, not yet read because
+        // this thread was busy when the time ran out.
+        boost::system::error_code unread_ec;
+        const std::size_t unread = beast::get_lowest_layer(stream_).socket().available(unread_ec);
+        if (parser_->got_some() || buffer_.size() > 0 || (!unread_ec && unread > 0)) {
+          app::bump(shared_->stats.read_timeouts);
+        }
         return close();
       }
       if (ec == http::error::end_of_stream || ec == asio::error::eof ||
