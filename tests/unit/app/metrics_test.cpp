@@ -19,6 +19,7 @@
 
 #include "app/intake.h"
 #include "common/sha256.h"
+#include "support/temp_dir.h"
 #include "support/temp_store.h"
 
 using namespace adapter;
@@ -149,22 +150,7 @@ std::int64_t append(store::SqliteStore& s, const std::string& control_id,
   return appended->front().id;
 }
 
-// A fresh directory, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "metrics-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using adapter::test::TempDir;
 
 void write_bytes(const std::string& path, std::size_t n) {
   std::ofstream(path, std::ios::binary) << std::string(n, 'x');

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "auth/encoding.h"
-#include "unit/auth/support.h"
+#include "support/temp_dir.h"
 
 using namespace adapter;
 using namespace adapter::auth;
@@ -167,7 +167,7 @@ std::int64_t num(const rapidjson::Value& obj, const char* key) {
 
 const auto kNow = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
 
-JwtSigner load(EVP_PKEY* key, JwtAlgorithm alg, const test::TempDir& dir,
+JwtSigner load(EVP_PKEY* key, JwtAlgorithm alg, const adapter::test::TempDir& dir,
                PemForm form = PemForm::pkcs8) {
   Result<JwtSigner> signer =
       JwtSigner::load_pem_file(dir.write("key.pem", to_pem(key, form)), alg, "kid-1");
@@ -176,7 +176,7 @@ JwtSigner load(EVP_PKEY* key, JwtAlgorithm alg, const test::TempDir& dir,
 }
 
 void check_assertion(EVP_PKEY* key, JwtAlgorithm alg, PemForm form) {
-  test::TempDir dir;
+  adapter::test::TempDir dir;
   const JwtSigner signer = load(key, alg, dir, form);
   CHECK(signer.algorithm() == alg);
   CHECK(signer.kid() == "kid-1");
@@ -216,7 +216,7 @@ void check_assertion(EVP_PKEY* key, JwtAlgorithm alg, PemForm form) {
 
 // Loads `pem` as a key file and returns the error, checking that it carries no key material.
 Error load_error(const std::string& pem, JwtAlgorithm alg) {
-  test::TempDir dir;
+  adapter::test::TempDir dir;
   const std::string path = dir.write("key.pem", pem);
   Result<JwtSigner> signer = JwtSigner::load_pem_file(path, alg, "kid");
   REQUIRE_FALSE(signer);
@@ -256,7 +256,7 @@ TEST_CASE("ES384 client assertions are R and S and verify with the P-384 public 
 }
 
 TEST_CASE("One loaded signer signs many assertions each with a fresh jti", "[auth][jwt]") {
-  test::TempDir dir;
+  adapter::test::TempDir dir;
   const JwtSigner signer = load(p384(), JwtAlgorithm::es384, dir);
   const Key pub = public_key_of(p384());
   std::set<std::string> ids;
@@ -271,7 +271,7 @@ TEST_CASE("One loaded signer signs many assertions each with a fresh jti", "[aut
 }
 
 TEST_CASE("Assertion lifetime is at most five minutes and iat is optional", "[auth][jwt]") {
-  test::TempDir dir;
+  adapter::test::TempDir dir;
   const JwtSigner signer = load(p384(), JwtAlgorithm::es384, dir);
   ClientAssertion claims{"c", "https://t", std::chrono::hours(1), false};
   const Jws long_lived = split(signer.client_assertion(claims, kNow).value());
@@ -282,7 +282,7 @@ TEST_CASE("Assertion lifetime is at most five minutes and iat is optional", "[au
 }
 
 TEST_CASE("Claims with quotes and unicode stay valid JSON", "[auth][jwt]") {
-  test::TempDir dir;
+  adapter::test::TempDir dir;
   Result<JwtSigner> signer = JwtSigner::load_pem_file(
       dir.write("k.pem", to_pem(p384(), PemForm::pkcs8)), JwtAlgorithm::es384, "kid \"q\"");
   REQUIRE(signer);

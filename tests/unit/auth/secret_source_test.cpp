@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "unit/auth/support.h"
+#include "support/temp_dir.h"
 
 using namespace adapter;
 using namespace adapter::auth;
@@ -30,7 +30,7 @@ TEST_CASE("Secret references name a file or an environment variable", "[auth][se
 }
 
 TEST_CASE("A secret file loses its trailing line break and nothing else", "[auth][secret]") {
-  test::TempDir dir;
+  adapter::test::TempDir dir;
   CHECK(read_secret_file(dir.write("lf", "s3cret\n")).value() == "s3cret");
   CHECK(read_secret_file(dir.write("crlf", "s3cret\r\n")).value() == "s3cret");
   CHECK(read_secret_file(dir.write("none", "s3cret")).value() == "s3cret");
@@ -43,7 +43,7 @@ TEST_CASE("A secret file loses its trailing line break and nothing else", "[auth
 
 TEST_CASE("A missing empty or oversized secret file is an error naming the file",
           "[auth][secret]") {
-  test::TempDir dir;
+  adapter::test::TempDir dir;
   const auto error_of = [](const std::string& path) {
     const Result<std::string> r = read_secret_file(path);
     REQUIRE_FALSE(r);

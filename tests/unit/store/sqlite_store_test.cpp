@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "store/sqlite/migrations.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -37,28 +38,7 @@ using namespace adapter::store;
 using namespace std::chrono_literals;
 using AppendResult = Result<std::vector<AppendOutcome>>;
 
-// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/sqlite-store-test-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using adapter::test::TempDir;
 
 InboundMessage make_message(const std::string& control_id, const std::string& raw,
                             const std::string& app = "LAB", const std::string& facility = "HOSP") {

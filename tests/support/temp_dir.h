@@ -1,4 +1,4 @@
-// Shared by the auth tests: a scratch directory removed at the end of each test.
+// A scratch directory for one test, removed with everything in it at the end.
 #pragma once
 
 #include <stdlib.h>
@@ -7,13 +7,14 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
-namespace adapter::auth::test {
+namespace adapter::test {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "auth-test-XXXXXX").string();
+  explicit TempDir(const std::string& prefix = "adapterd-test") {
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
@@ -24,8 +25,9 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  // Writes `content` to file(name) and returns that path.
   std::string write(const std::string& name, const std::string& content) const {
     const std::string p = file(name);
     std::ofstream(p, std::ios::binary) << content;
@@ -33,7 +35,7 @@ class TempDir {
   }
 
  private:
-  std::filesystem::path path_;
+  std::string path_;
 };
 
-}  // namespace adapter::auth::test
+}  // namespace adapter::test
