@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "app/prometheus_text.h"
+
 namespace adapter::app {
 
 class LatencyHistogram {
@@ -33,26 +35,26 @@ class LatencyHistogram {
       std::string& out, std::string_view name, std::string_view help, std::string_view label,
       const std::vector<std::pair<std::string, const LatencyHistogram*>>& all) {
     if (all.empty()) return;
-    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
-    out += "# TYPE " + std::string(name) + " histogram\n";
+    append_family_header(out, name, help, "histogram");
     for (const auto& [value, h] : all) {
-      const std::string labels = std::string(label) + "=\"" + value + "\"";
       std::uint64_t cumulative = 0;
       for (std::size_t i = 0; i <= kBounds.size(); ++i) {
         cumulative += h->buckets_[i].load(std::memory_order_relaxed);
-        const std::string le = i < kBounds.size() ? format(kBounds[i]) : std::string("+Inf");
+        // A bucket carries a second label, le: name_bucket{label="value",le="0.001"} n
         out += name;
         out += "_bucket{";
-        out += labels;
-        out += ",le=\"";
-        out += le;
+        out += label;
+        out += "=\"";
+        out += value;
+        out += "\",le=\"";
+        out += i < kBounds.size() ? format(kBounds[i]) : std::string("+Inf");
         out += "\"} ";
         out += std::to_string(cumulative);
         out += '\n';
       }
-      out += std::string(name) + "_sum{" + labels + "} " +
-             format(static_cast<double>(h->sum_us_.load(std::memory_order_relaxed)) / 1e6) + "\n";
-      out += std::string(name) + "_count{" + labels + "} " + std::to_string(cumulative) + "\n";
+      append_sample(out, std::string(name) + "_sum", label, value,
+                    format(static_cast<double>(h->sum_us_.load(std::memory_order_relaxed)) / 1e6));
+      append_sample(out, std::string(name) + "_count", label, value, std::to_string(cumulative));
     }
   }
 

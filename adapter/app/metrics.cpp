@@ -1,5 +1,7 @@
 #include "app/metrics.h"
 
+#include "app/prometheus_text.h"
+
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -9,26 +11,23 @@ namespace adapter::app {
 void append_mapping_backlog_prometheus(std::string& out,
                                        const std::optional<store::MappingBacklog>& backlog,
                                        std::int64_t now_us) {
-  out +=
-      "# HELP adapterd_mapping_pending messages stored and accepted, not yet mapped (new or "
-      "replayed)\n"
-      "# TYPE adapterd_mapping_pending gauge\n"
-      "adapterd_mapping_pending ";
-  out += backlog ? std::to_string(backlog->pending) : std::string("NaN");
-  out +=
-      "\n# HELP adapterd_mapping_oldest_pending_age_seconds age of the oldest message waiting to "
-      "be mapped, from its receipt (0 when none)\n"
-      "# TYPE adapterd_mapping_oldest_pending_age_seconds gauge\n"
-      "adapterd_mapping_oldest_pending_age_seconds ";
-  if (!backlog) {
-    out += "NaN";
-  } else if (backlog->pending == 0 || backlog->oldest_received_at_us == 0) {
-    out += '0';
-  } else {
-    const double age = static_cast<double>(now_us - backlog->oldest_received_at_us) / 1e6;
-    out += std::to_string(age < 0 ? 0.0 : age);  // a clock stepped back: not a negative age
+  append_family_header(out, "adapterd_mapping_pending",
+                       "messages stored and accepted, not yet mapped (new or replayed)", "gauge");
+  append_sample(out, "adapterd_mapping_pending", {}, {},
+                backlog ? std::to_string(backlog->pending) : std::string("NaN"));
+  std::string age = "NaN";
+  if (backlog) {
+    const bool none = backlog->pending == 0 || backlog->oldest_received_at_us == 0;
+    const double seconds =
+        none ? 0 : static_cast<double>(now_us - backlog->oldest_received_at_us) / 1e6;
+    // (A clock stepped back: not a negative age.)
+    age = none ? std::string("0") : std::to_string(seconds < 0 ? 0.0 : seconds);
   }
-  out += '\n';
+  append_family_header(out, "adapterd_mapping_oldest_pending_age_seconds",
+                       "age of the oldest message waiting to be mapped, from its receipt (0 when "
+                       "none)",
+                       "gauge");
+  append_sample(out, "adapterd_mapping_oldest_pending_age_seconds", {}, {}, age);
 }
 
 std::string render_metrics(const MetricsSources& sources) {
@@ -76,11 +75,10 @@ std::string render_metrics(const MetricsSources& sources) {
       "from a message's receipt to the destination's 2xx for its Bundle", "destination", delivered);
 
   if (sources.retention != nullptr) {
-    out +=
-        "# HELP adapterd_retention_purged_total finished messages purged by retention\n"
-        "# TYPE adapterd_retention_purged_total counter\n"
-        "adapterd_retention_purged_total " +
-        std::to_string(sources.retention->purged()) + "\n";
+    append_family_header(out, "adapterd_retention_purged_total",
+                         "finished messages purged by retention", "counter");
+    append_sample(out, "adapterd_retention_purged_total", {}, {},
+                  std::to_string(sources.retention->purged()));
   }
   if (!sources.store_path.empty()) {
     std::uintmax_t bytes = 0;
@@ -89,11 +87,9 @@ std::string render_metrics(const MetricsSources& sources) {
       const auto n = std::filesystem::file_size(sources.store_path + suffix, ec);
       if (!ec) bytes += n;
     }
-    out +=
-        "# HELP adapterd_store_bytes size of the store's files (database and WAL)\n"
-        "# TYPE adapterd_store_bytes gauge\n"
-        "adapterd_store_bytes " +
-        std::to_string(bytes) + "\n";
+    append_family_header(out, "adapterd_store_bytes",
+                         "size of the store's files (database and WAL)", "gauge");
+    append_sample(out, "adapterd_store_bytes", {}, {}, std::to_string(bytes));
   }
   return out;
 }

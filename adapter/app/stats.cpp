@@ -1,5 +1,7 @@
 #include "app/stats.h"
 
+#include "app/prometheus_text.h"
+
 namespace adapter::app {
 
 namespace {
@@ -10,22 +12,9 @@ void append_listener_family(std::string& out, std::string_view metric, std::stri
                             std::string_view type,
                             const std::vector<std::pair<std::string, const Stats*>>& all,
                             Value value) {
-  out += "# HELP ";
-  out += metric;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += metric;
-  out += ' ';
-  out += type;
-  out += '\n';
+  append_family_header(out, metric, help, type);
   for (const auto& [listener, stats] : all) {
-    out += metric;
-    out += "{listener=\"";
-    out += listener;
-    out += "\"} ";
-    out += std::to_string(value(*stats));
-    out += '\n';
+    append_sample(out, metric, "listener", listener, std::to_string(value(*stats)));
   }
 }
 
@@ -65,20 +54,12 @@ void append_mapping_prometheus(
   for (const bool mapped : {true, false}) {
     const std::string name =
         mapped ? "adapterd_mapping_mapped_total" : "adapterd_mapping_failed_total";
-    out += "# HELP ";
-    out += name;
-    out += mapped ? " messages mapped, per template\n"
-                  : " messages whose mapping failed (kept, replayable), per template\n";
-    out += "# TYPE ";
-    out += name;
-    out += " counter\n";
+    append_family_header(out, name,
+                         mapped ? "messages mapped, per template"
+                                : "messages whose mapping failed (kept, replayable), per template",
+                         "counter");
     for (const auto& [tmpl, c] : counts) {
-      out += name;
-      out += "{template=\"";
-      out += tmpl;
-      out += "\"} ";
-      out += std::to_string(mapped ? c.mapped : c.failed);
-      out += '\n';
+      append_sample(out, name, "template", tmpl, std::to_string(mapped ? c.mapped : c.failed));
     }
   }
 }
@@ -140,10 +121,9 @@ void append_delivery_prometheus(std::string& out, const std::vector<DestinationM
        }},
   };
   for (const Family& f : kFamilies) {
-    out += std::string("# HELP ") + f.name + " " + f.help + "\n";
-    out += std::string("# TYPE ") + f.name + " " + f.type + "\n";
+    append_family_header(out, f.name, f.help, f.type);
     for (const DestinationMetrics& m : all) {
-      out += std::string(f.name) + "{destination=\"" + m.snapshot.name + "\"} " + f.value(m) + "\n";
+      append_sample(out, f.name, "destination", m.snapshot.name, f.value(m));
     }
   }
 }
