@@ -1105,7 +1105,7 @@ Value Evaluator::eval(const Expr& e) {
     case Expr::Op::less_equal:
     case Expr::Op::greater:
     case Expr::Op::greater_equal:
-      return eval_comparison(e);
+      return Value(Json::boolean(compare(e)));
     case Expr::Op::add:
     case Expr::Op::subtract:
       return eval_arithmetic(e);
@@ -1175,17 +1175,28 @@ Value Evaluator::eval_list(const Expr& e) {
 
 // The less common operations, out of eval() so that its frame stays small: eval() recurses for
 // every node, and each of these needs scratch strings or lists of its own.
-Value Evaluator::eval_comparison(const Expr& e) {
-  return Value(Json::boolean(compare(e)));
-}
+// Both sides of a binary operator as text (nothing for a side without a value). Made in place
+// and never moved: the views point into its own values and scratch strings.
+struct Evaluator::Operands {
+  Operands(Evaluator& ev, const Expr& e) : left(ev.eval(*e.args[0])), right(ev.eval(*e.args[1])) {
+    a = ev.text_view(left, scratch_a);
+    b = ev.text_view(right, scratch_b);
+  }
+  Operands(const Operands&) = delete;
+  Operands& operator=(const Operands&) = delete;
 
-bool Evaluator::compare(const Expr& e) {
-  const Value left = eval(*e.args[0]);
-  const Value right = eval(*e.args[1]);
+  const Value left;
+  const Value right;
   std::string scratch_a;
   std::string scratch_b;
-  const auto a = text_view(left, scratch_a);
-  const auto b = text_view(right, scratch_b);
+  std::optional<std::string_view> a;
+  std::optional<std::string_view> b;
+};
+
+bool Evaluator::compare(const Expr& e) {
+  const Operands o(*this, e);
+  const auto& a = o.a;
+  const auto& b = o.b;
   int cmp = 0;
   double x = 0;
   double y = 0;
@@ -1227,12 +1238,9 @@ bool Evaluator::compare(const Expr& e) {
 }
 
 Value Evaluator::eval_arithmetic(const Expr& e) {
-  const Value left = eval(*e.args[0]);
-  const Value right = eval(*e.args[1]);
-  std::string scratch_a;
-  std::string scratch_b;
-  const auto a = text_view(left, scratch_a);
-  const auto b = text_view(right, scratch_b);
+  const Operands o(*this, e);
+  const auto& a = o.a;
+  const auto& b = o.b;
   double x = 0;
   double y = 0;
   const bool numbers = a && b && parse_number(*a, x) && parse_number(*b, y);

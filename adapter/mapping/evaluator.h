@@ -135,7 +135,7 @@ class Evaluator {
   Json render_array(const TNode& node);
   Json render_text(const TNode& node);
   Value eval_path(const Expr& e);
-  [[gnu::noinline]] Value eval_comparison(const Expr& e);
+  struct Operands;
   bool compare(const Expr& e);
   [[gnu::noinline]] Value eval_arithmetic(const Expr& e);
   [[gnu::noinline]] Value eval_index(const Expr& e);

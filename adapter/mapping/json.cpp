@@ -180,32 +180,30 @@ std::string_view Json::text() const {
   return {heap_.rep->payload(), heap_.rep->size};
 }
 
-Json Json::adopt_array(std::span<Json> items) {
+// An array or object block holding `elements`, moved out of where they were.
+template <class Element>
+Json Json::adopt(Kind kind, std::span<Element> elements) {
   Json j;
-  j.heap_.kind = Kind::array;
+  j.heap_.kind = kind;
   j.heap_.tag = kHeap;
-  if (items.empty()) return j;
-  Rep* rep = new_rep(Kind::array, items.size());
-  for (std::size_t i = 0; i < items.size(); ++i) new (rep->items() + i) Json(std::move(items[i]));
+  if (elements.empty()) return j;  // no block: an empty array or object
+  Rep* rep = new_rep(kind, elements.size());
+  auto* at = reinterpret_cast<Element*>(rep->payload());  // NOLINT: the block's tail
+  for (std::size_t i = 0; i < elements.size(); ++i) new (at + i) Element(std::move(elements[i]));
   j.heap_.rep = rep;
   return j;
 }
 
-Json Json::array(JsonArray items) {
-  return adopt_array(std::span<Json>(items));
+Json Json::adopt_array(std::span<Json> items) {
+  return adopt(Kind::array, items);
 }
 
 Json Json::adopt_object(std::span<JsonMember> members) {
-  Json j;
-  j.heap_.kind = Kind::object;
-  j.heap_.tag = kHeap;
-  if (members.empty()) return j;
-  Rep* rep = new_rep(Kind::object, members.size());
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    new (rep->members() + i) JsonMember{std::move(members[i].key), std::move(members[i].value)};
-  }
-  j.heap_.rep = rep;
-  return j;
+  return adopt(Kind::object, members);
+}
+
+Json Json::array(JsonArray items) {
+  return adopt_array(items);
 }
 
 Json Json::object(JsonObject members) {

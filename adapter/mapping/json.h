@@ -138,6 +138,8 @@ class Json {
   bool on_heap() const { return in_.tag == kHeap && heap_.rep != nullptr; }
   std::string_view text() const;
   static Json text_value(Kind kind, std::string_view text);
+  template <class Element>
+  static Json adopt(Kind kind, std::span<Element> elements);
   static void retain(Rep* rep) noexcept;
   static void release(Json& j) noexcept;
   void expect(Kind kind) const {
