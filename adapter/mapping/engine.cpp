@@ -530,12 +530,6 @@ Value Evaluator::render_partial_body(const Partial& p, std::span<const Value> ar
   return Value(render(*p.body));
 }
 
-const std::string& Evaluator::sha256_hex_of(const std::string& text) {
-  auto it = digests_.find(text);
-  if (it == digests_.end()) it = digests_.emplace(text, sha256_hex(text)).first;
-  return it->second;
-}
-
 Value Evaluator::count_value(std::size_t n) {
   constexpr std::size_t kKept = 1024;  // $index of every $each element, count(): small numbers
   if (n >= kKept) return Value(Json::number(static_cast<double>(n)));

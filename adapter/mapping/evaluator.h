@@ -50,17 +50,16 @@ class Evaluator {
   std::vector<Value> to_list(const Value& v);
   bool truthy(const Value& v);
 
-  // SHA-256 (hex) of `text`, computed once per message: a template names the same resource
-  // by uuid() in several places (its fullUrl, references to it).
-  const std::string& sha256_hex_of(const std::string& text);
-  // make(key), made once per message and key; held while this Evaluator lives.
+  // make(text), made once per message for each `kind` of value and text, and held while this
+  // Evaluator lives: a template names the same resource by uuid() in several places (its
+  // fullUrl, the references to it), and hashing is the costly part.
   template <class Make>
-  const Json& once_per_message(std::string key, Make&& make) {
+  const Json& once_per_message(std::string_view kind, const std::string& text, Make&& make) {
+    std::string key(kind);
+    key.push_back('\0');
+    key += text;
     auto it = made_.find(key);
-    if (it == made_.end()) {
-      Json value = make(key);
-      it = made_.emplace(std::move(key), std::move(value)).first;
-    }
+    if (it == made_.end()) it = made_.emplace(std::move(key), make(text)).first;
     return it->second;
   }
   // A count, length or $index as a number value, made once per message for the small ones.
@@ -236,8 +235,7 @@ class Evaluator {
     Value list;
   };
   std::vector<CachedGroups> groups_cache_;
-  std::unordered_map<std::string, std::string> digests_;  // sha256_hex_of
-  std::unordered_map<std::string, Json> made_;            // once_per_message
+  std::unordered_map<std::string, Json> made_;  // once_per_message
   std::deque<Json> counts_;  // count_value(n) at [n] (deque: borrowed values stay valid)
   std::vector<std::int8_t> filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
 };

@@ -442,15 +442,17 @@ Value f_base64(Evaluator& ev, const Expr&, Args& a) {
 }
 
 Value f_hash(Evaluator& ev, const Expr&, Args& a) {
-  return Value::string(ev.sha256_hex_of(joined(ev, a)));
+  return Value::borrowed(ev.once_per_message("hash", joined(ev, a), [](const std::string& text) {
+    return Json::string(sha256_hex(text));
+  }));
 }
 // A UUID (version-5 layout) from SHA-256 of the arguments: the same inputs always give the same
 // fullUrl, so a resent or replayed message produces byte-identical Bundles.
 Value f_uuid(Evaluator& ev, const Expr&, Args& a) {
   // The same names give the same uuid in every place of a message (a fullUrl and the references
   // to it): each is made once per message.
-  return Value::borrowed(ev.once_per_message(joined(ev, a), [](const std::string& key) {
-    const std::string h = sha256_hex(key);
+  return Value::borrowed(ev.once_per_message("uuid", joined(ev, a), [](const std::string& text) {
+    const std::string h = sha256_hex(text);
     // A name-based UUID (version 5 layout: RFC 4122 §4.3) from the first 128 bits.
     char out[45] = "urn:uuid:";
     char* p = out + 9;
