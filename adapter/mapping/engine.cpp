@@ -158,6 +158,54 @@ class Evaluator::ScopeGuard {
   std::size_t size_;
 };
 
+struct Evaluator::Reusable {
+  std::vector<Var> vars;
+  std::vector<JsonMember> member_stack;
+  std::vector<Json> item_stack;
+  std::vector<Scope> scopes;
+  ReadSet consumed;
+  std::vector<std::uint32_t> segment_ids;
+  std::deque<std::vector<Value>> arg_buffers;
+  std::vector<std::vector<CachedCall>> partial_cache;
+  std::vector<Value> cached_args;
+  std::vector<CachedGroups> groups_cache;
+  std::deque<Json> counts;  // numbers only, held inline: the same for every message
+  std::vector<std::int8_t> filter_cache;
+
+  // Empty again, capacity kept. Values are released here, on the thread that made them.
+  void clear() {
+    vars.clear();
+    member_stack.clear();
+    item_stack.clear();
+    scopes.clear();
+    consumed.clear();
+    segment_ids.clear();
+    for (std::vector<Value>& level : arg_buffers) level.clear();
+    for (std::vector<CachedCall>& calls : partial_cache) calls.clear();
+    cached_args.clear();
+    groups_cache.clear();
+    filter_cache.clear();
+  }
+};
+
+// An Evaluator can run inside another on the same thread (a mapping that maps), so a thread
+// keeps a few. Destroyed with the thread.
+constexpr std::size_t kReusablePerThread = 4;
+thread_local std::vector<std::unique_ptr<Evaluator::Reusable>> Evaluator::spare_;
+
+std::unique_ptr<Evaluator::Reusable, Evaluator::GiveBack> Evaluator::take_reusable() {
+  if (spare_.empty()) return std::unique_ptr<Reusable, GiveBack>(new Reusable());
+  std::unique_ptr<Reusable, GiveBack> r(spare_.back().release());
+  spare_.pop_back();
+  return r;
+}
+
+void Evaluator::GiveBack::operator()(Reusable* r) const {
+  std::unique_ptr<Reusable> owned(r);
+  owned->clear();
+  if (spare_.size() < kReusablePerThread) spare_.push_back(std::move(owned));
+}
+
 Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::Message* message,
                      const xml::Document* document, const MappingSettings& settings,
                      MappingResult& result)
@@ -166,7 +214,22 @@ Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::
       message_(message),
       document_(document),
       settings_(settings),
-      result_(result) {
+      result_(result),
+      reusable_(take_reusable()),
+      vars_(reusable_->vars),
+      member_stack_(reusable_->member_stack),
+      item_stack_(reusable_->item_stack),
+      scopes_(reusable_->scopes),
+      consumed_(reusable_->consumed),
+      segment_ids_(reusable_->segment_ids),
+      arg_buffers_(reusable_->arg_buffers),
+      partial_cache_(reusable_->partial_cache),
+      cached_args_(reusable_->cached_args),
+      groups_cache_(reusable_->groups_cache),
+      counts_(reusable_->counts),
+      filter_cache_(reusable_->filter_cache) {
+  // Another template set (a reload, a test) may have another number of partials.
+  partial_cache_.resize(set.partials.size());
   // Variables are told apart by the address of their interned name (lookup_var).
   auto interned = [&](std::string_view name) {
     const auto it = set.variable_names.find(name);
@@ -461,7 +524,6 @@ Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
       return render_partial_body(p, args);
     }
   }
-  if (partial_cache_.empty()) partial_cache_.resize(set_.partials.size());
   std::vector<CachedCall>& calls = partial_cache_[p.index];
   std::size_t hash = p.params.size();
   for (std::size_t i = 0; i < p.params.size(); ++i) {
@@ -746,6 +808,12 @@ void Evaluator::ReadSet::reserve(std::size_t expected) {
   if (size_ != 0 || expected * 2 <= slots_.size()) return;
   slots_.assign(std::bit_ceil(std::max<std::size_t>(256, expected * 2)), Read{});
   shift_ = 64 - std::countr_zero(slots_.size());
+}
+
+void Evaluator::ReadSet::clear() {
+  if (size_ == 0) return;
+  std::fill(slots_.begin(), slots_.end(), Read{});
+  size_ = 0;
 }
 
 bool Evaluator::ReadSet::contains(std::uint64_t key) const {

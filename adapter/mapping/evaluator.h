@@ -169,20 +169,6 @@ class Evaluator {
   std::vector<int> parent_orders(const std::vector<hl7v2::OruOrder>& orders);
   std::string hl7_text(const Hl7Ref& r);
 
-  const TemplateSet& set_;
-  const Template& template_;
-  const hl7v2::Message* message_;
-  const xml::Document* document_;
-  std::unique_ptr<xml::XPath> xpath_;  // created on first use, with the template's namespaces
-  std::unordered_set<const void*> xml_consumed_;
-  const MappingSettings& settings_;
-  MappingResult& result_;
-  std::vector<Var> vars_;
-  std::vector<JsonMember> member_stack_;  // render_object: members of the objects being built
-  std::vector<Json> item_stack_;          // render_array: items of the arrays being built
-  std::string_view index_variable_;       // "$index", interned
-  std::vector<Scope> scopes_;
-  std::optional<hl7v2::OruR01> oru_;
   // What was read (for the unmapped report), by consume key, with the text found there:
   // templates read a few hundred places, most of them many times (OBX-3.1 by every filter over
   // the OBX), so a second read of a place is a hash lookup instead of splitting the field again.
@@ -198,6 +184,7 @@ class Evaluator {
     bool contains(std::uint64_t key) const;
     // Room for `expected` places without growing (each growth allocates and re-inserts all).
     void reserve(std::size_t expected);
+    void clear();  // keeps the slots
 
    private:
     std::size_t slot_of(std::uint64_t key) const {  // Fibonacci hashing: the product's top bits
@@ -207,14 +194,6 @@ class Evaluator {
     std::size_t size_ = 0;
     int shift_ = 64;  // 64 - log2(slots_.size())
   };
-  ReadSet consumed_;
-  std::deque<std::string> decoded_;  // texts with HL7 escapes resolved (deque: views stay valid)
-  std::vector<std::uint32_t> segment_ids_;      // packed_id() of each segment of message_
-  std::deque<std::vector<Value>> arg_buffers_;  // deque: nested calls add levels, never move
-  std::size_t arg_depth_ = 0;
-  int depth_ = 0;
-  int max_depth_ = 0;  // the deepest depth_ reached so far (what a cached call needs below it)
-
   // Results of pure partial calls and segment filters (purity.cpp) for this message. A call is
   // kept only if it recorded no issue and no explain line, so reusing it changes no output.
   struct CachedCall {
@@ -223,10 +202,6 @@ class Evaluator {
     Value result;
     int depth = 0;  // nesting levels the call went below where it started
   };
-  Value render_partial_body(const Partial& partial, std::span<const Value> args);
-  bool holds_segments(const Value& context, const std::vector<std::string>& ids) const;
-  std::vector<std::vector<CachedCall>> partial_cache_;  // by Partial::index
-  std::vector<Value> cached_args_;  // the arguments of all cached calls, one after another
   struct CachedGroups {
     std::string kind;    // groups(kind), or
     bool subid = false;  // subid_groups()
@@ -234,10 +209,47 @@ class Evaluator {
     Scope orders;        // subid_groups(): the one with OBR
     Value list;
   };
-  std::vector<CachedGroups> groups_cache_;
+  Value render_partial_body(const Partial& partial, std::span<const Value> args);
+  bool holds_segments(const Value& context, const std::vector<std::string>& ids) const;
+
+  // The stacks, caches and read set below are filled and emptied for every message. Made anew
+  // each time they cost about a hundred allocations a mapping as they grew; instead each thread
+  // keeps them between its mappings, emptied, with their capacity (engine.cpp, Reusable).
+  struct Reusable;
+  struct GiveBack {
+    void operator()(Reusable* r) const;
+  };
+  static std::unique_ptr<Reusable, GiveBack> take_reusable();
+  static thread_local std::vector<std::unique_ptr<Reusable>> spare_;
+
+  const TemplateSet& set_;
+  const Template& template_;
+  const hl7v2::Message* message_;
+  const xml::Document* document_;
+  std::unique_ptr<xml::XPath> xpath_;  // created on first use, with the template's namespaces
+  std::unordered_set<const void*> xml_consumed_;
+  const MappingSettings& settings_;
+  MappingResult& result_;
+  std::unique_ptr<Reusable, GiveBack> reusable_;  // what the references below are part of
+  std::vector<Var>& vars_;
+  std::vector<JsonMember>& member_stack_;  // render_object: members of the objects being built
+  std::vector<Json>& item_stack_;          // render_array: items of the arrays being built
+  std::string_view index_variable_;        // "$index", interned
+  std::vector<Scope>& scopes_;
+  std::optional<hl7v2::OruR01> oru_;
+  ReadSet& consumed_;
+  std::deque<std::string> decoded_;  // texts with HL7 escapes resolved (deque: views stay valid)
+  std::vector<std::uint32_t>& segment_ids_;      // packed_id() of each segment of message_
+  std::deque<std::vector<Value>>& arg_buffers_;  // deque: nested calls add levels, never move
+  std::size_t arg_depth_ = 0;
+  int depth_ = 0;
+  int max_depth_ = 0;  // the deepest depth_ reached so far (what a cached call needs below it)
+  std::vector<std::vector<CachedCall>>& partial_cache_;  // by Partial::index
+  std::vector<Value>& cached_args_;  // the arguments of all cached calls, one after another
+  std::vector<CachedGroups>& groups_cache_;
   std::unordered_map<std::string, Json> made_;  // once_per_message
-  std::deque<Json> counts_;  // count_value(n) at [n] (deque: borrowed values stay valid)
-  std::vector<std::int8_t> filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
+  std::deque<Json>& counts_;  // count_value(n) at [n] (deque: borrowed values stay valid)
+  std::vector<std::int8_t>& filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
 };
 
 }  // namespace adapter::mapping

@@ -442,3 +442,48 @@ TEST_CASE("token() escapes the search syntax, then percent-encodes", "[mapping][
         R"({"plain":"urn:oid:2.16.840.1.113883.3.888|MRN12345",)"
         R"("escaped":"urn:x%5C%7Cy|a%5C%2Cb%5C%24c%20d/%C3%A9","no_system":"x%5C%7Cy"})");
 }
+
+// The evaluator keeps its stacks, caches and read set per thread between mappings (emptied):
+// nothing of one mapping may show in the next, whatever template set it used.
+TEST_CASE("a mapping carries nothing into the next one on the same thread", "[mapping][engine]") {
+  MemoryFiles partial_files;
+  partial_files.add("partials/gene.json", R"J({"$partial": "gene", "$params": ["g"],
+    "$with": "$g", "code": "{{ OBX-5.1 }}", "sub": "{{ OBX-4 }}", "feed": "{{ $feed.name }}"})J");
+  Fixture first(R"J({"$template": "t", "$version": "1", "$ignore": ["MSH"],
+    "genes": [{"$each": "OBX[OBX-3.1 == '48018-6']", "$as": "g",
+               "$do": {"$include": "gene", "g": "{{ $g }}"}}],
+    "again": [{"$each": "OBX[OBX-3.1 == '48018-6']", "$as": "g",
+               "$do": "{{ include('gene', $g).code }}"}],
+    "groups": [{"$each": "subid_groups()", "$as": "s", "$do": "{{ $s.key }}"}]})J",
+                partial_files);
+  // Another set: no partials, another filter, groups in another place.
+  Fixture other(R"J({"$template": "t", "$version": "1",
+    "rows": [{"$each": "OBX[OBX-3.1 == '48004-6']", "$do": "{{ OBX-5 }}"}],
+    "orders": [{"$each": "groups('ORDER_OBSERVATION')", "$as": "o", "$do": "{{ OBR-2 }}"}],
+    "all": "{{ MSH-10 }}"})J");
+
+  MappingSettings one;
+  one.feed = Json::object({{"name", Json::string("one")}});
+  MappingSettings two;
+  two.feed = Json::object({{"name", Json::string("two")}});
+
+  const MappingResult a = first.map(one);
+  const MappingResult b = other.map();
+  const MappingResult a_again = first.map(one);
+  CHECK(a.output.dump() == R"({"genes":[{"code":"HGNC:1100","sub":"2a","feed":"one"},)"
+                           R"({"code":"HGNC:1101","sub":"2b","feed":"one"}],)"
+                           R"("again":["HGNC:1100","HGNC:1101"],"groups":["2a","2b","1"]})");
+  CHECK(b.output.dump() == R"({"rows":["NM_007294.3:c.5266dupC","NM_000059.3:c.7397T>C"],)"
+                           R"("orders":["ORD1"],"all":"C1"})");
+  CHECK(a_again.output.dump() == a.output.dump());
+  // What the second mapping read is not taken as read by the third.
+  CHECK(a_again.unmapped == a.unmapped);
+  CHECK(std::find(a.unmapped.begin(), a.unmapped.end(), "OBX[2]-5 = NM_007294.3:c.5266dupC") !=
+        a.unmapped.end());
+  CHECK(a_again.issues.size() == a.issues.size());
+  // The same message and template set with another $feed: no partial call of the last mapping
+  // is taken for this one's.
+  const std::string with_two = first.map(two).output.dump();
+  CHECK(with_two.find(R"("feed":"two")") != std::string::npos);
+  CHECK(with_two.find(R"("feed":"one")") == std::string::npos);
+}
