@@ -1004,7 +1004,8 @@ Json Evaluator::to_json(const Value& v) {
     }
     return out.empty() ? Json() : Json::array(std::move(out));
   }
-  auto t = text(v);
+  std::string scratch;
+  const auto t = text_view(v, scratch);
   return t ? Json::string(*t) : Json();
 }
 
@@ -1309,12 +1310,7 @@ Value Evaluator::eval_arithmetic(const Expr& e) {
   if (e.op == Expr::Op::subtract) return numbers ? Value(Json::number(x - y)) : Value();
   if (numbers) return Value(Json::number(x + y));
   if (!a && !b) return Value();
-  const std::string_view sa = a.value_or(std::string_view());
-  const std::string_view sb = b.value_or(std::string_view());
-  std::string joined;
-  joined.reserve(sa.size() + sb.size());
-  joined.append(sa).append(sb);
-  return Value::string(std::move(joined));
+  return Value(Json::string(a.value_or(std::string_view()), b.value_or(std::string_view())));
 }
 
 Value Evaluator::eval_index(const Expr& e) {

@@ -52,14 +52,16 @@ class Evaluator {
 
   // make(text), made once per message for each `kind` of value and text, and held while this
   // Evaluator lives: a template names the same resource by uuid() in several places (its
-  // fullUrl, the references to it), and hashing is the costly part.
+  // fullUrl, the references to it), and hashing is the costly part. `key` is the kind, a NUL,
+  // then the text (built by the caller in one string: keyed_text()).
   template <class Make>
-  const Json& once_per_message(std::string_view kind, const std::string& text, Make&& make) {
-    std::string key(kind);
-    key.push_back('\0');
-    key += text;
+  const Json& once_per_message(std::string&& key, Make&& make) {
     auto it = made_.find(key);
-    if (it == made_.end()) it = made_.emplace(std::move(key), make(text)).first;
+    if (it == made_.end()) {
+      const std::string_view text = std::string_view(key).substr(key.find('\0') + 1);
+      Json made = make(text);
+      it = made_.emplace(std::move(key), std::move(made)).first;
+    }
     return it->second;
   }
   // A count, length or $index as a number value, made once per message for the small ones.

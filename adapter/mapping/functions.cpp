@@ -149,8 +149,9 @@ Value f_join(Evaluator& ev, const Expr&, Args& a) {
   std::string out;
   const std::string sep = arg_text(ev, a, 1);
   bool first = true;
+  std::string scratch;
   for (const Value& v : ev.to_list(a.empty() ? Value() : a[0])) {
-    auto t = ev.text(v);
+    const auto t = ev.text_view(v, scratch);
     if (!t || t->empty()) continue;
     if (!first) out += sep;
     out += *t;
@@ -403,8 +404,11 @@ Value f_is_hgvs(Evaluator& ev, const Expr&, Args& a) {
 
 // ---- identifiers
 
-std::string joined(Evaluator& ev, Args& a) {
-  std::string key;
+// `kind`, a NUL, then the arguments' texts each ended by a unit separator: the key of
+// once_per_message().
+std::string keyed_text(std::string_view kind, Evaluator& ev, Args& a) {
+  std::string key(kind);
+  key.push_back('\0');
   std::string scratch;
   for (const Value& v : a) {
     key += ev.text_view(v, scratch).value_or("");
@@ -442,7 +446,7 @@ Value f_base64(Evaluator& ev, const Expr&, Args& a) {
 }
 
 Value f_hash(Evaluator& ev, const Expr&, Args& a) {
-  return Value::borrowed(ev.once_per_message("hash", joined(ev, a), [](const std::string& text) {
+  return Value::borrowed(ev.once_per_message(keyed_text("hash", ev, a), [](std::string_view text) {
     return Json::string(sha256_hex(text));
   }));
 }
@@ -451,7 +455,7 @@ Value f_hash(Evaluator& ev, const Expr&, Args& a) {
 Value f_uuid(Evaluator& ev, const Expr&, Args& a) {
   // The same names give the same uuid in every place of a message (a fullUrl and the references
   // to it): each is made once per message.
-  return Value::borrowed(ev.once_per_message("uuid", joined(ev, a), [](const std::string& text) {
+  return Value::borrowed(ev.once_per_message(keyed_text("uuid", ev, a), [](std::string_view text) {
     const std::string h = sha256_hex(text);
     // A name-based UUID (version 5 layout: RFC 4122 §4.3) from the first 128 bits.
     char out[45] = "urn:uuid:";

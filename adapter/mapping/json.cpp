@@ -175,6 +175,25 @@ Json Json::text_value(Kind kind, std::string_view text) {
   return j;
 }
 
+Json Json::string(std::string_view a, std::string_view b) {
+  const std::size_t size = a.size() + b.size();
+  Json j;
+  j.in_.kind = Kind::string;
+  char* out = nullptr;
+  if (size <= kInline) {
+    j.in_.tag = static_cast<std::uint8_t>(size);
+    out = j.in_.chars;
+  } else {
+    Rep* rep = new_rep(Kind::string, size);
+    j.heap_.tag = kHeap;
+    j.heap_.rep = rep;
+    out = rep->payload();
+  }
+  if (!a.empty()) std::memcpy(out, a.data(), a.size());
+  if (!b.empty()) std::memcpy(out + a.size(), b.data(), b.size());
+  return j;
+}
+
 std::string_view Json::text() const {
   if (in_.tag != kHeap) return {in_.chars, in_.tag};
   return {heap_.rep->payload(), heap_.rep->size};

@@ -66,6 +66,8 @@ class Json {
   static Json number(const std::string& text) { return number(std::string_view(text)); }
   static Json number(double value);
   static Json string(std::string_view s) { return text_value(Kind::string, s); }
+  // `a` then `b` as one string, written where the string keeps its text (no temporary).
+  static Json string(std::string_view a, std::string_view b);
   static Json array(JsonArray items);
   static Json object(JsonObject members);
   // The same from items or members held elsewhere, which are moved out (the renderer's stacks).

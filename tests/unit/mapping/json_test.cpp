@@ -34,6 +34,24 @@ TEST_CASE("JSON values keep their kind and text through copies and moves", "[map
   CHECK_FALSE(Json::number("0").is_empty());
 }
 
+TEST_CASE("a string made of two parts equals the one made of their concatenation",
+          "[mapping][json]") {
+  // Short strings are held inline (up to 22 bytes), longer ones in a block: both sides of that.
+  for (const std::size_t total : {0UL, 1UL, 21UL, 22UL, 23UL, 40UL}) {
+    const std::string whole(total, 'x');
+    for (std::size_t cut = 0; cut <= total; cut += (total > 4 ? total / 4 : 1)) {
+      std::string text = whole;
+      for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
+      const std::string_view view(text);
+      const Json two = Json::string(view.substr(0, cut), view.substr(cut));
+      INFO(total << " bytes cut at " << cut);
+      CHECK(two == Json::string(text));
+      CHECK(two.as_string() == text);
+      CHECK(two.is_empty() == text.empty());
+    }
+  }
+}
+
 TEST_CASE("reading a JSON value as another kind throws", "[mapping][json]") {
   CHECK_THROWS_AS(Json::number("1").as_string(), std::bad_variant_access);
   CHECK_THROWS_AS(Json::string("1").number_text(), std::bad_variant_access);
