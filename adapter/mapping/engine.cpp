@@ -165,7 +165,7 @@ struct Evaluator::Reusable {
   std::vector<Scope> scopes;
   ReadSet consumed;
   std::vector<std::uint32_t> segment_ids;
-  std::deque<std::vector<Value>> arg_buffers;
+  std::vector<std::unique_ptr<std::vector<Value>>> arg_buffers;
   std::vector<std::vector<CachedCall>> partial_cache;
   std::vector<Value> cached_args;
   std::vector<CachedGroups> groups_cache;
@@ -180,7 +180,7 @@ struct Evaluator::Reusable {
     scopes.clear();
     consumed.clear();
     segment_ids.clear();
-    for (std::vector<Value>& level : arg_buffers) level.clear();
+    for (const auto& level : arg_buffers) level->clear();
     for (std::vector<CachedCall>& calls : partial_cache) calls.clear();
     cached_args.clear();
     groups_cache.clear();
@@ -601,8 +601,9 @@ Value Evaluator::count_value(std::size_t n) {
 
 Evaluator::ArgsBuffer::ArgsBuffer(Evaluator& ev)
     : ev_(ev),
-      values_(ev.arg_depth_ < ev.arg_buffers_.size() ? ev.arg_buffers_[ev.arg_depth_]
-                                                     : ev.arg_buffers_.emplace_back()) {
+      values_(ev.arg_depth_ < ev.arg_buffers_.size()
+                  ? *ev.arg_buffers_[ev.arg_depth_]
+                  : *ev.arg_buffers_.emplace_back(std::make_unique<std::vector<Value>>())) {
   ++ev_.arg_depth_;
 }
 

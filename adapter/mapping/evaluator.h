@@ -241,8 +241,9 @@ class Evaluator {
   std::optional<hl7v2::OruR01> oru_;
   ReadSet& consumed_;
   std::deque<std::string> decoded_;  // texts with HL7 escapes resolved (deque: views stay valid)
-  std::vector<std::uint32_t>& segment_ids_;      // packed_id() of each segment of message_
-  std::deque<std::vector<Value>>& arg_buffers_;  // deque: nested calls add levels, never move
+  std::vector<std::uint32_t>& segment_ids_;  // packed_id() of each segment of message_
+  // One per nesting level of calls; each level's buffer stays where it is as levels are added.
+  std::vector<std::unique_ptr<std::vector<Value>>>& arg_buffers_;
   std::size_t arg_depth_ = 0;
   int depth_ = 0;
   int max_depth_ = 0;  // the deepest depth_ reached so far (what a cached call needs below it)

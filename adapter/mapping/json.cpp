@@ -18,15 +18,6 @@ namespace adapter::mapping {
 // ---------------------------------------------------------------------------------------------
 // Blocks
 
-struct alignas(8) Json::Rep {
-  std::atomic<std::uint32_t> refs;
-  std::uint32_t size;  // bytes (string, number), items (array) or members (object)
-  Kind kind;
-  char* payload() { return reinterpret_cast<char*>(this + 1); }  // NOLINT: the block's tail
-  Json* items() { return reinterpret_cast<Json*>(payload()); }   // NOLINT
-  JsonMember* members() { return reinterpret_cast<JsonMember*>(payload()); }  // NOLINT
-};
-
 namespace {
 
 // A per-thread pool of blocks by size (16-byte steps up to 512 bytes). A mapping makes and
@@ -194,11 +185,6 @@ Json Json::string(std::string_view a, std::string_view b) {
   return j;
 }
 
-std::string_view Json::text() const {
-  if (in_.tag != kHeap) return {in_.chars, in_.tag};
-  return {heap_.rep->payload(), heap_.rep->size};
-}
-
 // An array or object block holding `elements`, moved out of where they were.
 template <class Element>
 Json Json::adopt(Kind kind, std::span<Element> elements) {
@@ -233,18 +219,6 @@ Json Json::object(JsonObject members) {
   return adopt_object(held);
 }
 
-std::span<const Json> Json::as_array() const {
-  expect(Kind::array);
-  if (heap_.rep == nullptr) return {};
-  return {heap_.rep->items(), heap_.rep->size};
-}
-
-std::span<const JsonMember> Json::as_object() const {
-  expect(Kind::object);
-  if (heap_.rep == nullptr) return {};
-  return {heap_.rep->members(), heap_.rep->size};
-}
-
 JsonObject Json::object_members() const {
   JsonObject out;
   for (const JsonMember& m : as_object()) out.emplace_back(std::string(m.name()), m.value);
@@ -269,29 +243,6 @@ Json Json::number(double value) {
 
 double Json::as_double() const {
   return std::strtod(std::string(number_text()).c_str(), nullptr);
-}
-
-const Json* Json::find(std::string_view key) const {
-  if (!is_object()) return nullptr;
-  for (const JsonMember& m : as_object()) {
-    if (m.name() == key) return &m.value;
-  }
-  return nullptr;
-}
-
-bool Json::is_empty() const {
-  switch (kind()) {
-    case Kind::null:
-      return true;
-    case Kind::string:
-      return as_string().empty();
-    case Kind::array:
-      return as_array().empty();
-    case Kind::object:
-      return as_object().empty();
-    default:
-      return false;
-  }
 }
 
 namespace {

@@ -88,7 +88,7 @@ class Json {
   std::string_view as_string() const { return expect(Kind::string), text(); }
   std::string_view number_text() const { return expect(Kind::number), text(); }
   double as_double() const;
-  std::span<const Json> as_array() const;
+  std::span<const Json> as_array() const;  // (these four are defined below JsonMember)
   std::span<const JsonMember> as_object() const;
   // The members as a builder, to change some and make a new object.
   JsonObject object_members() const;
@@ -106,7 +106,17 @@ class Json {
 
   friend bool operator==(const Json& a, const Json& b);
 
-  struct Rep;  // json.cpp
+  // A block: what a value longer than the inline form holds, shared by its copies. Defined
+  // here, not in json.cpp, so that reading a value (text, items, members, find) is inline: the
+  // renderer, the output checks and the serialiser read every value several times.
+  struct alignas(8) Rep {
+    std::atomic<std::uint32_t> refs;
+    std::uint32_t size;  // bytes (string, number), items (array) or members (object)
+    Kind kind;
+    char* payload() { return reinterpret_cast<char*>(this + 1); }  // NOLINT: the block's tail
+    Json* items() { return reinterpret_cast<Json*>(payload()); }   // NOLINT
+    JsonMember* members() { return reinterpret_cast<JsonMember*>(payload()); }  // NOLINT
+  };
 
  private:
   // 24 bytes, no allocation for null, booleans and strings or numbers of up to 22 bytes (codes,
@@ -138,7 +148,10 @@ class Json {
   };
 
   bool on_heap() const { return in_.tag == kHeap && heap_.rep != nullptr; }
-  std::string_view text() const;
+  std::string_view text() const {
+    if (in_.tag != kHeap) return {in_.chars, in_.tag};
+    return {heap_.rep->payload(), heap_.rep->size};
+  }
   static Json text_value(Kind kind, std::string_view text);
   template <class Element>
   static Json adopt(Kind kind, std::span<Element> elements);
@@ -156,6 +169,40 @@ struct JsonMember {
   Json value;
   std::string_view name() const { return key.as_string(); }
 };
+
+inline std::span<const Json> Json::as_array() const {
+  expect(Kind::array);
+  if (heap_.rep == nullptr) return {};
+  return {heap_.rep->items(), heap_.rep->size};
+}
+
+inline std::span<const JsonMember> Json::as_object() const {
+  expect(Kind::object);
+  if (heap_.rep == nullptr) return {};
+  return {heap_.rep->members(), heap_.rep->size};
+}
+
+inline const Json* Json::find(std::string_view key) const {
+  if (!is_object()) return nullptr;
+  for (const JsonMember& m : as_object()) {
+    if (m.name() == key) return &m.value;
+  }
+  return nullptr;
+}
+
+inline bool Json::is_empty() const {
+  switch (kind()) {
+    case Kind::null:
+      return true;
+    case Kind::string:
+      return in_.tag == 0;  // an empty string is always held inline
+    case Kind::array:
+    case Kind::object:
+      return heap_.rep == nullptr || heap_.rep->size == 0;
+    default:
+      return false;
+  }
+}
 
 // Differences between two JSON values, one line each with its path:
 //   "entry[3].resource.valueQuantity.value: expected 0.48, got 0.480"
