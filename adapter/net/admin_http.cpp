@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/secret_compare.h"
+#include "net/listener.h"
 
 namespace adapter::net {
 
@@ -111,58 +112,7 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
 
 }  // namespace
 
-class AdminHttp::Impl : public std::enable_shared_from_this<AdminHttp::Impl> {
- public:
-  Impl(asio::io_context& ioc, Handlers handlers, std::string token)
-      : ioc_(ioc),
-        acceptor_(asio::make_strand(ioc)),
-        shared_(std::make_shared<Shared>(Shared{std::move(handlers), std::move(token)})) {}
-
-  Status open(const app::AdminConfig& config) {
-    beast::error_code ec;
-    const auto address = asio::ip::make_address(config.bind, ec);
-    if (ec) return make_error(Errc::bad_config, "invalid admin bind address '" + config.bind + "'");
-    const tcp::endpoint ep(address, config.port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return make_error(Errc::io_error, "cannot listen on " + config.bind + ":" +
-                                            std::to_string(config.port) + ": " + ec.message());
-    }
-    port_ = acceptor_.local_endpoint(ec).port();
-    return {};
-  }
-
-  void do_accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_),
-                           [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
-                             if (self->stopped_) return;
-                             if (!ec)
-                               std::make_shared<AdminSession>(std::move(s), self->shared_)->start();
-                             self->do_accept();
-                           });
-  }
-
-  void stop() {
-    asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
-      self->stopped_ = true;
-      beast::error_code ec;
-      self->acceptor_.close(ec);
-    });
-  }
-
-  std::uint16_t port_ = 0;
-
- private:
-  asio::io_context& ioc_;
-  tcp::acceptor acceptor_;
-  std::shared_ptr<Shared> shared_;
-  bool stopped_ = false;
-};
-
-AdminHttp::AdminHttp(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminHttp::AdminHttp(std::shared_ptr<Listener> listener) : listener_(std::move(listener)) {}
 AdminHttp::~AdminHttp() {  // NOLINT(bugprone-exception-escape): Asio members only throw on
                            // allocation failure
   stop();
@@ -171,18 +121,21 @@ AdminHttp::~AdminHttp() {  // NOLINT(bugprone-exception-escape): Asio members on
 Result<std::unique_ptr<AdminHttp>> AdminHttp::start(asio::io_context& ioc,
                                                     const app::AdminConfig& config,
                                                     Handlers handlers) {
-  auto impl = std::make_shared<Impl>(ioc, std::move(handlers), config.token);
-  if (auto st = impl->open(config); !st) return st.error();
-  impl->do_accept();
-  return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(impl)));
+  auto listener = Listener::open(ioc, config.bind, config.port, "admin", "admin");
+  if (!listener) return listener.error();
+  auto shared = std::make_shared<Shared>(Shared{std::move(handlers), config.token});
+  (*listener)->start([shared](tcp::socket socket) {
+    std::make_shared<AdminSession>(std::move(socket), shared)->start();
+  });
+  return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(*listener)));
 }
 
 std::uint16_t AdminHttp::port() const {
-  return impl_->port_;
+  return listener_->port();
 }
 
 void AdminHttp::stop() {
-  if (impl_) impl_->stop();
+  if (listener_) listener_->stop();
 }
 
 }  // namespace adapter::net

@@ -27,6 +27,8 @@ class io_context;
 
 namespace adapter::net {
 
+class Listener;  // net/listener.h
+
 class AdminHttp {
  public:
   struct Answer {
@@ -49,11 +51,9 @@ class AdminHttp {
   std::uint16_t port() const;
   void stop();
 
-  class Impl;
-
  private:
-  explicit AdminHttp(std::shared_ptr<Impl> impl);
-  std::shared_ptr<Impl> impl_;
+  explicit AdminHttp(std::shared_ptr<Listener> listener);
+  std::shared_ptr<Listener> listener_;
 };
 
 }  // namespace adapter::net

@@ -25,6 +25,8 @@ class io_context;
 
 namespace adapter::net {
 
+class Listener;  // net/listener.h
+
 class HttpIngress {
  public:
   // Binds and starts accepting; a port in use or a bad TLS setup is an error value.
@@ -37,11 +39,9 @@ class HttpIngress {
   std::uint16_t port() const;
   void stop();  // stops accepting; open sessions finish their current exchange
 
-  class Impl;
-
  private:
-  explicit HttpIngress(std::shared_ptr<Impl> impl);
-  std::shared_ptr<Impl> impl_;
+  explicit HttpIngress(std::shared_ptr<Listener> listener);
+  std::shared_ptr<Listener> listener_;
 };
 
 }  // namespace adapter::net

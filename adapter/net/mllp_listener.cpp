@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "mllp/frame_decoder.h"
+#include "net/listener.h"
 #include "net/tls.h"
 
 namespace adapter::net {
@@ -291,84 +292,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 }  // namespace
 
-class MllpListener::Impl : public std::enable_shared_from_this<MllpListener::Impl> {
- public:
-  Impl(asio::io_context& ioc, std::shared_ptr<Shared> shared, std::shared_ptr<ssl::context> tls)
-      : ioc_(ioc),
-        acceptor_(asio::make_strand(ioc)),
-        shared_(std::move(shared)),
-        tls_(std::move(tls)) {}
-
-  Status open() {
-    boost::system::error_code ec;
-    const auto address = asio::ip::make_address(shared_->config.bind, ec);
-    if (ec)
-      return make_error(Errc::bad_config, "invalid bind address '" + shared_->config.bind + "'");
-    const tcp::endpoint ep(address, shared_->config.port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return make_error(Errc::io_error, "cannot listen on " + shared_->config.bind + ":" +
-                                            std::to_string(shared_->config.port) + ": " +
-                                            ec.message());
-    }
-    port_ = acceptor_.local_endpoint(ec).port();
-    return {};
-  }
-
-  void do_accept() {
-    acceptor_.async_accept(
-        asio::make_strand(ioc_),
-        [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
-          self->on_accept(ec, std::move(s));
-        });
-  }
-
-  void on_accept(boost::system::error_code ec, tcp::socket socket) {
-    if (stopped_) return;
-    if (ec) {
-      log::warn("mllp.accept_failed",
-                {{"listener", shared_->config.name}, {"error", ec.message()}});
-    } else if (static_cast<std::size_t>(shared_->stats.connections_active.load()) >=
-               shared_->config.max_connections) {
-      app::bump(shared_->stats.connections_refused);
-      log::warn("mllp.connection_refused", {{"listener", shared_->config.name},
-                                            {"max_connections", shared_->config.max_connections}});
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    } else {
-      app::bump(shared_->stats.connections_accepted);
-      if (tls_) {
-        std::make_shared<Session<ssl::stream<tcp::socket>>>(shared_, std::move(socket), *tls_)
-            ->start();
-      } else {
-        std::make_shared<Session<tcp::socket>>(shared_, std::move(socket))->start();
-      }
-    }
-    do_accept();
-  }
-
-  void stop() {
-    asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
-      self->stopped_ = true;
-      boost::system::error_code ec;
-      self->acceptor_.close(ec);
-    });
-  }
-
-  std::uint16_t port_ = 0;
-
- private:
-  asio::io_context& ioc_;
-  tcp::acceptor acceptor_;
-  std::shared_ptr<Shared> shared_;
-  std::shared_ptr<ssl::context> tls_;
-  bool stopped_ = false;
-};
-
-MllpListener::MllpListener(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MllpListener::MllpListener(std::shared_ptr<Listener> listener) : listener_(std::move(listener)) {}
 MllpListener::~MllpListener() {  // NOLINT(bugprone-exception-escape): Asio members only throw on
                                  // allocation failure
   stop();
@@ -384,19 +308,30 @@ Result<std::unique_ptr<MllpListener>> MllpListener::start(asio::io_context& ioc,
     if (!ctx) return ctx.error();
     tls = std::move(*ctx);
   }
+  auto listener = Listener::open(ioc, config.bind, config.port, "mllp", config.name);
+  if (!listener) return listener.error();
   auto shared = std::make_shared<Shared>(Shared{config, intake, stats});
-  auto impl = std::make_shared<Impl>(ioc, std::move(shared), std::move(tls));
-  if (auto st = impl->open(); !st) return st.error();
-  impl->do_accept();
-  return std::unique_ptr<MllpListener>(new MllpListener(std::move(impl)));
+  const ConnectionLimit limit{config.max_connections, &stats.connections_active,
+                              &stats.connections_accepted, &stats.connections_refused};
+  (*listener)->start(
+      [shared, tls](tcp::socket socket) {
+        if (tls) {
+          std::make_shared<Session<ssl::stream<tcp::socket>>>(shared, std::move(socket), *tls)
+              ->start();
+        } else {
+          std::make_shared<Session<tcp::socket>>(shared, std::move(socket))->start();
+        }
+      },
+      limit);
+  return std::unique_ptr<MllpListener>(new MllpListener(std::move(*listener)));
 }
 
 std::uint16_t MllpListener::port() const {
-  return impl_->port_;
+  return listener_->port();
 }
 
 void MllpListener::stop() {
-  if (impl_) impl_->stop();
+  if (listener_) listener_->stop();
 }
 
 }  // namespace adapter::net

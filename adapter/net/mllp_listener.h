@@ -21,6 +21,8 @@ class io_context;
 
 namespace adapter::net {
 
+class Listener;  // net/listener.h
+
 class MllpListener {
  public:
   // Binds and starts accepting; a port in use or a bad TLS setup is an error value.
@@ -33,11 +35,9 @@ class MllpListener {
   std::uint16_t port() const;  // the bound port (useful with port 0)
   void stop();                 // stops accepting; open sessions finish their current exchange
 
-  class Impl;
-
  private:
-  explicit MllpListener(std::shared_ptr<Impl> impl);
-  std::shared_ptr<Impl> impl_;
+  explicit MllpListener(std::shared_ptr<Listener> listener);
+  std::shared_ptr<Listener> listener_;
 };
 
 }  // namespace adapter::net
