@@ -17,15 +17,14 @@ void append_mapping_backlog_prometheus(std::string& out,
                 backlog ? std::to_string(backlog->pending) : std::string("NaN"));
   std::string age = "NaN";
   if (backlog) {
-    const bool none = backlog->pending == 0 || backlog->oldest_received_at_us == 0;
-    const double seconds =
-        none ? 0 : static_cast<double>(now_us - backlog->oldest_received_at_us) / 1e6;
+    const bool none = backlog->pending == 0 || backlog->oldest_since_us == 0;
+    const double seconds = none ? 0 : static_cast<double>(now_us - backlog->oldest_since_us) / 1e6;
     // (A clock stepped back: not a negative age.)
     age = none ? std::string("0") : std::to_string(seconds < 0 ? 0.0 : seconds);
   }
   append_family_header(out, "adapterd_mapping_oldest_pending_age_seconds",
-                       "age of the oldest message waiting to be mapped, from its receipt (0 when "
-                       "none)",
+                       "how long the message that has waited longest to be mapped has waited, "
+                       "from its receipt or, replayed, from the replay (0 when none)",
                        "gauge");
   append_sample(out, "adapterd_mapping_oldest_pending_age_seconds", {}, {}, age);
 }

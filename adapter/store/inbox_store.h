@@ -103,7 +103,9 @@ struct MappingRecord {
 // worker's watermark, counted rather than read.
 struct MappingBacklog {
   std::int64_t pending = 0;  // received messages with no mapping yet, and replayed ones
-  std::int64_t oldest_received_at_us = 0;  // the earliest receipt among them; 0 when none
+  // Since when the one that has waited longest waits: its receipt, or for a replayed one the
+  // replay. 0 when none.
+  std::int64_t oldest_since_us = 0;
 };
 
 class InboxStore {
@@ -132,7 +134,7 @@ class InboxStore {
   virtual Result<std::int64_t> mapping_watermark() = 0;
   // How many messages wait to be mapped and since when (one indexed query: received messages
   // above mapping_watermark(), plus pending mappings of received messages). A replayed message
-  // counts from its receipt, not from the replay.
+  // waits from its replay, not from its receipt.
   virtual Result<MappingBacklog> mapping_backlog() = 0;
   // Records (replaces) the mapping of a message; `done` runs once it is durable (store thread).
   using StatusCallback = std::function<void(Status)>;

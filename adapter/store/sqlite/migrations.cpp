@@ -101,6 +101,12 @@ CREATE TABLE delivery_attempts (
   FOREIGN KEY (message_id, destination) REFERENCES deliveries (message_id, destination)
 ) STRICT;
 )sql"},
+    // Since when a replayed mapping waits (set with state 'pending' by a replay or a dead-letter
+    // retry), for the mapping backlog's age: its message's receipt may be weeks earlier. 0 for
+    // a mapping never replayed, or replayed before this column existed (then receipt counts).
+    {4, R"sql(
+ALTER TABLE mappings ADD COLUMN pending_since_us INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 constexpr bool versions_are_contiguous() {

@@ -173,7 +173,8 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
        "SELECT count(*), coalesce(min(received_at_us), 0) FROM ("
        "SELECT received_at_us FROM messages WHERE state = 'received' AND "
        "id > (SELECT coalesce(max(message_id), 0) FROM mappings) "
-       "UNION ALL SELECT m.received_at_us FROM mappings p JOIN messages m ON m.id = p.message_id "
+       "UNION ALL SELECT CASE WHEN p.pending_since_us > 0 THEN p.pending_since_us "
+       "ELSE m.received_at_us END FROM mappings p JOIN messages m ON m.id = p.message_id "
        "WHERE p.state = 'pending' AND m.state = 'received')"},
       {&reader->mapping_of_,
        "SELECT message_id, state, template, template_version, template_set, issues, "
@@ -303,7 +304,7 @@ Result<MappingBacklog> Reader::mapping_backlog() {
   if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "mapping backlog");
   MappingBacklog backlog;
   backlog.pending = call.column_int64(0);
-  backlog.oldest_received_at_us = call.column_int64(1);
+  backlog.oldest_since_us = call.column_int64(1);
   return backlog;
 }
 

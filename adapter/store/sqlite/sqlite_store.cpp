@@ -224,6 +224,9 @@ Result<std::int64_t> SqliteStore::requeue_mappings(std::optional<std::int64_t> m
   MappingWrite write;
   write.requeue = true;
   write.requeue_id = message_id;
+  write.now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
   auto changed = call_and_wait<Result<std::vector<AppendOutcome>>>(
       [&](AppendCallback done) { append_mapping_write(std::move(write), std::move(done)); });
   if (!changed) return changed.error();

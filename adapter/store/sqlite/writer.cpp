@@ -55,9 +55,11 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
        "unmapped = excluded.unmapped, "
        "mapped_at_us = excluded.mapped_at_us, bundle = excluded.bundle, "
        "attempts = attempts + 1"},
-      {&writer->requeue_one_, "UPDATE mappings SET state = 'pending' WHERE message_id = ?"},
+      {&writer->requeue_one_,
+       "UPDATE mappings SET state = 'pending', pending_since_us = ?1 WHERE message_id = ?2"},
       {&writer->requeue_failed_,
-       "UPDATE mappings SET state = 'pending' WHERE state = 'mapping_failed'"},
+       "UPDATE mappings SET state = 'pending', pending_since_us = ?1 "
+       "WHERE state = 'mapping_failed'"},
       // A replayed message is queued again from scratch: the destination deduplicates on the
       // resources' business identifiers (ifNoneExist), so sending it again creates nothing twice.
       {&writer->upsert_delivery_,
@@ -79,11 +81,11 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
       // Retrying a dead letter maps the message again first (a fixed template takes effect);
       // the delivery waits for that mapping (due_deliveries wants a `mapped` one).
       {&writer->requeue_dead_mapping_one_,
-       "UPDATE mappings SET state = 'pending' WHERE message_id = ?1 AND EXISTS (SELECT 1 FROM "
-       "deliveries d WHERE d.message_id = ?1 AND d.state = 'dead_letter')"},
+       "UPDATE mappings SET state = 'pending', pending_since_us = ?2 WHERE message_id = ?1 AND "
+       "EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = ?1 AND d.state = 'dead_letter')"},
       {&writer->requeue_dead_mapping_all_,
-       "UPDATE mappings SET state = 'pending' WHERE message_id IN (SELECT message_id FROM "
-       "deliveries WHERE state = 'dead_letter')"},
+       "UPDATE mappings SET state = 'pending', pending_since_us = ?1 WHERE message_id IN "
+       "(SELECT message_id FROM deliveries WHERE state = 'dead_letter')"},
       {&writer->retry_dead_one_,
        "UPDATE deliveries SET state = 'pending', attempts = 0, queued_at_us = ?1, "
        "next_attempt_at_us = ?1 WHERE message_id = ?2 AND state = 'dead_letter'"},
@@ -397,6 +399,7 @@ Result<AppendOutcome> Writer::apply_mapping(const MappingWrite& w) {
     return AppendOutcome{Disposition::stored, changed, 0};
   }
   Call call(w.requeue_id ? requeue_one_.get() : requeue_failed_.get());
+  call.integer(w.now_us);
   if (w.requeue_id) call.integer(*w.requeue_id);
   if (const int rc = call.step(); rc != SQLITE_DONE) return sqlite_error(db(), rc, "requeue");
   return AppendOutcome{Disposition::stored, sqlite3_changes(db()), 0};
@@ -456,6 +459,7 @@ Result<AppendOutcome> Writer::apply_delivery(const DeliveryWrite& w) {
       {
         Call call(w.message_id ? requeue_dead_mapping_one_.get() : requeue_dead_mapping_all_.get());
         if (w.message_id) call.integer(*w.message_id);
+        call.integer(w.now_us);
         Result<std::int64_t> r = step(call, "requeue mapping of dead letter");
         if (!r) return std::move(r).error();
       }

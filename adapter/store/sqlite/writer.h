@@ -23,6 +23,7 @@ struct MappingWrite {
   std::optional<MappingRecord> record;
   bool requeue = false;
   std::optional<std::int64_t> requeue_id;  // with requeue: one message, or every failed one
+  std::int64_t now_us = 0;                 // with requeue: when (pending_since_us)
 };
 
 // What the delivery side writes: an attempt's outcome, or an operator's dead-letter decision.

@@ -358,7 +358,7 @@ TEST_CASE("metrics: the mapping backlog reads NaN when the store cannot be read,
   SECTION("a receipt in the future (the clock stepped back) is not a negative age") {
     store::MappingBacklog backlog;
     backlog.pending = 1;
-    backlog.oldest_received_at_us = 9'000'000;
+    backlog.oldest_since_us = 9'000'000;
     app::append_mapping_backlog_prometheus(out, backlog, 5'000'000);
     CHECK(parse_valid(out).value("adapterd_mapping_oldest_pending_age_seconds") == "0.000000");
   }

@@ -575,8 +575,8 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     }
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "3");
-      CHECK(latest_schema_version() == 3);
+      CHECK(db.text("PRAGMA user_version") == "4");
+      CHECK(latest_schema_version() == 4);
       CHECK(db.text("PRAGMA application_id") == std::to_string(kApplicationId));
     }
     auto store = open_store(path);
@@ -597,7 +597,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().code == Errc::bad_config);
     CHECK(store.error().message ==
-          "database schema version 99 is newer than this adapterd supports (3)");
+          "database schema version 99 is newer than this adapterd supports (4)");
   }
 
   SECTION("somebody else's database is refused and left untouched") {
@@ -612,6 +612,31 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     CHECK(store.error().code == Errc::bad_config);
     RawDb db(path);
     CHECK(db.text("SELECT count(*) FROM sqlite_master WHERE name = 'messages'") == "0");
+  }
+
+  SECTION("a version 3 database is upgraded in place, its replayed mappings kept") {
+    {
+      RawDb db(path);
+      REQUIRE(migrate(db.get(), schema_migrations().first(3)).ok());
+      db.exec(
+          "PRAGMA application_id = " + std::to_string(kApplicationId) +
+          "; INSERT INTO messages (id, received_at_us, listener, peer, sender_application, "
+          "sender_facility, control_id, message_type, content_sha256, state, raw) VALUES "
+          "(1, 5000, 'l', 'p', 'LAB', 'F', 'OLD1', 'ORU^R01', 'x', 'received', X'00');"
+          "INSERT INTO mappings (message_id, state, template, template_version, template_set, "
+          "issues, mapped_at_us, bundle) VALUES (1, 'pending', 't', '1', 's', '[]', 6000, '{}')");
+    }
+    auto store = open_store(path);
+    {
+      RawDb db(path);
+      CHECK(db.text("PRAGMA user_version") == "4");
+    }
+    // Replayed before the column existed: it waits since its receipt, as it did.
+    auto backlog = store->mapping_backlog();
+    REQUIRE(backlog);
+    CHECK(backlog->pending == 1);
+    CHECK(backlog->oldest_since_us == 5000);
+    CHECK(store->to_map(1, 10)->size() == 1);
   }
 
   SECTION("a failing migration is rolled back and leaves the previous version") {
@@ -944,11 +969,11 @@ TEST_CASE("mappings: the backlog counts what waits to be mapped, and since when"
   auto store = open_store(dir.file("inbox.db"));
   // The backlog is to_map() counted: check both agree at every step, from the watermark the
   // mapping worker would resume at.
-  auto expect_backlog = [&](std::int64_t pending, std::int64_t oldest_received_at_us) {
+  auto expect_backlog = [&](std::int64_t pending, std::int64_t oldest_since_us) {
     auto backlog = store->mapping_backlog();
     REQUIRE(backlog);
     CHECK(backlog->pending == pending);
-    CHECK(backlog->oldest_received_at_us == oldest_received_at_us);
+    CHECK(backlog->oldest_since_us == oldest_since_us);
     auto work = store->to_map(*store->mapping_watermark(), 1000);
     REQUIRE(work);
     CHECK(static_cast<std::int64_t>(work->size()) == pending);
@@ -985,14 +1010,26 @@ TEST_CASE("mappings: the backlog counts what waits to be mapped, and since when"
   // A later message received earlier (a slow sender's commit) is the oldest by receipt.
   const auto c = append_one(*store, received_at(make_message("C", hl7("C")), 2500));
   expect_backlog(1, 2500);
-  // A replayed mapping waits again, counted from its message's receipt, once.
+  // A replayed mapping waits again, once, counted from the replay: its message was received
+  // long before (2000 and 3000 us after the epoch here), which would read as a backlog decades
+  // old.
+  const auto now = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const std::int64_t before_replay = now();
   REQUIRE(*store->requeue_mappings(b.id) == 1);
-  expect_backlog(2, 2500);
   REQUIRE(*store->requeue_mappings(a.id) == 1);
-  expect_backlog(3, 2000);
+  const std::int64_t after_replay = now();
+  expect_backlog(3, 2500);  // C, never mapped, has waited since its receipt: the longest
 
   record(c.id, MappingState::mapped);  // the watermark passes the replayed ones
-  expect_backlog(2, 2000);
+  auto replayed = store->mapping_backlog();
+  REQUIRE(replayed);
+  CHECK(replayed->pending == 2);
+  CHECK(replayed->oldest_since_us >= before_replay);
+  CHECK(replayed->oldest_since_us <= after_replay);
   record(a.id, MappingState::mapped);
   record(b.id, MappingState::mapped);
   expect_backlog(0, 0);
@@ -1175,8 +1212,16 @@ TEST_CASE("outbox: retrying a dead letter maps the message again before deliveri
   REQUIRE(
       record_delivery_and_wait(*store, attempt(b.id, DeliveryState::dead_letter, 400, 1000)).ok());
 
+  const std::int64_t before_retry = std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
   CHECK(*store->retry_dead_letters(a.id) == 1);
   CHECK(*store->retry_dead_letters(a.id) == 0);  // no longer a dead letter
+  // It waits to be mapped again since the retry, not since its receipt.
+  auto backlog = store->mapping_backlog();
+  REQUIRE(backlog);
+  CHECK(backlog->pending == 1);
+  CHECK(backlog->oldest_since_us >= before_retry);
   // Pending, but its mapping is pending too: not due until mapped again.
   CHECK(store->deliveries_of(a.id)->front().state == DeliveryState::pending);
   CHECK(store->deliveries_of(a.id)->front().attempts == 0);
