@@ -1258,6 +1258,17 @@ struct Evaluator::Operands {
 };
 
 bool Evaluator::compare(const Expr& e) {
+  // `x == 'text'` and `x != 'text'`, most comparisons templates make (codes, kinds, roles): the
+  // literal's text is at hand, so only `x` is evaluated, read in place when it is a variable.
+  if ((e.op == Expr::Op::equal || e.op == Expr::Op::not_equal) && e.text_only &&
+      e.args[1]->op == Expr::Op::literal && e.args[1]->value.is_string()) {
+    std::string scratch;
+    const Value* held = variable_in_place(*e.args[0]);
+    const Value evaluated = held != nullptr ? Value() : eval(*e.args[0]);
+    const auto a = text_view(held != nullptr ? *held : evaluated, scratch);
+    const bool same = a.value_or(std::string_view()) == e.args[1]->value.as_string();
+    return e.op == Expr::Op::equal ? same : !same;
+  }
   const Operands o(*this, e);
   const auto& a = o.a;
   const auto& b = o.b;

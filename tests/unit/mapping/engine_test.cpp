@@ -375,6 +375,27 @@ TEST_CASE("comparisons are numeric only when both sides read as numbers", "[mapp
         R"({"a":true,"b":false,"c":true,"d":false,"e":true,"f":true,"g":true,"h":true,"i":true})");
 }
 
+// Comparisons with a text literal on the right take a path of their own (engine.cpp compare):
+// the same answers as any other comparison.
+TEST_CASE("comparing with a text literal: variables, escapes, nothing and !=",
+          "[mapping][engine]") {
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "$let": {"gene": "{{ OBX[1]-5.2 }}", "none": "{{ OBX-99 }}", "field": "{{ OBX[1]-5 }}"},
+    "a": "{{ $gene == 'BRCA1' }}", "b": "{{ $gene != 'BRCA1' }}", "c": "{{ $gene == 'brca1' }}",
+    "d": "{{ OBX[6]-5 == 'Two variants & more' }}", "e": "{{ $none == '' }}",
+    "f": "{{ $none != 'x' }}", "g": "{{ OBX-99 == 'x' }}", "h": "{{ $field == 'HGNC:1100^BRCA1^HGNC' }}",
+    "i": "{{ $gene == 'BRCA1' and OBX[2]-4 != '2b' }}", "j": "{{ 'BRCA1' == $gene }}",
+    "k": "{{ $missing == 'x' }}"
+  })J");
+  const MappingResult r = f.map();
+  CHECK(r.output.dump() ==
+        R"({"a":true,"b":false,"c":false,"d":true,"e":true,"f":true,"g":false,"h":true,)"
+        R"("i":true,"j":true,"k":false})");
+  // An unknown variable is still reported where it is written.
+  REQUIRE(r.issues.size() == 1);
+  CHECK(r.issues[0].message == "unknown variable $missing");
+}
+
 TEST_CASE("an $if that uses no $let is checked first: a dropped object evaluates no $let",
           "[mapping][engine]") {
   Fixture f(R"J({"$template": "t", "$version": "1",
