@@ -51,37 +51,37 @@ std::uint64_t consume_key(std::uint32_t seg, std::uint32_t field, std::uint32_t 
          std::uint64_t{sub & 0x3FF};
 }
 
-// Argument identity for cached partial calls: source places by position, groups by what they
-// hold (subid_groups() and groups() build new group objects on every call), JSON by value.
+// Argument identity for cached partial calls. A hash only picks the candidates that
+// same_value() then compares, so it may tell apart values that are equal (a miss costs a render,
+// never a wrong answer): source places hash by position; groups, lists and JSON held in a block
+// by the object they share with their copies, which is what a repeated call passes (a variable,
+// a group from the cached groups() / subid_groups(), a template literal); short JSON by value.
 std::size_t mix(std::size_t h, std::size_t v) {
   return (h ^ v) * 0x100000001B3ULL;
 }
 
-std::size_t hash_json(const Json& j) {
-  std::size_t h = static_cast<std::size_t>(j.kind()) + 1;
+// JSON held inline (no block): null, a boolean, a short string or number, an empty array or
+// object.
+std::size_t hash_inline_json(const Json& j) {
+  const std::size_t h = static_cast<std::size_t>(j.kind()) + 1;
   switch (j.kind()) {
-    case Json::Kind::null:
-      return h;
     case Json::Kind::boolean:
       return mix(h, j.as_bool() ? 1 : 0);
     case Json::Kind::number:
       return mix(h, std::hash<std::string_view>()(j.number_text()));
     case Json::Kind::string:
       return mix(h, std::hash<std::string_view>()(j.as_string()));
-    case Json::Kind::array:
-      for (const Json& i : j.as_array()) h = mix(h, hash_json(i));
-      return h;
-    case Json::Kind::object:
-      for (const JsonMember& m : j.as_object()) {
-        h = mix(mix(h, std::hash<std::string_view>()(m.name())), hash_json(m.value));
-      }
+    default:
       return h;
   }
-  return h;
 }
 
 std::size_t hash_value(const Value& v) {
-  if (v.is_json()) return hash_json(v.json());
+  if (v.is_json()) {
+    const Json& j = v.json();
+    if (const void* block = j.block()) return mix(0x42, reinterpret_cast<std::uintptr_t>(block));
+    return hash_inline_json(j);
+  }
   if (v.is_hl7()) {
     const Hl7Ref& r = v.hl7();
     std::size_t h = 0x48;
@@ -89,21 +89,17 @@ std::size_t hash_value(const Value& v) {
       h = mix(h, x);
     return h;
   }
-  if (v.is_group()) {
-    const Hl7Group& g = *v.group();
-    std::size_t h = mix(0x47, g.index);
-    h = mix(h, std::hash<std::string_view>()(g.key));
-    for (const std::uint32_t seg : g.segments) h = mix(h, seg);
-    return h;
-  }
+  if (v.is_group()) return mix(0x47, reinterpret_cast<std::uintptr_t>(v.group().get()));
   if (v.is_xml()) return mix(0x58, reinterpret_cast<std::uintptr_t>(v.xml().node));
-  std::size_t h = 0x4C;
-  for (const Value& i : v.items()) h = mix(h, hash_value(i));
-  return h;
+  return mix(0x4C, reinterpret_cast<std::uintptr_t>(&v.items()));
 }
 
 bool same_value(const Value& a, const Value& b) {
-  if (a.is_json()) return b.is_json() && a.json() == b.json();
+  if (a.is_json()) {
+    if (!b.is_json()) return false;
+    const void* block = a.json().block();
+    return (block != nullptr && block == b.json().block()) || a.json() == b.json();
+  }
   if (a.is_hl7()) {
     if (!b.is_hl7()) return false;
     const Hl7Ref& x = a.hl7();
@@ -120,7 +116,9 @@ bool same_value(const Value& a, const Value& b) {
                         x.key == y.key && x.segments == y.segments);
   }
   if (a.is_xml()) return b.is_xml() && a.xml().node == b.xml().node;
-  if (!b.is_list() || a.items().size() != b.items().size()) return false;
+  if (!b.is_list()) return false;
+  if (&a.items() == &b.items()) return true;
+  if (a.items().size() != b.items().size()) return false;
   for (std::size_t i = 0; i < a.items().size(); ++i) {
     if (!same_value(a.items()[i], b.items()[i])) return false;
   }

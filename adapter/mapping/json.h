@@ -99,6 +99,11 @@ class Json {
   // "Nothing" in the template sense: null, "", [] or {} (such values are omitted from output).
   bool is_empty() const;
 
+  // The block this value shares with its copies, or null when it holds its value inline (null,
+  // booleans, short strings and numbers, empty arrays and objects). Two values with the same
+  // block are equal; equal values may have different blocks.
+  const void* block() const { return on_heap() ? heap_.rep : nullptr; }
+
   // Serialises as compact or indented (2 spaces) JSON, object members in order.
   std::string dump(bool pretty = false) const;
   // Appends the compact form to `out`.
