@@ -908,6 +908,7 @@ std::vector<std::string> Evaluator::unmapped_report() {
   // name it (most name other segments), and whether it was handled as a whole.
   std::int64_t current = -1;
   bool whole = false;
+  bool header = false;  // MSH, BHS, FHS: fields 1 and 2 are the delimiters themselves
   std::vector<Rule> own_rules;
   message_->for_each_leaf([&](hl7v2::Message::LeafAt at, hl7v2::Value leaf) {
     if (leaf.empty() || leaf.is_null()) return;
@@ -917,6 +918,7 @@ std::vector<std::string> Evaluator::unmapped_report() {
       const std::uint32_t id = segment_ids_[seg];
       own_rules.clear();
       whole = consumed_.contains(consume_key(seg, 0, 0, 0, 0));
+      header = hl7v2::is_header_segment(message_->segment(seg).id());
       for (const Rule& r : rules) {
         if (r.segment != id) continue;
         if (r.field == 0) whole = true;
@@ -924,9 +926,7 @@ std::vector<std::string> Evaluator::unmapped_report() {
       }
     }
     if (whole) return;
-    if (at.field <= 2 && hl7v2::is_header_segment(message_->segment(seg).id())) {
-      return;  // the delimiters themselves
-    }
+    if (at.field <= 2 && header) return;
     for (const Rule& r : own_rules) {
       if (r.field == at.field && (r.component == 0 || r.component == at.component)) return;
     }

@@ -213,7 +213,8 @@ bool has_coding(const Json* codeable, const Code& c) {
   return std::any_of(codings->as_array().begin(), codings->as_array().end(), [&](const Json& x) {
     TextRef system = string_member(x, "system");
     TextRef code = string_member(x, "code");
-    return system != nullptr && code != nullptr && *system == c.system && *code == c.code;
+    // The code first: short, and what differs; most systems are the same few long URLs.
+    return system != nullptr && code != nullptr && *code == c.code && *system == c.system;
   });
 }
 
@@ -249,7 +250,7 @@ const Slice* find_slice(const Json* code) {
   }
   for (const Slice& slice : kSlices) {
     for (const auto& [system, value] : given) {
-      if (system == slice.code.system && value == slice.code.code) return &slice;
+      if (value == slice.code.code && system == slice.code.system) return &slice;
     }
   }
   return nullptr;
