@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build/ci-gcc}
-files=$(git ls-files 'adapter/*.cpp')
+files=$(scripts/source_files.sh --cpp adapter)
 out=$(clang-tidy -p "$build" --quiet $files 2>/dev/null || true)
 if echo "$out" | grep -qE '(warning|error):'; then
   echo "$out"
