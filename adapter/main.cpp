@@ -22,7 +22,9 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -351,7 +353,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
       a.body = std::move(r->body);
       return a;
     };
-    auto started = net::AdminHttp::start(ioc, config.admin, std::move(handlers));
+    auto started = net::AdminHttp::start(config.admin, std::move(handlers));
     if (!started) {
       log::error("admin.start_failed", {{"error", started.error().message}});
       return 1;
@@ -365,13 +367,16 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stop_requested = false;
-  // SIGHUP reloads the mappings (and the mapping configuration), as POST /reload does.
+  // SIGHUP reloads the mappings (and the mapping configuration), as POST /reload does: on a
+  // thread of its own, as the admin endpoint does, not on the I/O thread that took the signal
+  // (loading a set takes milliseconds to seconds, during which that thread would answer no one).
+  boost::asio::thread_pool reloads(1);
   boost::asio::signal_set hangups(ioc, SIGHUP);
   std::function<void()> wait_for_hangup = [&] {
     hangups.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
       if (reloader) {
-        (void)reload_and_log(*reloader, "SIGHUP");
+        boost::asio::post(reloads, [&] { (void)reload_and_log(*reloader, "SIGHUP"); });
       } else {
         log::warn("mapping.reload_failed",
                   {{"trigger", "SIGHUP"}, {"error", "no mappings were loaded at start"}});

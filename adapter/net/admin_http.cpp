@@ -2,13 +2,15 @@
 
 #include <utility>  // before Asio: GCC 12 + Boost needs std::exchange declared
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <chrono>
+#include <thread>
+#include <vector>
 
 #include "common/log.h"
 #include "common/secret_compare.h"
@@ -112,30 +114,58 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
 
 }  // namespace
 
-AdminHttp::AdminHttp(std::shared_ptr<Listener> listener) : listener_(std::move(listener)) {}
+struct AdminHttp::Threads {
+  asio::io_context ioc{kThreads};
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
+  std::vector<std::thread> threads;
+
+  void start() {
+    for (int i = 0; i < kThreads; ++i) threads.emplace_back([this] { ioc.run(); });
+  }
+  void stop() {
+    work.reset();
+    ioc.stop();
+    for (std::thread& t : threads) {
+      if (t.joinable()) t.join();
+    }
+    threads.clear();
+  }
+};
+
+AdminHttp::AdminHttp(std::unique_ptr<Threads> threads, std::shared_ptr<Listener> listener)
+    : threads_(std::move(threads)), listener_(std::move(listener)) {}
+
 AdminHttp::~AdminHttp() {  // NOLINT(bugprone-exception-escape): Asio members only throw on
                            // allocation failure
   stop();
 }
 
-Result<std::unique_ptr<AdminHttp>> AdminHttp::start(asio::io_context& ioc,
-                                                    const app::AdminConfig& config,
+Result<std::unique_ptr<AdminHttp>> AdminHttp::start(const app::AdminConfig& config,
                                                     Handlers handlers) {
-  auto listener = Listener::open(ioc, config.bind, config.port, "admin", "admin");
+  auto threads = std::make_unique<Threads>();
+  auto listener = Listener::open(threads->ioc, config.bind, config.port, "admin", "admin");
   if (!listener) return listener.error();
   auto shared = std::make_shared<Shared>(Shared{std::move(handlers), config.token});
   (*listener)->start([shared](tcp::socket socket) {
     std::make_shared<AdminSession>(std::move(socket), shared)->start();
   });
-  return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(*listener)));
+  threads->start();
+  return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(threads), std::move(*listener)));
 }
 
 std::uint16_t AdminHttp::port() const {
-  return listener_->port();
+  return listener_ ? listener_->port() : 0;
 }
 
 void AdminHttp::stop() {
-  if (listener_) listener_->stop();
+  if (!threads_) return;
+  listener_->stop();
+  // A handler already running finishes first (join); the sessions between requests are
+  // abandoned. Then the io_context goes, and with it everything queued on it: the sessions and
+  // the listener (its socket closes, so the port is free once this returns).
+  threads_->stop();
+  listener_.reset();
+  threads_.reset();
 }
 
 }  // namespace adapter::net

@@ -9,6 +9,11 @@
 // Bound to loopback by default; with admin.token set, every request needs
 // "Authorization: Bearer <token>" (and a non-loopback bind requires a token). Every read has a
 // size cap and a deadline.
+//
+// The endpoint runs on threads of its own (kThreads), never on the daemon's I/O threads: its
+// handlers query the store, render metrics and load mappings, which takes milliseconds to
+// seconds (a search over a large store), and an I/O thread held that long is an MLLP ACK or an
+// HTTP answer held as long. With two threads, one long request leaves /healthz answering.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +25,6 @@
 
 #include "app/config.h"
 #include "common/result.h"
-
-namespace boost::asio {
-class io_context;
-}
 
 namespace adapter::net {
 
@@ -39,21 +40,29 @@ class AdminHttp {
   struct Handlers {
     std::function<std::string()> metrics;
     std::function<Answer()> ready;
-    std::function<Answer()> reload;  // runs on an I/O thread: loading takes milliseconds
+    std::function<Answer()> reload;
     // Everything else (app/admin_api.h): nothing when the path is not one of its own.
     std::function<std::optional<Answer>(std::string_view method, std::string_view target)> api;
   };
 
-  static Result<std::unique_ptr<AdminHttp>> start(boost::asio::io_context& ioc,
-                                                  const app::AdminConfig& config,
+  static constexpr int kThreads = 2;
+
+  // Binds, then serves on its own threads until stop(). Handlers may run on both at once.
+  static Result<std::unique_ptr<AdminHttp>> start(const app::AdminConfig& config,
                                                   Handlers handlers);
   ~AdminHttp();  // NOLINT(bugprone-exception-escape)
+  AdminHttp(const AdminHttp&) = delete;
+  AdminHttp& operator=(const AdminHttp&) = delete;
   std::uint16_t port() const;
+  // Waits for a handler running to finish, then closes the port: no handler is called after it
+  // returns. port() is 0 from then on.
   void stop();
 
  private:
-  explicit AdminHttp(std::shared_ptr<Listener> listener);
-  std::shared_ptr<Listener> listener_;
+  struct Threads;  // the io_context and the threads that run it
+  AdminHttp(std::unique_ptr<Threads> threads, std::shared_ptr<Listener> listener);
+  std::unique_ptr<Threads> threads_;
+  std::shared_ptr<Listener> listener_;  // on threads_'s io_context
 };
 
 }  // namespace adapter::net
