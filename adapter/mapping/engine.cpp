@@ -1132,6 +1132,7 @@ Value Evaluator::eval(const Expr& e) {
           return Value();
         case Expr::Builtin::lookup: {
           const Value key = eval(*e.args[1]);
+          if (e.table_column >= 0) return lookup_cell(*this, *e.table, key, e.table_column);
           if (e.args.size() == 2) return lookup_in(*this, *e.table, key, nullptr, e);
           const Value column = eval(*e.args[2]);
           return lookup_in(*this, *e.table, key, &column, e);

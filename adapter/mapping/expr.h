@@ -86,6 +86,9 @@ struct Expr {
   // looks no names up: include('name', ...) and lookup('table', ...) with a literal name.
   const Partial* partial = nullptr;
   const Table* table = nullptr;
+  // lookup('table', key, 'column') on a CSV table with that column: its position in every row
+  // (rows hold all columns in header order), so that the cell is read without a name search.
+  int table_column = -1;
   // For variables: `name` interned in TemplateSet::variable_names, so that looking a variable
   // up compares addresses, not text.
   std::string_view variable;

@@ -561,14 +561,24 @@ Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
 
 }  // namespace
 
+Value lookup_cell(Evaluator& ev, const Table& table, const Value& key_value, int column) {
+  std::string scratch;
+  const auto key = ev.text_view(key_value, scratch);
+  if (!key) return Value();
+  const Json* row = table.index.find(*key);
+  if (row == nullptr) return Value();
+  const Json& cell = row->as_object()[static_cast<std::size_t>(column)].value;
+  return cell.is_empty() ? Value() : Value::borrowed(cell);  // tables outlive the mapping
+}
+
 Value lookup_in(Evaluator& ev, const Table& table, const Value& key_value, const Value* column,
                 const Expr& call) {
   std::string scratch;
   const auto key = ev.text_view(key_value, scratch);
   if (!key) return Value();
-  const auto found = table.index.find(*key);
-  if (found == table.index.end()) return Value();
-  const Json& row = *found->second;
+  const Json* found = table.index.find(*key);
+  if (found == nullptr) return Value();
+  const Json& row = *found;
   if (column != nullptr) {
     std::string column_scratch;
     const std::string_view name = ev.text_view(*column, column_scratch).value_or("");

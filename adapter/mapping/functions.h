@@ -21,6 +21,8 @@ Value call_function(Evaluator& ev, const Expr& call, std::vector<Value>& args);
 // whole row of a JSON table). A column the table lacks is an error issue at `call`.
 Value lookup_in(Evaluator& ev, const Table& table, const Value& key, const Value* column,
                 const Expr& call);
+// The same for a CSV table's column known by position (Expr::table_column).
+Value lookup_cell(Evaluator& ev, const Table& table, const Value& key, int column);
 
 struct FunctionInfo {
   std::string_view name;

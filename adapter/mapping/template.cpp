@@ -3,6 +3,7 @@
 #include "xml/xpath.h"
 
 #include <algorithm>
+#include <bit>
 #include <set>
 
 #include "common/sha256.h"
@@ -376,6 +377,15 @@ class NameBinder {
       if (it != set_.tables.end()) x.table = &it->second;
       if (x.table != nullptr && (x.args.size() == 2 || x.args.size() == 3)) {
         x.builtin = Expr::Builtin::lookup;
+        const std::vector<std::string>& columns = x.table->columns;
+        if (x.args.size() == 3 && x.args[2]->op == Expr::Op::literal &&
+            x.args[2]->value.is_string()) {
+          // An unknown column keeps -1: the call then reports it, where it is made.
+          const auto at = std::find(columns.begin(), columns.end(), x.args[2]->value.as_string());
+          if (at != columns.end()) x.table_column = static_cast<int>(at - columns.begin());
+        } else if (x.args.size() == 2 && columns.size() >= 2) {
+          x.table_column = 1;  // without a column: the second
+        }
       }
     }
   }
@@ -385,11 +395,7 @@ class NameBinder {
 };
 
 void bind_names(TemplateSet& set) {
-  for (auto& [name, table] : set.tables) {
-    table.index.clear();
-    table.index.reserve(table.rows.size());
-    for (const auto& [key, row] : table.rows) table.index.emplace(key, &row);
-  }
+  for (auto& [name, table] : set.tables) table.index.build(table.rows);
   NameBinder binder(set);
   for (const auto& [file, t] : set.templates) binder.node(*t.body);
   for (auto& [name, p] : set.partials) {
@@ -608,6 +614,19 @@ Result<std::shared_ptr<const TemplateSet>, std::vector<Error>> load_template_set
   bind_names(*set);
   find_pure_calls(*set);
   return std::shared_ptr<const TemplateSet>(std::move(set));
+}
+
+void TableIndex::build(const std::map<std::string, Json, std::less<>>& rows) {
+  // At most half full, so that a miss (most OBX codes are in no table) ends after a probe or two.
+  const std::size_t capacity = std::bit_ceil(std::max<std::size_t>(8, rows.size() * 2));
+  slots_.assign(capacity, Slot{});
+  mask_ = capacity - 1;
+  for (const auto& [key, row] : rows) {
+    const std::uint64_t h = hash(key);
+    std::size_t i = h & mask_;
+    while (slots_[i].row != nullptr) i = (i + 1) & mask_;
+    slots_[i] = Slot{h, key, &row};
+  }
 }
 
 }  // namespace adapter::mapping

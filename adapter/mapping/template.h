@@ -98,15 +98,45 @@ struct Partial {
   std::vector<std::string_view> param_variables;  // `params`, interned (bind_names)
 };
 
+// Keys to rows, for lookup(), which runs for nearly every OBX several times: open addressing
+// over a power of two of slots, FNV-1a, each slot keeping its key's hash. Keys are a few bytes
+// (codes, coding-system labels), where std::unordered_map's hash and its division by a prime
+// bucket count were most of a lookup. Built once the set is loaded; read-only after.
+class TableIndex {
+ public:
+  void build(const std::map<std::string, Json, std::less<>>& rows);
+  const Json* find(std::string_view key) const {
+    if (slots_.empty()) return nullptr;
+    const std::uint64_t h = hash(key);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.row == nullptr) return nullptr;
+      if (s.hash == h && s.key == key) return s.row;
+    }
+  }
+  static std::uint64_t hash(std::string_view key) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char c : key) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    return h ^ (h >> 32);  // the low bits pick the slot: fold the better-mixed high ones in
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::string_view key;       // into the table's rows
+    const Json* row = nullptr;  // null: a free slot
+  };
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+};
+
 // A lookup table: key -> row (column name -> value). CSV: the first column is the key and the
 // header names the columns; JSON: an object of key -> value (a value may be an object).
 struct Table {
   std::string name;
   std::vector<std::string> columns;  // CSV only
   std::map<std::string, Json, std::less<>> rows;
-  // `rows` by hash, built once the set is loaded (bind_names): lookup() runs for nearly every
-  // OBX several times.
-  std::unordered_map<std::string_view, const Json*> index;
+  TableIndex index;  // `rows`, built once the set is loaded (bind_names)
 };
 
 struct Template {
