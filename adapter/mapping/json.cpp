@@ -276,67 +276,111 @@ bool plain_ascii(std::string_view text) {
   return true;
 }
 
-void append_string(std::string& out, std::string_view text) {
-  if (!plain_ascii(text)) {
-    append_json_string(out, text);
-    return;
-  }
-  out.push_back('"');
-  out.append(text);
-  out.push_back('"');
-}
+// Writes into `out` past its current size. Every token takes the room it needs in one step
+// (room()), so that a member costs one capacity check and one copy for `,"key":` instead of a
+// push_back or append per piece; `out` is grown ahead and cut to what was written at the end.
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out), used_(out.size()) {}
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  ~Writer() { out_.resize(used_); }
 
-void dump_to(std::string& out, const Json& v, bool pretty, int depth) {
-  auto newline = [&](int d) {
-    if (!pretty) return;
-    out.push_back('\n');
-    out.append(static_cast<std::size_t>(d) * 2, ' ');
-  };
+  char* room(std::size_t n) {
+    if (out_.size() - used_ < n) {
+      // Up to the capacity first (the text may have been cut back to escape a string).
+      const std::size_t needed = used_ + n;
+      out_.resize(needed <= out_.capacity() ? out_.capacity()
+                                            : std::max(out_.capacity() * 2, needed + 1024));
+    }
+    char* at = out_.data() + used_;
+    used_ += n;
+    return at;
+  }
+  void put(char c) { *room(1) = c; }
+  void put(std::string_view s) {
+    if (!s.empty()) std::memcpy(room(s.size()), s.data(), s.size());
+  }
+  // `prefix` (a comma, or nothing), then the text as a JSON string, then `suffix` (":" after a
+  // key): plain text in one copy, anything else escaped by append_json_string.
+  void put_string(std::string_view prefix, std::string_view text, std::string_view suffix) {
+    if (plain_ascii(text)) {
+      char* at = room(prefix.size() + text.size() + 2 + suffix.size());
+      for (const char c : prefix) *at++ = c;
+      *at++ = '"';
+      if (!text.empty()) std::memcpy(at, text.data(), text.size());
+      at += text.size();
+      *at++ = '"';
+      for (const char c : suffix) *at++ = c;
+      return;
+    }
+    put(prefix);
+    out_.resize(used_);
+    append_json_string(out_, text);
+    used_ = out_.size();
+    put(suffix);
+  }
+  void newline(int depth) {
+    char* at = room(1 + static_cast<std::size_t>(depth) * 2);
+    *at = '\n';
+    std::memset(at + 1, ' ', static_cast<std::size_t>(depth) * 2);
+  }
+
+ private:
+  std::string& out_;
+  std::size_t used_;
+};
+
+void dump_to(Writer& out, const Json& v, bool pretty, int depth) {
   switch (v.kind()) {
     case Json::Kind::null:
-      out += "null";
+      out.put("null");
       return;
     case Json::Kind::boolean:
-      out += v.as_bool() ? "true" : "false";
+      out.put(v.as_bool() ? std::string_view("true") : std::string_view("false"));
       return;
     case Json::Kind::number:
-      out += v.number_text();
+      out.put(v.number_text());
       return;
     case Json::Kind::string:
-      append_string(out, v.as_string());
+      out.put_string({}, v.as_string(), {});
       return;
     case Json::Kind::array: {
       const auto& items = v.as_array();
       if (items.empty()) {
-        out += "[]";
+        out.put("[]");
         return;
       }
-      out.push_back('[');
+      out.put('[');
       for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i > 0) out.push_back(',');
-        newline(depth + 1);
+        if (i > 0) out.put(',');
+        if (pretty) out.newline(depth + 1);
         dump_to(out, items[i], pretty, depth + 1);
       }
-      newline(depth);
-      out.push_back(']');
+      if (pretty) out.newline(depth);
+      out.put(']');
       return;
     }
     case Json::Kind::object: {
       const auto& members = v.as_object();
       if (members.empty()) {
-        out += "{}";
+        out.put("{}");
         return;
       }
-      out.push_back('{');
+      out.put('{');
       for (std::size_t i = 0; i < members.size(); ++i) {
-        if (i > 0) out.push_back(',');
-        newline(depth + 1);
-        append_string(out, members[i].name());
-        out += pretty ? ": " : ":";
+        const std::string_view comma = i > 0 ? std::string_view(",") : std::string_view();
+        if (pretty) {
+          out.put(comma);
+          out.newline(depth + 1);
+          out.put_string({}, members[i].name(), ": ");
+        } else {
+          out.put_string(comma, members[i].name(), ":");
+        }
         dump_to(out, members[i].value, pretty, depth + 1);
       }
-      newline(depth);
-      out.push_back('}');
+      if (pretty) out.newline(depth);
+      out.put('}');
       return;
     }
   }
@@ -350,13 +394,17 @@ std::string Json::dump(bool pretty) const {
   thread_local std::size_t last_size = 0;
   std::string out;
   out.reserve(std::min<std::size_t>(last_size + last_size / 8, std::size_t{1} << 24));
-  mapping::dump_to(out, *this, pretty, 0);
+  {
+    Writer w(out);
+    mapping::dump_to(w, *this, pretty, 0);
+  }
   last_size = out.size();
   return out;
 }
 
 void Json::dump_to(std::string& out) const {
-  mapping::dump_to(out, *this, false, 0);
+  Writer w(out);
+  mapping::dump_to(w, *this, false, 0);
 }
 
 bool operator==(const Json& a, const Json& b) {

@@ -77,3 +77,35 @@ TEST_CASE("strings are escaped wherever the character that needs it sits", "[map
     }
   }
 }
+
+TEST_CASE("a document larger than the room reserved for it dumps whole, escapes anywhere in it",
+          "[mapping][json]") {
+  // dump() reserves what the thread's last dump took, then grows; a string that needs escaping
+  // cuts the text back to what was written before appending it. Both, many times over, in a
+  // document that outgrows the room: the text must equal the one built piece by piece.
+  (void)Json::string("small").dump();  // the room reserved next is small
+  JsonObject members;
+  std::string expected_compact = "{";
+  std::string expected_pretty = "{";
+  for (int i = 0; i < 400; ++i) {
+    const std::string key = "key" + std::to_string(i) + (i % 7 == 0 ? "\"q" : "");
+    const std::string text =
+        std::string(static_cast<std::size_t>(i % 40), 'v') + (i % 3 == 0 ? "line\nbreak" : "plain");
+    members.emplace_back(key, Json::string(text));
+    std::string k;
+    std::string t;
+    adapter::append_json_string(k, key);
+    adapter::append_json_string(t, text);
+    expected_compact += (i > 0 ? "," : "") + k + ":" + t;
+    expected_pretty += std::string(i > 0 ? "," : "") + "\n  " + k + ": " + t;
+  }
+  expected_compact += "}";
+  expected_pretty += "\n}";
+  const Json doc = Json::object(std::move(members));
+  CHECK(doc.dump() == expected_compact);
+  CHECK(doc.dump(true) == expected_pretty);
+  // dump_to() appends after what the text holds.
+  std::string out = "prefix:";
+  doc.dump_to(out);
+  CHECK(out == "prefix:" + expected_compact);
+}
