@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
@@ -80,9 +81,10 @@ int usage() {
       "       adapterd check [--config FILE]\n"
       "       adapterd translate [--config FILE] [--explain] FILE...\n"
       "       adapterd test-mappings [--config FILE] [--update] FOLDER\n"
-      "       adapterd replay [--config FILE] (--failed | MESSAGE_ID)\n"
-      "       adapterd messages [--config FILE] (list [--state S] [--control-id X] [--source N]\n"
-      "                         [--sender A] [--from T] [--until T] [--limit N] | show ID)\n"
+      "       adapterd replay [--config FILE] [--dry-run] (--failed | MESSAGE_ID)\n"
+      "       adapterd messages [--config FILE] (list [--state S] [--mapping M] [--control-id X]\n"
+      "                         [--source N] [--sender A] [--from T] [--until T] [--limit N] |\n"
+      "                         show ID)\n"
       "       adapterd dead-letters [--config FILE] (list | show ID | retry (ID | --all) |\n"
       "                                              discard ID --reason TEXT)\n"
       "       adapterd functions\n"
@@ -283,7 +285,10 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
   }
 
   std::atomic<bool> draining{false};
-  app::AdminApi admin_api(**store, **store);
+  // The replay previews map with the set in use at the moment they are asked for.
+  app::AdminApi admin_api(**store, **store, [&http_mapper]() -> std::shared_ptr<const app::Mapper> {
+    return http_mapper ? http_mapper->current() : nullptr;
+  });
   std::unique_ptr<net::AdminHttp> admin;
   if (config.admin.enabled) {
     net::AdminHttp::Handlers handlers;
@@ -457,8 +462,32 @@ int print_errors() {
 }
 
 // Marks mappings pending again; a running daemon maps them within its poll interval.
-int replay(const app::Config& config, const std::vector<std::string>& operands) {
+// `adapterd replay --dry-run (--failed | MESSAGE_ID)`: what the replay would change, mapped here
+// with the configuration's mappings (app/replay_preview.h); nothing is written.
+int replay_preview(const app::Config& config, store::SqliteStore& store,
+                   std::optional<std::int64_t> id) {
+  auto set = app::load_mappings(config.mapping);
+  if (!set) {
+    for (const auto& e : set.error()) {
+      std::fprintf(stderr, "adapterd replay: %s: %s\n", e.where.c_str(), e.message.c_str());
+    }
+    return 1;
+  }
+  auto mapper = std::make_shared<const app::Mapper>(*set, config.mapping);
+  app::AdminApi api(store, store, [&mapper] { return mapper; });
+  const auto answer =
+      api.handle("GET", id ? "/messages/" + std::to_string(*id) + "/replay-preview"
+                           : std::string("/replay-preview?mapping=mapping_failed&limit=1000"));
+  if (!answer) return usage();
+  std::fputs(answer->body.c_str(), answer->status == 200 ? stdout : stderr);
+  return answer->status == 200 ? 0 : 1;
+}
+
+int replay(const app::Config& config, std::vector<std::string> operands) {
   log::configure({log::Level::warn, false, 2});
+  const auto dry = std::find(operands.begin(), operands.end(), "--dry-run");
+  const bool dry_run = dry != operands.end();
+  if (dry_run) operands.erase(dry);
   std::optional<std::int64_t> id;
   if (operands.size() != 1) return usage();
   if (operands[0] != "--failed") {
@@ -473,6 +502,11 @@ int replay(const app::Config& config, const std::vector<std::string>& operands) 
   if (!store) {
     std::fprintf(stderr, "adapterd replay: %s\n", store.error().to_string().c_str());
     return 1;
+  }
+  if (dry_run) {
+    const int rc = replay_preview(config, **store, id);
+    (*store)->close();
+    return rc;
   }
   auto n = (*store)->requeue_mappings(id);
   (*store)->close();
@@ -494,10 +528,9 @@ int messages(const app::Config& config, const std::vector<std::string>& operands
     target = "/messages/" + operands[1] + "/detail";
   } else if (operands[0] == "list" && operands.size() % 2 == 1) {
     static const std::pair<const char*, const char*> kOptions[] = {
-        {"--state", "state"},   {"--control-id", "control_id"},
-        {"--source", "source"}, {"--sender", "sender"},
-        {"--from", "from"},     {"--until", "until"},
-        {"--limit", "limit"},   {"--after", "after"}};
+        {"--state", "state"},   {"--mapping", "mapping"}, {"--control-id", "control_id"},
+        {"--source", "source"}, {"--sender", "sender"},   {"--from", "from"},
+        {"--until", "until"},   {"--limit", "limit"},     {"--after", "after"}};
     target = "/messages";
     char sep = '?';
     for (std::size_t i = 1; i + 1 < operands.size(); i += 2) {

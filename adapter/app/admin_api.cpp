@@ -2,11 +2,13 @@
 
 #include <charconv>
 #include <ctime>
+#include <variant>
 #include <vector>
 
 #include "app/intake.h"
 #include "app/json_values.h"
 #include "app/mapping_worker.h"
+#include "app/replay_preview.h"
 #include "common/utf8.h"
 #include "mapping/json.h"
 
@@ -188,6 +190,10 @@ std::optional<AdminResponse> AdminApi::handle(std::string_view method, std::stri
     if (!get) return error_answer(405, "GET /dead-letters");
     return dead_letters();
   }
+  if (path == "/replay-preview") {
+    if (!get) return error_answer(405, "GET /replay-preview");
+    return preview(query);
+  }
   for (std::string_view prefix :
        {std::string_view("/messages/"), std::string_view("/dead-letters/")}) {
     if (path.substr(0, prefix.size()) != prefix) continue;
@@ -204,6 +210,9 @@ std::optional<AdminResponse> AdminApi::handle(std::string_view method, std::stri
     if (!id) return error_answer(404, "no message '" + std::string(id_text) + "'");
     if (messages && action == "detail") return get ? detail(*id) : error_answer(405, "GET");
     if (messages && action == "replay") return post ? replay(*id) : error_answer(405, "POST");
+    if (messages && action == "replay-preview") {
+      return get ? preview_one(*id) : error_answer(405, "GET");
+    }
     if (!messages && action == "retry") return post ? retry(*id) : error_answer(405, "POST");
     if (!messages && action == "discard") {
       return post ? discard(*id, query) : error_answer(405, "POST");
@@ -212,7 +221,10 @@ std::optional<AdminResponse> AdminApi::handle(std::string_view method, std::stri
   return std::nullopt;
 }
 
-AdminResponse AdminApi::find(std::string_view query) {
+namespace {
+
+// The filters of GET /messages, shared by GET /replay-preview: the query, or the 400 answer.
+std::variant<store::MessageQuery, AdminResponse> message_query(std::string_view query) {
   store::MessageQuery q;
   if (auto s = query_value(query, "state")) {
     if (*s == "received") {
@@ -221,6 +233,17 @@ AdminResponse AdminApi::find(std::string_view query) {
       q.state = store::MessageState::rejected;
     } else {
       return error_answer(400, "state must be received or rejected");
+    }
+  }
+  if (auto m = query_value(query, "mapping")) {
+    if (*m == "pending") {
+      q.mapping_state = store::MappingState::pending;
+    } else if (*m == "mapped") {
+      q.mapping_state = store::MappingState::mapped;
+    } else if (*m == "mapping_failed") {
+      q.mapping_state = store::MappingState::mapping_failed;
+    } else {
+      return error_answer(400, "mapping must be pending, mapped or mapping_failed");
     }
   }
   if (auto v = query_value(query, "control_id")) q.control_id = *v;
@@ -246,6 +269,15 @@ AdminResponse AdminApi::find(std::string_view query) {
     if (!n || *n > 1000) return error_answer(400, "limit must be 1..1000");
     q.limit = static_cast<std::size_t>(*n);
   }
+  return q;
+}
+
+}  // namespace
+
+AdminResponse AdminApi::find(std::string_view query) {
+  auto parsed = message_query(query);
+  if (auto* bad = std::get_if<AdminResponse>(&parsed)) return std::move(*bad);
+  const store::MessageQuery& q = std::get<store::MessageQuery>(parsed);
   auto rows = inbox_.find(q);
   if (!rows) return error_answer(503, "the store could not be read: " + rows.error().message);
   JsonArray out;
@@ -310,6 +342,58 @@ AdminResponse AdminApi::replay(std::int64_t id) {
   if (*n == 0)
     return error_answer(404, "message " + std::to_string(id) + " has no mapping to replay");
   return json_answer(200, Json::object({{"replayed", number(*n)}}));
+}
+
+std::shared_ptr<const Mapper> AdminApi::current_mapper() const {
+  return mappers_ ? mappers_() : nullptr;
+}
+
+AdminResponse AdminApi::preview_one(std::int64_t id) {
+  const std::shared_ptr<const Mapper> mapper = current_mapper();
+  if (!mapper) return error_answer(409, "no mappings are loaded: nothing to map with");
+  auto m = inbox_.get(id);
+  auto recorded = inbox_.mapping_of(id);
+  if (!m || !recorded) return error_answer(503, "the store could not be read");
+  if (!*m) return error_answer(404, "no message " + std::to_string(id));
+  if ((*m)->message.state == store::MessageState::rejected) {
+    return error_answer(409, "message " + std::to_string(id) +
+                                 " was rejected at intake: it is never mapped, nor replayed");
+  }
+  return json_answer(200, preview_replay(*mapper, **m, *recorded, now_us()));
+}
+
+AdminResponse AdminApi::preview(std::string_view query) {
+  const std::shared_ptr<const Mapper> mapper = current_mapper();
+  if (!mapper) return error_answer(409, "no mappings are loaded: nothing to map with");
+  auto parsed = message_query(query);
+  if (auto* bad = std::get_if<AdminResponse>(&parsed)) return std::move(*bad);
+  store::MessageQuery& q = std::get<store::MessageQuery>(parsed);
+  q.state = store::MessageState::received;  // rejected messages are never mapped
+  auto rows = inbox_.find(q);
+  if (!rows) return error_answer(503, "the store could not be read: " + rows.error().message);
+  JsonArray out;
+  std::int64_t changed = 0;
+  std::int64_t failing = 0;
+  const std::int64_t now = now_us();
+  for (const store::StoredMessage& m : *rows) {
+    auto recorded = inbox_.mapping_of(m.id);
+    if (!recorded) return error_answer(503, "the store could not be read");
+    Json one = preview_replay(*mapper, m, *recorded, now);
+    const Json* c = one.find("changed");
+    if (c != nullptr && c->as_bool()) ++changed;
+    const Json* replayed = one.find("replayed");
+    const Json* state = replayed != nullptr ? replayed->find("state") : nullptr;
+    if (state != nullptr && state->as_string() == "mapping_failed") ++failing;
+    out.push_back(std::move(one));
+  }
+  JsonObject body{{"template_set", Json::string(mapper->templates().version)},
+                  {"compared", number(static_cast<std::int64_t>(rows->size()))},
+                  {"changed", number(changed)},
+                  {"failing", number(failing)},
+                  {"messages", Json::array(std::move(out))}};
+  if (rows->size() == q.limit && !rows->empty())
+    body.emplace_back("next_after", number(rows->back().id));
+  return json_answer(200, Json::object(std::move(body)));
 }
 
 AdminResponse AdminApi::dead_letters() {

@@ -7,6 +7,14 @@
 //   GET  /messages/{id}/detail           one message: raw bytes, state, mapping (issues,
 //                                        unmapped report, Bundle), deliveries and every attempt
 //   POST /messages/{id}/replay           map it again with the current templates (then deliver)
+//   GET  /messages/{id}/replay-preview   what that replay would change, without replaying
+//                                        (app/replay_preview.h): the Bundle's differences, issues
+//                                        and unmapped values added or gone, the state
+//   GET  /replay-preview?<the filters of GET /messages>
+//                                        the same for each message found (received ones only),
+//                                        with how many would change and how many would fail
+//   GET  /messages?...&mapping=          also filters by mapping state: pending, mapped,
+//                                        mapping_failed
 //   GET  /dead-letters                   every dead letter with its reason
 //   POST /dead-letters/{id}/retry        map again and deliver again ("all" for every one)
 //   POST /dead-letters/{id}/discard?reason=TEXT
@@ -15,10 +23,13 @@
 // is not UTF-8): this API is for the people who run the integration, like the store itself.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "app/translate.h"
 #include "store/inbox_store.h"
 #include "store/outbox.h"
 
@@ -31,7 +42,11 @@ struct AdminResponse {
 
 class AdminApi {
  public:
-  AdminApi(store::InboxStore& inbox, store::Outbox& outbox) : inbox_(inbox), outbox_(outbox) {}
+  // `mappers`: the mappings in use now (the daemon's MapperHolder), for the replay previews;
+  // without it, or while it gives none, they answer 409.
+  using CurrentMapper = std::function<std::shared_ptr<const Mapper>()>;
+  AdminApi(store::InboxStore& inbox, store::Outbox& outbox, CurrentMapper mappers = {})
+      : inbox_(inbox), outbox_(outbox), mappers_(std::move(mappers)) {}
 
   // Nothing when `target` is not one of the API's paths.
   std::optional<AdminResponse> handle(std::string_view method, std::string_view target);
@@ -40,12 +55,16 @@ class AdminApi {
   AdminResponse find(std::string_view query);
   AdminResponse detail(std::int64_t id);
   AdminResponse replay(std::int64_t id);
+  AdminResponse preview_one(std::int64_t id);
+  AdminResponse preview(std::string_view query);
+  std::shared_ptr<const Mapper> current_mapper() const;
   AdminResponse dead_letters();
   AdminResponse retry(std::optional<std::int64_t> id);
   AdminResponse discard(std::int64_t id, std::string_view query);
 
   store::InboxStore& inbox_;
   store::Outbox& outbox_;
+  CurrentMapper mappers_;
 };
 
 // "2026-11-27T03:00:00Z" (optionally with fractions and a +hh:mm offset) or plain microseconds.

@@ -61,17 +61,6 @@ struct StoredMessage {
   std::int64_t duplicate_count = 0;  // resends answered from this row
 };
 
-struct MessageQuery {
-  std::optional<MessageState> state;
-  std::optional<std::string> control_id;
-  std::optional<std::string> source;              // listener, feed or folder name
-  std::optional<std::string> sender_application;  // MSH-3 as sent (an HTTP feed: its name)
-  std::optional<std::int64_t> received_from_us;   // received_at_us >= this
-  std::optional<std::int64_t> received_until_us;  // received_at_us < this
-  std::int64_t after_id = 0;                      // paging: rows with id > after_id
-  std::size_t limit = 100;
-};
-
 // The outcome of mapping one received message (the daemon maps after the ACK has gone out).
 enum class MappingState {
   pending,         // queued for (re)mapping: new, or replayed after a template fix
@@ -79,6 +68,18 @@ enum class MappingState {
   mapping_failed,  // an error-severity issue: kept, not delivered, replayable
 };
 std::string_view to_string(MappingState state);
+
+struct MessageQuery {
+  std::optional<MessageState> state;
+  std::optional<std::string> control_id;
+  std::optional<std::string> source;              // listener, feed or folder name
+  std::optional<std::string> sender_application;  // MSH-3 as sent (an HTTP feed: its name)
+  std::optional<std::int64_t> received_from_us;   // received_at_us >= this
+  std::optional<std::int64_t> received_until_us;  // received_at_us < this
+  std::optional<MappingState> mapping_state;      // messages whose mapping is in this state
+  std::int64_t after_id = 0;                      // paging: rows with id > after_id
+  std::size_t limit = 100;
+};
 
 struct MappingRecord {
   std::int64_t message_id = 0;

@@ -264,6 +264,16 @@ class AdminApi(OperationsCase):
                                     "destination = 'nowhere'", (message_id,))[0][0], "EHR copy not needed")
             status, body = admin(d, "POST", "/dead-letters/all/retry")
             self.assertEqual((status, json.loads(body)["retried"]), (200, 2), body)
+            # What a replay would change, asked first: with the mappings it was mapped with,
+            # nothing; and asking writes nothing.
+            status, body = admin(d, "GET", "/messages/%d/replay-preview" % message_id)
+            self.assertEqual(status, 200, body)
+            preview = json.loads(body)
+            self.assertEqual((preview["changed"], preview["bundle"]), (False, []), body)
+            self.assertEqual(preview["recorded"]["template_set"], preview["replayed"]["template_set"])
+            status, body = admin(d, "GET", "/replay-preview?source=mllp")
+            self.assertEqual((status, json.loads(body)["compared"], json.loads(body)["changed"]), (200, 3, 0), body)
+            self.assertEqual(d.rows("SELECT attempts FROM mappings WHERE message_id = ?", (message_id,)), [(1,)])
             # Replay: mapped again, delivered again to the EHR (ifNoneExist: nothing twice).
             status, body = admin(d, "POST", "/messages/%d/replay" % message_id)
             self.assertEqual(status, 200, body)
@@ -279,6 +289,18 @@ class AdminApi(OperationsCase):
                               str(message_id)], capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr.decode())
         self.assertEqual(json.loads(out.stdout)["id"], message_id)
+        out = subprocess.run([os.environ["ADAPTERD"], "messages", "--config", d.config_path, "list",
+                              "--mapping", "mapped"], capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertEqual(len(json.loads(out.stdout)["messages"]), 3)
+        out = subprocess.run([os.environ["ADAPTERD"], "replay", "--config", d.config_path, "--dry-run",
+                              str(message_id)], capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertEqual(json.loads(out.stdout)["changed"], False, out.stdout)
+        out = subprocess.run([os.environ["ADAPTERD"], "replay", "--config", d.config_path, "--dry-run",
+                              "--failed"], capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertEqual(json.loads(out.stdout)["compared"], 0, out.stdout)
 
 
 class GracefulShutdown(OperationsCase):
