@@ -194,6 +194,10 @@ std::optional<AdminResponse> AdminApi::handle(std::string_view method, std::stri
     if (!get) return error_answer(405, "GET /replay-preview");
     return preview(query);
   }
+  if (path == "/replay") {
+    if (!post) return error_answer(405, "POST /replay");
+    return replay_found(query);
+  }
   for (std::string_view prefix :
        {std::string_view("/messages/"), std::string_view("/dead-letters/")}) {
     if (path.substr(0, prefix.size()) != prefix) continue;
@@ -391,6 +395,36 @@ AdminResponse AdminApi::preview(std::string_view query) {
                   {"changed", number(changed)},
                   {"failing", number(failing)},
                   {"messages", Json::array(std::move(out))}};
+  if (rows->size() == q.limit && !rows->empty())
+    body.emplace_back("next_after", number(rows->back().id));
+  return json_answer(200, Json::object(std::move(body)));
+}
+
+AdminResponse AdminApi::replay_found(std::string_view query) {
+  auto parsed = message_query(query);
+  if (auto* bad = std::get_if<AdminResponse>(&parsed)) return std::move(*bad);
+  store::MessageQuery& q = std::get<store::MessageQuery>(parsed);
+  // A bare POST /replay would map again whatever the first page of the store holds: say what.
+  if (!q.mapping_state && !q.control_id && !q.source && !q.sender_application &&
+      !q.received_from_us && !q.received_until_us) {
+    return error_answer(400,
+                        "say which messages to replay: mapping=, source=, sender=, control_id=, "
+                        "from= or until= (the filters of GET /messages)");
+  }
+  q.state = store::MessageState::received;  // rejected messages are never mapped
+  auto rows = inbox_.find(q);
+  if (!rows) return error_answer(503, "the store could not be read: " + rows.error().message);
+  std::int64_t replayed = 0;
+  for (const store::StoredMessage& m : *rows) {
+    auto n = inbox_.requeue_mappings(m.id);
+    if (!n) {
+      return error_answer(503, "the store could not be written after " + std::to_string(replayed) +
+                                   " replayed: " + n.error().message);
+    }
+    replayed += *n;  // 0 for a message not mapped yet: the worker maps it anyway
+  }
+  JsonObject body{{"found", number(static_cast<std::int64_t>(rows->size()))},
+                  {"replayed", number(replayed)}};
   if (rows->size() == q.limit && !rows->empty())
     body.emplace_back("next_after", number(rows->back().id));
   return json_answer(200, Json::object(std::move(body)));

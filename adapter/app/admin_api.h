@@ -13,6 +13,9 @@
 //   GET  /replay-preview?<the filters of GET /messages>
 //                                        the same for each message found (received ones only),
 //                                        with how many would change and how many would fail
+//   POST /replay?<the filters of GET /messages>
+//                                        replays every message found (received ones; at least
+//                                        one filter; paged by limit and after like /messages)
 //   GET  /messages?...&mapping=          also filters by mapping state: pending, mapped,
 //                                        mapping_failed
 //   GET  /dead-letters                   every dead letter with its reason
@@ -57,6 +60,7 @@ class AdminApi {
   AdminResponse replay(std::int64_t id);
   AdminResponse preview_one(std::int64_t id);
   AdminResponse preview(std::string_view query);
+  AdminResponse replay_found(std::string_view query);
   std::shared_ptr<const Mapper> current_mapper() const;
   AdminResponse dead_letters();
   AdminResponse retry(std::optional<std::int64_t> id);

@@ -182,7 +182,7 @@ TEST_CASE("a mapping pending again (replayed, not yet mapped) is compared with i
   CHECK(member(app::preview_replay(*v2, **stored, *pending, 2000), "changed").as_bool());
 }
 
-TEST_CASE("messages can be found by the state of their mapping", "[app][admin]") {
+TEST_CASE("messages are found, and replayed, by the state of their mapping", "[app][admin]") {
   test::TempStore st;
   REQUIRE(store::append_and_wait(*st, {inbound("A"), inbound("B"), inbound("C")}));
   const auto ok = mapper("{{ OBX-5 }}", "ok");
@@ -211,4 +211,19 @@ TEST_CASE("messages can be found by the state of their mapping", "[app][admin]")
   CHECK(ids("/messages?mapping=mapping_failed") == "2");
   CHECK(ids("/messages?mapping=pending").empty());  // C was never mapped: no mapping at all
   CHECK(api.handle("GET", "/messages?mapping=done")->status == 400);
+
+  // The same filters choose what POST /replay maps again; without one it refuses.
+  CHECK(api.handle("POST", "/replay")->status == 400);
+  CHECK(api.handle("GET", "/replay?mapping=mapping_failed")->status == 405);
+  const auto replayed = api.handle("POST", "/replay?mapping=mapping_failed");
+  REQUIRE(replayed);
+  CHECK(replayed->status == 200);
+  CHECK(replayed->body.find("\"found\": 1,") != std::string::npos);
+  CHECK(replayed->body.find("\"replayed\": 1") != std::string::npos);
+  CHECK(ids("/messages?mapping=pending") == "2");
+  CHECK(ids("/messages?mapping=mapped") == "1");  // untouched
+  // Messages without a mapping yet are found and left to the worker.
+  const auto unmapped = api.handle("POST", "/replay?control_id=C");
+  REQUIRE(unmapped);
+  CHECK(unmapped->body.find("\"replayed\": 0") != std::string::npos);
 }
