@@ -32,4 +32,21 @@ class TempStore {
   std::unique_ptr<store::SqliteStore> store_;
 };
 
+// A message as intake stores an accepted ORU^R01 from "LAB" (ACK AA). The control ID stands
+// in for the content hash: tests that need duplicates detected by content set their own.
+inline store::InboundMessage accepted_message(const std::string& control_id, std::string raw,
+                                              std::int64_t received_at_us,
+                                              const std::string& source = "mllp") {
+  store::InboundMessage m;
+  m.raw = std::move(raw);
+  m.received_at_us = received_at_us;
+  m.listener = source;
+  m.sender_application = "LAB";
+  m.control_id = control_id;
+  m.message_type = "ORU^R01";
+  m.content_sha256 = control_id;
+  m.ack_code = "AA";
+  return m;
+}
+
 }  // namespace adapter::test

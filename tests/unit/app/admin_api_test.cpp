@@ -12,16 +12,7 @@ namespace {
 
 store::InboundMessage message(const std::string& control_id, const std::string& source,
                               std::int64_t received_at_us, std::string raw = "MSH|^~\\&|LAB|F\r") {
-  store::InboundMessage m;
-  m.raw = std::move(raw);
-  m.received_at_us = received_at_us;
-  m.listener = source;
-  m.sender_application = "LAB";
-  m.control_id = control_id;
-  m.message_type = "ORU^R01";
-  m.content_sha256 = control_id;
-  m.ack_code = "AA";
-  return m;
+  return test::accepted_message(control_id, std::move(raw), received_at_us, source);
 }
 
 }  // namespace

@@ -49,16 +49,7 @@ std::shared_ptr<const app::Mapper> mapper(const std::string& value, const std::s
 }
 
 store::InboundMessage inbound(const std::string& control_id) {
-  store::InboundMessage m;
-  m.raw = kMessage;
-  m.received_at_us = 1'800'000'000'000'000;
-  m.listener = "mllp";
-  m.sender_application = "LAB";
-  m.control_id = control_id;
-  m.message_type = "ORU^R01";
-  m.content_sha256 = control_id;
-  m.ack_code = "AA";
-  return m;
+  return test::accepted_message(control_id, kMessage, 1'800'000'000'000'000);
 }
 
 const mapping::Json& member(const mapping::Json& j, std::string_view name) {

@@ -10,8 +10,11 @@
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -101,70 +104,81 @@ TEST_CASE("admin: with a token, every path needs it", "[net][admin]") {
   CHECK(request(port, http::verb::get, "/metrics", "s3cret-token").status == 200);
 }
 
-TEST_CASE("admin: a slow handler does not hold /healthz", "[net][admin]") {
-  // The reload handler waits until the test lets it go, as a long store search or a large
-  // mapping set would take its time.
-  std::promise<void> entered;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  net::AdminHttp::Handlers h;
-  h.reload = [&] {
-    entered.set_value();
-    released.wait();
-    return net::AdminHttp::Answer{200, "application/json", "{\"applied\":true}\n"};
-  };
-  auto admin = net::AdminHttp::start(loopback(), std::move(h));
-  REQUIRE(admin);
-  const std::uint16_t port = (*admin)->port();
+// An admin endpoint with a POST /reload in flight whose handler holds until release(), as a
+// long store search or a large mapping set would take its time.
+class HeldReload {
+ public:
+  // `after_release` runs in the handler once it is let go.
+  explicit HeldReload(std::function<void()> after_release = {})
+      : after_release_(std::move(after_release)) {
+    net::AdminHttp::Handlers h;
+    h.reload = [this] {
+      ++calls;
+      entered_.set_value();
+      released_.wait();
+      if (after_release_) after_release_();
+      return net::AdminHttp::Answer{200, "application/json", "{\"applied\":true}\n"};
+    };
+    auto started = net::AdminHttp::start(loopback(), std::move(h));
+    REQUIRE(started);
+    admin = std::move(*started);
+    port = admin->port();
+    reload = std::async(std::launch::async,
+                        [p = port] { return request(p, http::verb::post, "/reload"); });
+    entered_.get_future().wait();
+  }
+  ~HeldReload() { release(); }  // else the handler, the request and stop() would wait forever
+  HeldReload(const HeldReload&) = delete;
+  HeldReload& operator=(const HeldReload&) = delete;
 
-  auto slow =
-      std::async(std::launch::async, [port] { return request(port, http::verb::post, "/reload"); });
-  entered.get_future().wait();
+  void release() {
+    if (!let_go_) go_.set_value();
+    let_go_ = true;
+  }
+
+  std::atomic<int> calls{0};
+  std::unique_ptr<net::AdminHttp> admin;
+  std::uint16_t port = 0;
+  std::future<Reply> reload;  // the request held
+
+ private:
+  std::function<void()> after_release_;
+  std::promise<void> entered_;
+  std::promise<void> go_;
+  std::shared_future<void> released_ = go_.get_future().share();
+  bool let_go_ = false;
+};
+
+TEST_CASE("admin: a slow handler does not hold /healthz", "[net][admin]") {
+  HeldReload held;
   // The handler is held: the endpoint still answers, from its other thread. (With one thread,
   // /healthz would wait for the release below, and the wait here would time out.)
-  auto health =
-      std::async(std::launch::async, [port] { return request(port, http::verb::get, "/healthz"); });
+  auto health = std::async(std::launch::async,
+                           [p = held.port] { return request(p, http::verb::get, "/healthz"); });
   const bool answered_while_held =
       health.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
   CHECK(answered_while_held);
-  CHECK(slow.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
+  CHECK(held.reload.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
 
-  release.set_value();
+  held.release();
   CHECK(health.get().body == "ok\n");
-  const Reply answered = slow.get();
+  const Reply answered = held.reload.get();
   CHECK(answered.status == 200);
   CHECK(answered.body == "{\"applied\":true}\n");
 }
 
 TEST_CASE("admin: stop() waits for a handler running, and calls none after", "[net][admin]") {
-  std::promise<void> entered;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<int> calls{0};
   std::atomic<bool> stop_returned{false};
   std::atomic<bool> finished_before_stop_returned{false};
-  net::AdminHttp::Handlers h;
-  h.reload = [&] {
-    ++calls;
-    entered.set_value();
-    released.wait();
-    finished_before_stop_returned = !stop_returned.load();
-    return net::AdminHttp::Answer{};
-  };
-  auto admin = net::AdminHttp::start(loopback(), std::move(h));
-  REQUIRE(admin);
-  const std::uint16_t port = (*admin)->port();
-  auto slow =
-      std::async(std::launch::async, [port] { return request(port, http::verb::post, "/reload"); });
-  entered.get_future().wait();
+  HeldReload held([&] { finished_before_stop_returned = !stop_returned.load(); });
   auto stopping = std::async(std::launch::async, [&] {
-    (*admin)->stop();
+    held.admin->stop();
     stop_returned = true;
   });
   CHECK(stopping.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout);
-  release.set_value();
+  held.release();
   stopping.get();
   CHECK(finished_before_stop_returned);
-  (void)slow.get();  // answered or closed: either way it returns
-  CHECK(calls == 1);
+  (void)held.reload.get();  // answered or closed: either way it returns
+  CHECK(held.calls == 1);
 }
