@@ -180,17 +180,18 @@ std::size_t DropFolders::scan(const DropFolderConfig& folder, const HttpFeedConf
   }
   std::sort(claimed.begin(), claimed.end());
   std::sort(fresh.begin(), fresh.end());
+  const std::size_t leftovers = claimed.size();
   for (const fs::path& f : fresh) {
     const fs::path to = free_name(processing, f.filename());
     if (move(f, to)) claimed.push_back(to);
   }
   std::size_t moved = 0;
-  for (const fs::path& f : claimed) {
+  for (std::size_t i = 0; i < claimed.size(); ++i) {
     {
       std::lock_guard lock(mu_);
       if (stopping_ && thread_.joinable()) break;
     }
-    const Outcome o = take(folder, source, f);
+    const Outcome o = take(folder, source, claimed[i], i < leftovers);
     if (o == Outcome::retry) break;  // the store is failing: try again at the next poll
     ++moved;
   }
@@ -198,7 +199,7 @@ std::size_t DropFolders::scan(const DropFolderConfig& folder, const HttpFeedConf
 }
 
 DropFolders::Outcome DropFolders::take(const DropFolderConfig& folder, const HttpFeedConfig& source,
-                                       const fs::path& claimed) {
+                                       const fs::path& claimed, bool leftover) {
   const std::string file = claimed.filename().string();
   std::promise<HttpAnswer> promise;
   auto answer = promise.get_future();
@@ -214,6 +215,13 @@ DropFolders::Outcome DropFolders::take(const DropFolderConfig& folder, const Htt
       log::warn("folder.read_failed", {{"folder", folder.name}});
       return Outcome::retry;
     }
+    // A leftover may have been stored before the stop: an accepted one the store recognises by
+    // itself (same document or control ID), a rejected one only by its bytes.
+    if (std::optional<HttpAnswer> kept =
+            leftover ? intake_.kept_rejection(source, bytes) : std::nullopt) {
+      if (kept->status != 503) log::info("folder.retaken", {{"folder", folder.name}});
+      return finish(folder, claimed, *kept);
+    }
     FeedRequest r;
     r.feed = &source;
     r.content_type = xml::looks_like_xml(bytes) ? "application/xml" : "x-application/hl7-v2+er7";
@@ -222,7 +230,14 @@ DropFolders::Outcome DropFolders::take(const DropFolderConfig& folder, const Htt
     r.received_at_us = now_us();
     intake_.submit(std::move(r), done);
   }
-  const HttpAnswer a = answer.get();
+  return finish(folder, claimed, answer.get());
+}
+
+// Moves the file to done/ or error/ (with the answer beside it) as `a` says, or leaves it in
+// processing/ when the store could not take it (503).
+DropFolders::Outcome DropFolders::finish(const DropFolderConfig& folder, const fs::path& claimed,
+                                         const HttpAnswer& a) {
+  const std::string file = claimed.filename().string();
   if (a.status == 503) {
     log::warn("folder.store_failed", {{"folder", folder.name}});
     return Outcome::retry;

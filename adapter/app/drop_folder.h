@@ -10,8 +10,12 @@
 // Every rename is made durable (the folder is fsynced). A daemon stopped at any point loses
 // nothing: a file left in processing/ is taken again first at the next start, and the store
 // recognises what it already holds (same source and document identifier or control ID), so the
-// file is stored once and its message processed once. If the store cannot commit, the file
-// stays in processing/ and is tried again at the next poll.
+// file is stored once and its message processed once. A file that was rejected (no such
+// identifier: broken XML, HL7 v2 without MSH-10) is recognised by its bytes among the folder's
+// rejected messages, and finished with the answer it got, not kept twice. (A file over
+// max_file_bytes, kept without its bytes, is the exception: taken again, it is counted again.)
+// If the store cannot commit, the file stays in processing/ and is tried again at the next
+// poll.
 //
 // Files whose name starts with '.' or ends with ".part" or ".tmp", files still changing
 // (younger than settle_time) and anything that is not a regular file are left alone.
@@ -49,8 +53,11 @@ class DropFolders {
 
  private:
   enum class Outcome { done, error, retry };
+  // `leftover`: found in processing/, so perhaps stored before a stop (FeedIntake::kept_rejection).
   Outcome take(const DropFolderConfig& folder, const HttpFeedConfig& source,
-               const std::filesystem::path& claimed);
+               const std::filesystem::path& claimed, bool leftover);
+  Outcome finish(const DropFolderConfig& folder, const std::filesystem::path& claimed,
+                 const HttpAnswer& answer);
   std::size_t scan(const DropFolderConfig& folder, const HttpFeedConfig& source);
   void run();
 

@@ -439,6 +439,29 @@ void FeedIntake::submit_too_large(const HttpFeedConfig& feed, std::string peer,
   store_and_answer(std::move(r), operation_outcome(413, "too-long", why), std::move(done));
 }
 
+std::optional<HttpAnswer> FeedIntake::kept_rejection(const HttpFeedConfig& feed,
+                                                     std::string_view bytes) {
+  store::MessageQuery q;
+  q.state = MessageState::rejected;
+  q.source = feed.name;
+  q.content_sha256 = sha256_hex(bytes);
+  q.limit = 1;
+  auto found = inbox_.find(q);
+  if (!found) return operation_outcome(503, "transient", "the store could not be read");
+  if (found->empty()) return std::nullopt;
+  const store::StoredMessage& m = found->front();
+  // XML rejections keep their HTTP status as the ACK code; HL7 v2 ones keep AR or AE.
+  unsigned status = 400;
+  const std::string& ack = m.message.ack_code;
+  if (ack.size() == 3 && ack[0] >= '4' && ack[0] <= '5')
+    status = static_cast<unsigned>(std::stoi(ack));
+  HttpAnswer a = operation_outcome(status, "invalid",
+                                   "kept as rejected message " + std::to_string(m.id) +
+                                       " before a stop (not kept again): " + m.message.error);
+  a.location = status_url(m.id);
+  return a;
+}
+
 HttpAnswer FeedIntake::status(std::int64_t id, const HttpFeedConfig& asker) {
   bump(stats_.status_requests);
   auto stored = inbox_.get(id);

@@ -84,6 +84,14 @@ class FeedIntake {
   void submit_too_large(const HttpFeedConfig& feed, std::string peer, std::uint64_t declared_bytes,
                         std::int64_t received_at_us, std::function<void(HttpAnswer)> done);
 
+  // For a file a drop folder takes again after a stop (found in processing/): when `feed`
+  // already kept these exact bytes as a rejected message (stored, then stopped before the file
+  // was moved), the answer it got then, so that the file is finished without a second rejected
+  // row. Nothing otherwise (then submit() it: an accepted message is recognised by the store
+  // itself). A store that cannot be read answers 503 (try again later). Reads the store
+  // (blocking; rejected rows only, by index).
+  std::optional<HttpAnswer> kept_rejection(const HttpFeedConfig& feed, std::string_view bytes);
+
   // GET /messages/{id}: 404 unless the message came from `asker`. Reads the store (blocking:
   // a few indexed SQLite reads).
   HttpAnswer status(std::int64_t id, const HttpFeedConfig& asker);
