@@ -227,7 +227,8 @@ std::optional<AdminResponse> AdminApi::handle(std::string_view method, std::stri
 
 namespace {
 
-// The filters of GET /messages, shared by GET /replay-preview: the query, or the 400 answer.
+// The filters of GET /messages, shared by GET /replay-preview and POST /replay: the query, or
+// the 400 answer.
 std::variant<store::MessageQuery, AdminResponse> message_query(std::string_view query) {
   store::MessageQuery q;
   if (auto s = query_value(query, "state")) {
