@@ -118,7 +118,8 @@ struct MappingConfig {
   mapping::Json feed = mapping::Json::object(
       {{"patient_mode", mapping::Json::string("conditional-create")},
        {"identifier_system", mapping::Json::string("urn:adapterd:identifier")},
-       {"genome_build", mapping::Json::string("")}});
+       {"genome_build", mapping::Json::string("")},
+       {"result_updates", mapping::Json::string("corrections")}});
   // Per source (an HTTP feed's name): its settings already merged over `feed`.
   std::vector<std::pair<std::string, mapping::Json>> feed_by_source;
 

@@ -71,13 +71,19 @@ std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_
             resource_type->as_string() != type) {
           continue;
         }
-        // The business identifier the entry is created under (ifNoneExist) is what makes two
-        // messages "about the same report"; without one, the resource's first identifier.
+        // The business identifier the entry is created under (ifNoneExist), or updated under (a
+        // conditional update's "Type?search": a correction), is what makes two messages "about
+        // the same report"; without one, the resource's first identifier.
         const mapping::Json* request = entry.find("request");
         const mapping::Json* condition =
             request != nullptr ? request->find("ifNoneExist") : nullptr;
         if (condition != nullptr && condition->is_string() && !condition->as_string().empty()) {
           return std::string(type).append("?").append(condition->as_string());
+        }
+        const mapping::Json* url = request != nullptr ? request->find("url") : nullptr;
+        if (url != nullptr && url->is_string() &&
+            url->as_string().starts_with(std::string(type) + "?")) {
+          return std::string(url->as_string());
         }
         const mapping::Json* identifiers = resource->find("identifier");
         if (identifiers == nullptr || !identifiers->is_array() || identifiers->as_array().empty()) {

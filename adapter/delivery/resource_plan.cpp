@@ -166,15 +166,25 @@ Result<ResourcePlan> ResourcePlan::from_bundle(std::string_view bundle_json) {
         text(member(*resource, "resourceType")).empty()) {
       return make_error(Errc::internal, where + " has no resource");
     }
-    if (request == nullptr || text(member(*request, "method")) != "POST") {
-      return make_error(Errc::internal,
-                        where + " is not a POST: only creates can be sent one by one");
+    const std::string_view method = request != nullptr ? text(member(*request, "method")) : "";
+    const std::string_view url = request != nullptr ? text(member(*request, "url")) : "";
+    const std::string_view type = text(member(*resource, "resourceType"));
+    const bool conditional_update = method == "PUT" && url.size() > type.size() + 1 &&
+                                    url.starts_with(type) && url[type.size()] == '?';
+    if (method != "POST" && !conditional_update) {
+      return make_error(Errc::internal, where +
+                                            " is neither a POST nor a conditional update (PUT "
+                                            "Type?search): only those can be sent one by one");
     }
     PlannedEntry& p = planned[i];
     p.index = i;
     p.full_url = std::string(text(member(entry, "fullUrl")));
-    p.resource_type = std::string(text(member(*resource, "resourceType")));
-    p.if_none_exist = std::string(text(member(*request, "ifNoneExist")));
+    p.resource_type = std::string(type);
+    if (conditional_update) {
+      p.conditional_update = std::string(url);
+    } else {
+      p.if_none_exist = std::string(text(member(*request, "ifNoneExist")));
+    }
     if (!p.full_url.empty() && !by_url.emplace(p.full_url, i).second) {
       return make_error(Errc::internal, where + " repeats the fullUrl " + p.full_url);
     }

@@ -36,6 +36,9 @@ struct PlannedEntry {
   std::string full_url;       // "urn:uuid:..." (may be empty: nothing refers to it)
   std::string resource_type;  // "Observation"
   std::string if_none_exist;  // "identifier=system|value" (may be empty: a plain create)
+  // "Observation?identifier=system|value": a conditional update (PUT to that search: the server
+  // updates what it finds, or creates) instead of a create. Empty for a create.
+  std::string conditional_update;
   // References that close a cycle (ServiceRequest.specimen <-> Specimen.request): left out of
   // the create, and put back by an update (PUT) once every entry has its id.
   std::set<std::string> deferred;
@@ -49,8 +52,8 @@ struct EntryAnswer {
 
 class ResourcePlan {
  public:
-  // Errors: not a Bundle, an entry that is not a POST of a resource, two entries with the same
-  // fullUrl.
+  // Errors: not a Bundle, an entry that is neither a POST of a resource nor a conditional update
+  // (PUT to "Type?search"), two entries with the same fullUrl.
   static Result<ResourcePlan> from_bundle(std::string_view bundle_json);
 
   // In send order.

@@ -13,6 +13,7 @@
 #include "common/json_text.h"
 #include "delivery/resource_plan.h"
 #include "net/http_client.h"
+#include "net/url.h"
 
 namespace adapter::net {
 
@@ -232,9 +233,21 @@ void FhirHttpClient::Impl::send_entry(const std::shared_ptr<Sequence>& seq, std:
     seq->done(std::move(resource).error());
     return;
   }
-  HttpRequest request = fhir_post(entry.resource_type, std::move(*resource));
-  if (!entry.if_none_exist.empty())
-    request.headers.push_back({"If-None-Exist", entry.if_none_exist});
+  HttpRequest request;
+  if (entry.conditional_update.empty()) {
+    request = fhir_post(entry.resource_type, std::move(*resource));
+    if (!entry.if_none_exist.empty())
+      request.headers.push_back({"If-None-Exist", entry.if_none_exist});
+  } else {
+    // A correction: the server updates the resource the search finds (or creates it) and
+    // answers with it, which is where its id comes from. Its search was written for a Bundle
+    // ('|' between system and value): on the wire it is percent-encoded.
+    const std::size_t q = entry.conditional_update.find('?');
+    request = fhir_post(entry.conditional_update.substr(0, q + 1) +
+                            encode_query(entry.conditional_update.substr(q + 1)),
+                        std::move(*resource));
+    request.method = "PUT";
+  }
   auto self = shared_from_this();
   step(seq, std::move(request), context, [self, seq, position, context](delivery::Response r) {
     const delivery::PlannedEntry& sent = seq->plan.entries()[position];

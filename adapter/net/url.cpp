@@ -242,4 +242,24 @@ Status check_relative_target(std::string_view target) {
   return check_path_and_query(target);
 }
 
+std::string encode_query(std::string_view query) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(query.size());
+  for (std::size_t i = 0; i < query.size(); ++i) {
+    const char c = query[i];
+    const bool escape_already =
+        c == '%' && i + 2 < query.size() && is_hex(query[i + 1]) && is_hex(query[i + 2]);
+    if (escape_already || is_pchar(c) || c == '/' || c == '?') {
+      out.push_back(c);
+      continue;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back('%');
+    out.push_back(kHex[u >> 4]);
+    out.push_back(kHex[u & 0xF]);
+  }
+  return out;
+}
+
 }  // namespace adapter::net

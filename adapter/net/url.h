@@ -49,4 +49,10 @@ Result<Url> parse_url(std::string_view text);
 // character rules as parse_url; a leading '/' is allowed.
 Status check_relative_target(std::string_view target);
 
+// A query as a request line may carry it: each byte the rules above refuse in a query ('|',
+// spaces, quotes, controls, non-ASCII...) percent-encoded; what is allowed, '%XX' escapes
+// included, kept. A FHIR search written for a Bundle ("identifier=system|value") becomes the
+// same search on the wire ("identifier=system%7Cvalue").
+std::string encode_query(std::string_view query);
+
 }  // namespace adapter::net

@@ -45,12 +45,22 @@ def profiles(resource):
     return [p.split("|")[0] for p in resource.get("meta", {}).get("profile", [])]
 
 
+def criteria(entry):
+    """The search an entry is created under (ifNoneExist), or updated under (a correction's
+    conditional update, PUT "Type?search")."""
+    request = entry["request"]
+    if request.get("ifNoneExist"):
+        return request["ifNoneExist"]
+    url = request.get("url", "")
+    return url.split("?", 1)[1] if request.get("method") == "PUT" and "?" in url else ""
+
+
 def criteria_identifier(entry):
-    """The token of an entry's ifNoneExist `identifier=...` (URL-decoded once, as the server
-    reads it)."""
-    criteria = entry["request"].get("ifNoneExist", "")
-    assert criteria.startswith("identifier="), criteria
-    return urllib.parse.unquote(criteria[len("identifier="):])
+    """The token of an entry's `identifier=...` criteria (URL-decoded once, as the server reads
+    it)."""
+    found = criteria(entry)
+    assert found.startswith("identifier="), found
+    return urllib.parse.unquote(found[len("identifier="):])
 
 
 SHARED = None  # one server for the classes without options of their own (startup about 1 s)
@@ -146,9 +156,9 @@ class GoldenBundles(ServerTest):
         for _, bundle in golden_bundles():
             self.assertEqual(self.fhir.transaction(bundle).status, 200)
             for e in bundle["entry"]:
-                distinct[e["resource"]["resourceType"]].add(e["request"]["ifNoneExist"])
+                distinct[e["resource"]["resourceType"]].add(criteria(e))
         first = self.counts()
-        # One resource per distinct conditional-create criterion of all the Bundles.
+        # One resource per distinct criterion (conditional create or update) of all the Bundles.
         self.assertEqual(first, {t: len(distinct[t]) for t in TYPES})
         stored = self.assert_references_resolve()
         for _, bundle in golden_bundles():

@@ -67,10 +67,20 @@ def write_variant(directory, name, case, control_suffix, replace=()):
     return path
 
 
+def condition_of(entry):
+    """The search an entry is created (ifNoneExist) or, for a correction, updated under (the
+    query of a conditional update's "Type?search"), or None."""
+    request = entry.get("request", {})
+    if request.get("ifNoneExist"):
+        return request["ifNoneExist"]
+    url = request.get("url", "")
+    return url.split("?", 1)[1] if request.get("method") == "PUT" and "?" in url else None
+
+
 def conditional_entries(bundle):
-    """(resourceType, ifNoneExist) of every conditional create in the Bundle."""
-    return [(e["resource"]["resourceType"], e["request"]["ifNoneExist"])
-            for e in bundle["entry"] if e.get("request", {}).get("ifNoneExist")]
+    """(resourceType, search) of every conditional create or update in the Bundle."""
+    return [(e["resource"]["resourceType"], condition_of(e))
+            for e in bundle["entry"] if condition_of(e)]
 
 
 def query(condition):
@@ -81,7 +91,7 @@ def query(condition):
 def report_identifier(bundle):
     for e in bundle["entry"]:
         if e["resource"]["resourceType"] == "DiagnosticReport":
-            return e["request"]["ifNoneExist"].split("=", 1)[1]
+            return condition_of(e).split("=", 1)[1]
     return None
 
 
@@ -165,7 +175,7 @@ class GoldenCasesArriveOnce(DeliveryCase):
                     self.assert_once(rtype, condition, name)
             resources = {e["fullUrl"]: e for e in bundle["entry"]}
             report = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
-            condition = report["request"]["ifNoneExist"]
+            condition = condition_of(report)
             if condition not in reports_seen:
                 # Some samples share a header, and so an accession: the first one sent created the
                 # report, and the later ones found it (ifNoneExist) instead of adding another.
@@ -177,7 +187,7 @@ class GoldenCasesArriveOnce(DeliveryCase):
                 if VARIANT_PROFILE in r.get("meta", {}).get("profile", []):
                     patient = resources[r["subject"]["reference"]]
                     key = patient["request"].get("ifNoneExist") or json.dumps(patient["resource"].get("identifier"))
-                    variants_by_patient.setdefault(key, set()).add(e["request"]["ifNoneExist"])
+                    variants_by_patient.setdefault(key, set()).add(condition_of(e))
         self.assertGreater(len(variants_by_patient), 0)
         for patient_condition, variants in variants_by_patient.items():
             patients = self.fhir.resources("Patient", params=query(patient_condition))
@@ -236,6 +246,59 @@ class GoldenCasesArriveOnce(DeliveryCase):
             # with its own SHA-256); the replays added none.
             self.assertEqual(after["Provenance"], 2 * len(cases))
             self.check_server_holds(cases)
+
+
+class Corrections(DeliveryCase):
+    """A corrected report (OBR-25 and one row's OBX-11 "C") sent after the original: its results
+    are conditional updates, so the EHR's resources change under the same identifiers, and none
+    is added (fixtures/mappings/genetic-corrected-report)."""
+
+    ORIGINAL = "genetic-brca-subid-dot-form"
+    CORRECTION = "genetic-corrected-report"
+
+    def stored_variant(self, condition):
+        found = self.fhir.resources("Observation", params=query(condition))
+        self.assertEqual(len(found), 1, condition)
+        vaf = [c["valueQuantity"]["value"] for c in found[0].get("component", [])
+               if c["code"]["coding"][0]["code"] == "81258-6"]
+        return found[0]["status"], vaf
+
+    def totals(self):
+        return {t: self.fhir.count(t) for t in
+                ("Patient", "ServiceRequest", "Specimen", "Observation", "DiagnosticReport", "Provenance")}
+
+    def test_a_correction_updates_what_the_original_created(self):
+        correction = dict(golden_bundle_cases())[self.CORRECTION]
+        variant = next(e for e in correction["entry"] if (condition_of(e) or "").endswith("/variant/1a"))
+        report = next(e for e in correction["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
+        self.assertEqual(report["request"]["method"], "PUT")
+        with self.daemon() as d:
+            self.send(d, write_variant(self.dir, "original", self.ORIGINAL, "O"))
+            self.wait_deliveries(d, "delivered", 1)
+            before = self.totals()
+            self.assertEqual(self.stored_variant(condition_of(variant)), ("final", [0.48]))
+            self.send(d, write_variant(self.dir, "correction", self.CORRECTION, "C"))
+            self.wait_deliveries(d, "delivered", 2)
+            self.assertEqual(self.stored_variant(condition_of(variant)), ("corrected", [0.45]))
+            reports = self.fhir.resources("DiagnosticReport", params=query(condition_of(report)))
+            self.assertEqual([r["status"] for r in reports], ["corrected"])
+            after = self.totals()
+            before["Provenance"] += 1  # the correction is a message of its own
+            self.assertEqual(after, before)
+            # Sent again, the correction changes nothing more and adds nothing.
+            self.send(d, write_variant(self.dir, "correction-again", self.CORRECTION, "C2"))
+            self.wait_deliveries(d, "delivered", 3)
+            before["Provenance"] += 1
+            self.assertEqual(self.totals(), before)
+            self.assertEqual(self.stored_variant(condition_of(variant)), ("corrected", [0.45]))
+
+
+class CorrectionsResourceByResource(Corrections):
+    """The same through a server without transactions: each conditional update is a PUT of its
+    own, its answer gives the id the later entries' references are rewritten to."""
+
+    def destination(self, **overrides):
+        return super().destination(mode="resources", **overrides)
 
 
 class Outages(DeliveryCase):

@@ -368,4 +368,18 @@ TEST_CASE("delivery: the order key is the report's business identifier", "[deliv
   CHECK(app::MappingWorker::order_key_of(service_request_only, 5) ==
         "ServiceRequest?identifier=urn:y|S-9");
   CHECK(app::MappingWorker::order_key_of(Json::object({}), 5) == "message|5");
+
+  // A correction updates the report under the same identifier: the same key, so that it is
+  // delivered after the original, never before.
+  const Json correction = Json::object(
+      {{"entry",
+        Json::array({Json::object(
+            {{"resource", Json::object({{"resourceType", Json::string("DiagnosticReport")},
+                                        {"identifier", ids("urn:X", "R-1")}})},
+             {"request",
+              Json::object(
+                  {{"method", Json::string("PUT")},
+                   {"url", Json::string("DiagnosticReport?identifier=urn:x|R-1")}})}})})}});
+  CHECK(app::MappingWorker::order_key_of(correction, 6) ==
+        app::MappingWorker::order_key_of(with_condition, 5));
 }

@@ -118,7 +118,12 @@ TEST_CASE("bundles that cannot be sent one by one are refused with the entry nam
   auto put = ResourcePlan::from_bundle(R"({"resourceType":"Bundle","entry":[
     {"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Patient/1"}}]})");
   REQUIRE(!put);
-  CHECK(put.error().message == "entry 1 is not a POST: only creates can be sent one by one");
+  CHECK(put.error().message ==
+        "entry 1 is neither a POST nor a conditional update (PUT Type?search): only those can be "
+        "sent one by one");
+  auto other_type = ResourcePlan::from_bundle(R"({"resourceType":"Bundle","entry":[
+    {"resource":{"resourceType":"Patient"},"request":{"method":"PUT","url":"Person?x=1"}}]})");
+  REQUIRE(!other_type);
   auto twice = ResourcePlan::from_bundle(R"({"resourceType":"Bundle","entry":[
     {"fullUrl":"urn:uuid:a","resource":{"resourceType":"Patient"},"request":{"method":"POST"}},
     {"fullUrl":"urn:uuid:a","resource":{"resourceType":"Patient"},"request":{"method":"POST"}}]})");
@@ -128,6 +133,24 @@ TEST_CASE("bundles that cannot be sent one by one are refused with the entry nam
   auto empty = ResourcePlan::from_bundle(R"({"resourceType":"Bundle"})");
   REQUIRE(empty);
   CHECK(empty->size() == 0);
+}
+
+TEST_CASE("a correction's conditional updates are planned like creates, by their search",
+          "[delivery][resource_plan]") {
+  auto plan = ResourcePlan::from_bundle(R"({"resourceType":"Bundle","entry":[
+    {"fullUrl":"urn:uuid:rep","resource":{"resourceType":"DiagnosticReport",
+      "result":[{"reference":"urn:uuid:obs"}]},
+     "request":{"method":"PUT","url":"DiagnosticReport?identifier=s|r1"}},
+    {"fullUrl":"urn:uuid:obs","resource":{"resourceType":"Observation"},
+     "request":{"method":"PUT","url":"Observation?identifier=s|o1"}}]})");
+  REQUIRE(plan);
+  CHECK(types(*plan) == std::vector<std::string>{"Observation", "DiagnosticReport"});
+  CHECK(plan->entries()[0].conditional_update == "Observation?identifier=s|o1");
+  CHECK(plan->entries()[0].if_none_exist.empty());
+  auto report = plan->resolve(plan->entries()[1], {{"urn:uuid:obs", "Observation/3"}});
+  REQUIRE(report);
+  CHECK(*report ==
+        R"({"resourceType":"DiagnosticReport","result":[{"reference":"Observation/3"}]})");
 }
 
 TEST_CASE("the id comes from the Location or from the answer's body", "[delivery][resource_plan]") {
