@@ -4,10 +4,12 @@
 #include <rapidjson/error/en.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "app/json_values.h"
 #include "hl7v2/charset.h"
@@ -352,6 +354,29 @@ mapping::Json merged_feed(const mapping::Json& base, const mapping::Json& overri
   return mapping::Json::object(std::move(merged));
 }
 
+// The $feed settings whose values the shipped templates choose between: a misspelt value would
+// otherwise quietly select their default branch. Other members are the templates' own business.
+void check_feed_settings(Reader& r, const Value& settings, const std::string& where) {
+  // (Vectors, not initializer_lists: a list's array would not outlive the statement.)
+  static const std::vector<std::pair<const char*, std::vector<std::string_view>>> kChoices = {
+      {"patient_mode", {"conditional-create", "reference-only"}},
+      {"result_updates", {"corrections", "always", "never"}},
+  };
+  for (const auto& [key, allowed] : kChoices) {
+    const Value* v = member(settings, key);
+    if (v == nullptr) continue;
+    const std::string at = where + "/" + key;
+    const std::string_view value =
+        v->IsString() ? std::string_view(v->GetString(), v->GetStringLength()) : "";
+    if (!v->IsString() || std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+      std::string list;
+      for (const std::string_view a : allowed)
+        list += (list.empty() ? "\"" : ", \"") + std::string(a) + "\"";
+      r.error(at, "must be one of " + list);
+    }
+  }
+}
+
 void read_http_feed(Reader& r, const Value& v, const std::string& where, HttpFeedConfig& f,
                     bool listener_verifies_clients) {
   if (!r.object(v, where,
@@ -382,6 +407,7 @@ void read_http_feed(Reader& r, const Value& v, const std::string& where, HttpFee
     if (!settings->IsObject()) {
       r.error(where + "/settings", "must be an object (merged over mapping.feed for this feed)");
     } else {
+      check_feed_settings(r, *settings, where + "/settings");
       f.settings = json_from_rapidjson(*settings);
     }
   }
@@ -404,6 +430,7 @@ void read_folder(Reader& r, const Value& v, const std::string& where, DropFolder
     if (!settings->IsObject()) {
       r.error(where + "/settings", "must be an object (merged over mapping.feed for this folder)");
     } else {
+      check_feed_settings(r, *settings, where + "/settings");
       f.settings = json_from_rapidjson(*settings);
     }
   }
@@ -572,6 +599,7 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
           } else {
             // Over the defaults, member by member: a config that sets one feed option keeps
             // the others (an identifier system left out would make identifiers unusable).
+            check_feed_settings(r, *feed, "/mapping/feed");
             c.mapping.feed = merged_feed(c.mapping.feed, json_from_rapidjson(*feed));
           }
         }

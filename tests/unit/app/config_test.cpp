@@ -174,6 +174,31 @@ TEST_CASE("the HTTP listener: feeds, credentials, names and per-feed settings", 
             .find("/listeners/http/feeds: must be a non-empty array") != std::string::npos);
 }
 
+TEST_CASE("feed settings the shipped templates choose by are checked where they are set",
+          "[app][config]") {
+  auto c = app::parse_config(R"({"mapping": {"feed": {"result_updates": "always"}}})", "test.json");
+  REQUIRE(c);
+  CHECK(c->mapping.feed.find("result_updates")->as_string() == "always");
+  CHECK(app::parse_config("{}", "test.json")->mapping.feed.find("result_updates")->as_string() ==
+        "corrections");
+  CHECK(errors_of(R"({"mapping": {"feed": {"result_updates": "Never"}}})")
+            .find("/mapping/feed/result_updates: must be one of \"corrections\", \"always\", "
+                  "\"never\"") != std::string::npos);
+  CHECK(errors_of(R"({"mapping": {"feed": {"patient_mode": true}}})")
+            .find("/mapping/feed/patient_mode: must be one of \"conditional-create\", "
+                  "\"reference-only\"") != std::string::npos);
+  CHECK(errors_of(R"({"listeners": {"http": {"feeds": [{"name": "fmi", "api_key": "${HOME}",
+      "settings": {"result_updates": "sometimes"}}]}}})")
+            .find("/listeners/http/feeds/0/settings/result_updates: must be one of") !=
+        std::string::npos);
+  CHECK(errors_of(R"({"listeners": {"folders": [{"name": "d", "path": "/tmp/x",
+      "settings": {"patient_mode": "own"}}]}})")
+            .find("/listeners/folders/0/settings/patient_mode: must be one of") !=
+        std::string::npos);
+  // Settings of one's own templates are theirs to read: not checked.
+  CHECK(app::parse_config(R"({"mapping": {"feed": {"my_setting": 42}}})", "test.json"));
+}
+
 TEST_CASE("drop folders: defaults, limits, names shared with listeners", "[app][config]") {
   auto c = app::parse_config(R"({"listeners": {"mllp": [{"name": "lab", "port": 2600}],
       "folders": [{"name": "fmi-drop", "path": "/srv/drop/fmi", "settings": {"sender": "fmi"}}]}})",
