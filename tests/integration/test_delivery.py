@@ -249,12 +249,14 @@ class GoldenCasesArriveOnce(DeliveryCase):
 
 
 class Corrections(DeliveryCase):
-    """A corrected report (OBR-25 and one row's OBX-11 "C") sent after the original: its results
-    are conditional updates, so the EHR's resources change under the same identifiers, and none
-    is added (fixtures/mappings/genetic-corrected-report)."""
+    """A corrected report (OBR-25 and one row's OBX-11 "C") sent after the original, then one that
+    withdraws a variant (OBX-11 "W"): their results are conditional updates, so the EHR's
+    resources change under the same identifiers, and none is added
+    (fixtures/mappings/genetic-corrected-report, genetic-wrong-variant)."""
 
     ORIGINAL = "genetic-brca-subid-dot-form"
     CORRECTION = "genetic-corrected-report"
+    WITHDRAWAL = "genetic-wrong-variant"
 
     def stored_variant(self, condition):
         found = self.fhir.resources("Observation", params=query(condition))
@@ -291,6 +293,15 @@ class Corrections(DeliveryCase):
             before["Provenance"] += 1
             self.assertEqual(self.totals(), before)
             self.assertEqual(self.stored_variant(condition_of(variant)), ("corrected", [0.45]))
+            # Then the lab withdraws the other variant (OBX-11 "W" on its rows): the EHR's copy
+            # is marked entered-in-error, not left standing beside a new one.
+            withdrawn = condition_of(variant).replace("/variant/1a", "/variant/1b")
+            self.assertEqual(self.stored_variant(withdrawn)[0], "final")
+            self.send(d, write_variant(self.dir, "withdrawal", self.WITHDRAWAL, "W"))
+            self.wait_deliveries(d, "delivered", 4)
+            before["Provenance"] += 1
+            self.assertEqual(self.totals(), before)
+            self.assertEqual(self.stored_variant(withdrawn)[0], "entered-in-error")
 
 
 class CorrectionsResourceByResource(Corrections):
