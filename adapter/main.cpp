@@ -461,7 +461,13 @@ int print_errors() {
   return 0;
 }
 
-// Marks mappings pending again; a running daemon maps them within its poll interval.
+// An admin API answer on the command line: the body on stdout (200) or stderr, and the exit code.
+int print_answer(const std::optional<app::AdminResponse>& answer) {
+  if (!answer) return usage();
+  std::fputs(answer->body.c_str(), answer->status == 200 ? stdout : stderr);
+  return answer->status == 200 ? 0 : 1;
+}
+
 // `adapterd replay --dry-run (--failed | MESSAGE_ID)`: what the replay would change, mapped here
 // with the configuration's mappings (app/replay_preview.h); nothing is written.
 int replay_preview(const app::Config& config, store::SqliteStore& store,
@@ -475,14 +481,12 @@ int replay_preview(const app::Config& config, store::SqliteStore& store,
   }
   auto mapper = std::make_shared<const app::Mapper>(*set, config.mapping);
   app::AdminApi api(store, store, [&mapper] { return mapper; });
-  const auto answer =
+  return print_answer(
       api.handle("GET", id ? "/messages/" + std::to_string(*id) + "/replay-preview"
-                           : std::string("/replay-preview?mapping=mapping_failed&limit=1000"));
-  if (!answer) return usage();
-  std::fputs(answer->body.c_str(), answer->status == 200 ? stdout : stderr);
-  return answer->status == 200 ? 0 : 1;
+                           : std::string("/replay-preview?mapping=mapping_failed&limit=1000")));
 }
 
+// Marks mappings pending again; a running daemon maps them within its poll interval.
 int replay(const app::Config& config, std::vector<std::string> operands) {
   log::configure({log::Level::warn, false, 2});
   const auto dry = std::find(operands.begin(), operands.end(), "--dry-run");
@@ -569,9 +573,7 @@ int messages(const app::Config& config, const std::vector<std::string>& operands
   app::AdminApi api(**store, **store);
   const auto answer = api.handle("GET", target);
   (*store)->close();
-  if (!answer) return usage();
-  std::fputs(answer->body.c_str(), answer->status == 200 ? stdout : stderr);
-  return answer->status == 200 ? 0 : 1;
+  return print_answer(answer);
 }
 
 int dead_letters(const app::Config& config, const std::vector<std::string>& operands) {

@@ -364,7 +364,7 @@ AdminResponse AdminApi::preview_one(std::int64_t id) {
     return error_answer(409, "message " + std::to_string(id) +
                                  " was rejected at intake: it is never mapped, nor replayed");
   }
-  return json_answer(200, preview_replay(*mapper, **m, *recorded, now_us()));
+  return json_answer(200, preview_replay(*mapper, **m, *recorded, now_us()).answer);
 }
 
 AdminResponse AdminApi::preview(std::string_view query) {
@@ -383,13 +383,10 @@ AdminResponse AdminApi::preview(std::string_view query) {
   for (const store::StoredMessage& m : *rows) {
     auto recorded = inbox_.mapping_of(m.id);
     if (!recorded) return error_answer(503, "the store could not be read");
-    Json one = preview_replay(*mapper, m, *recorded, now);
-    const Json* c = one.find("changed");
-    if (c != nullptr && c->as_bool()) ++changed;
-    const Json* replayed = one.find("replayed");
-    const Json* state = replayed != nullptr ? replayed->find("state") : nullptr;
-    if (state != nullptr && state->as_string() == "mapping_failed") ++failing;
-    out.push_back(std::move(one));
+    ReplayPreview one = preview_replay(*mapper, m, *recorded, now);
+    if (one.changed) ++changed;
+    if (one.replayed_state == store::MappingState::mapping_failed) ++failing;
+    out.push_back(std::move(one.answer));
   }
   JsonObject body{{"template_set", Json::string(mapper->templates().version)},
                   {"compared", number(static_cast<std::int64_t>(rows->size()))},

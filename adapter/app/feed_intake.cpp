@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "app/json_values.h"
 #include "app/mapping_worker.h"
@@ -453,8 +454,11 @@ std::optional<HttpAnswer> FeedIntake::kept_rejection(const HttpFeedConfig& feed,
   // XML rejections keep their HTTP status as the ACK code; HL7 v2 ones keep AR or AE.
   unsigned status = 400;
   const std::string& ack = m.message.ack_code;
-  if (ack.size() == 3 && ack[0] >= '4' && ack[0] <= '5')
-    status = static_cast<unsigned>(std::stoi(ack));
+  unsigned code = 0;
+  const auto [end, err] = std::from_chars(ack.data(), ack.data() + ack.size(), code);
+  if (err == std::errc() && end == ack.data() + ack.size() && code >= 400 && code < 600) {
+    status = code;
+  }
   HttpAnswer a = operation_outcome(status, "invalid",
                                    "kept as rejected message " + std::to_string(m.id) +
                                        " before a stop (not kept again): " + m.message.error);

@@ -92,8 +92,9 @@ bool any_of_lists(const Json& added_gone) {
 
 }  // namespace
 
-Json preview_replay(const Mapper& mapper, const store::StoredMessage& message,
-                    const std::optional<store::MappingRecord>& recorded, std::int64_t now_us) {
+ReplayPreview preview_replay(const Mapper& mapper, const store::StoredMessage& message,
+                             const std::optional<store::MappingRecord>& recorded,
+                             std::int64_t now_us) {
   const store::MappingRecord replayed = MappingWorker::map_one(mapper, message, now_us);
   const store::MappingRecord none;
   const store::MappingRecord& before = recorded ? *recorded : none;
@@ -115,13 +116,17 @@ Json preview_replay(const Mapper& mapper, const store::StoredMessage& message,
       before.state != store::MappingState::pending && before.state != replayed.state;
   const bool changed =
       !recorded || state_changed || !diff.empty() || any_of_lists(issues) || any_of_lists(unmapped);
-  return Json::object({{"id", Json::number(static_cast<double>(message.id))},
-                       {"changed", Json::boolean(changed)},
-                       {"recorded", recorded ? outcome(*recorded) : Json()},
-                       {"replayed", outcome(replayed)},
-                       {"bundle", Json::array(std::move(bundle))},
-                       {"issues", issues},
-                       {"unmapped", unmapped}});
+  ReplayPreview p;
+  p.changed = changed;
+  p.replayed_state = replayed.state;
+  p.answer = Json::object({{"id", Json::number(static_cast<double>(message.id))},
+                           {"changed", Json::boolean(changed)},
+                           {"recorded", recorded ? outcome(*recorded) : Json()},
+                           {"replayed", outcome(replayed)},
+                           {"bundle", Json::array(std::move(bundle))},
+                           {"issues", issues},
+                           {"unmapped", unmapped}});
+  return p;
 }
 
 }  // namespace adapter::app

@@ -29,7 +29,13 @@
 
 namespace adapter::app {
 
-mapping::Json preview_replay(const Mapper& mapper, const store::StoredMessage& message,
+struct ReplayPreview {
+  bool changed = false;
+  store::MappingState replayed_state = store::MappingState::pending;
+  mapping::Json answer;  // the object above
+};
+
+ReplayPreview preview_replay(const Mapper& mapper, const store::StoredMessage& message,
                              const std::optional<store::MappingRecord>& recorded,
                              std::int64_t now_us);
 

@@ -561,11 +561,19 @@ Value f_lookup(Evaluator& ev, const Expr& call, Args& a) {
 
 }  // namespace
 
-Value lookup_cell(Evaluator& ev, const Table& table, const Value& key_value, int column) {
+namespace {
+
+// The row of `key_value`'s text in `table`, or null.
+const Json* row_of(Evaluator& ev, const Table& table, const Value& key_value) {
   std::string scratch;
   const auto key = ev.text_view(key_value, scratch);
-  if (!key) return Value();
-  const Json* row = table.index.find(*key);
+  return key ? table.index.find(*key) : nullptr;
+}
+
+}  // namespace
+
+Value lookup_cell(Evaluator& ev, const Table& table, const Value& key_value, int column) {
+  const Json* row = row_of(ev, table, key_value);
   if (row == nullptr) return Value();
   const Json& cell = row->as_object()[static_cast<std::size_t>(column)].value;
   return cell.is_empty() ? Value() : Value::borrowed(cell);  // tables outlive the mapping
@@ -573,10 +581,7 @@ Value lookup_cell(Evaluator& ev, const Table& table, const Value& key_value, int
 
 Value lookup_in(Evaluator& ev, const Table& table, const Value& key_value, const Value* column,
                 const Expr& call) {
-  std::string scratch;
-  const auto key = ev.text_view(key_value, scratch);
-  if (!key) return Value();
-  const Json* found = table.index.find(*key);
+  const Json* found = row_of(ev, table, key_value);
   if (found == nullptr) return Value();
   const Json& row = *found;
   if (column != nullptr) {
