@@ -164,10 +164,10 @@ struct Evaluator::Reusable {
   ReadSet consumed;
   std::vector<std::uint32_t> segment_ids;
   std::vector<std::unique_ptr<std::vector<Value>>> arg_buffers;
-  std::vector<std::vector<CachedCall>> partial_cache;
+  std::vector<CachedCall> cached_calls;
+  std::vector<std::int32_t> call_slots;
   std::vector<Value> cached_args;
   std::vector<CachedGroups> groups_cache;
-  std::deque<Json> counts;  // numbers only, held inline: the same for every message
   std::vector<std::int8_t> filter_cache;
 
   // Empty again, capacity kept. Values are released here, on the thread that made them.
@@ -179,7 +179,8 @@ struct Evaluator::Reusable {
     consumed.clear();
     segment_ids.clear();
     for (const auto& level : arg_buffers) level->clear();
-    for (std::vector<CachedCall>& calls : partial_cache) calls.clear();
+    cached_calls.clear();
+    std::fill(call_slots.begin(), call_slots.end(), -1);
     cached_args.clear();
     groups_cache.clear();
     filter_cache.clear();
@@ -221,13 +222,12 @@ Evaluator::Evaluator(const TemplateSet& set, const Template& tmpl, const hl7v2::
       consumed_(reusable_->consumed),
       segment_ids_(reusable_->segment_ids),
       arg_buffers_(reusable_->arg_buffers),
-      partial_cache_(reusable_->partial_cache),
+      cached_calls_(reusable_->cached_calls),
+      call_slots_(reusable_->call_slots),
       cached_args_(reusable_->cached_args),
       groups_cache_(reusable_->groups_cache),
-      counts_(reusable_->counts),
       filter_cache_(reusable_->filter_cache) {
-  // Another template set (a reload, a test) may have another number of partials.
-  partial_cache_.resize(set.partials.size());
+  if (call_slots_.empty()) call_slots_.assign(64, -1);
   // Variables are told apart by the address of their interned name (lookup_var).
   auto interned = [&](std::string_view name) {
     const auto it = set.variable_names.find(name);
@@ -514,21 +514,14 @@ Value Evaluator::render_partial(const std::string& name, std::span<const Value> 
 
 Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
   if (!p.pure) return render_partial_body(p, args);
-  // The context its root "$with" makes must hold every segment its paths name, or they would
-  // resolve in the caller's context.
-  if (p.context_param >= 0) {
-    const auto i = static_cast<std::size_t>(p.context_param);
-    if (i >= args.size() || !holds_segments(args[i], p.context_segments)) {
-      return render_partial_body(p, args);
-    }
-  }
-  std::vector<CachedCall>& calls = partial_cache_[p.index];
   std::size_t hash = p.params.size();
   for (std::size_t i = 0; i < p.params.size(); ++i) {
     hash = mix(hash, i < args.size() ? hash_value(args[i]) : 0);
   }
-  for (const CachedCall& c : calls) {
-    if (c.hash != hash) continue;
+  const std::size_t mask = call_slots_.size() - 1;
+  for (std::size_t s = call_slot(p, hash); call_slots_[s] >= 0; s = (s + 1) & mask) {
+    const CachedCall& c = cached_calls_[static_cast<std::size_t>(call_slots_[s])];
+    if (c.hash != hash || c.partial != &p) continue;
     bool same = true;
     for (std::size_t i = 0; i < p.params.size() && same; ++i) {
       const Value& cached = cached_args_[c.first_arg + i];
@@ -536,6 +529,14 @@ Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
     }
     // A call deeper down could hit the nesting limit where the first did not: render it again.
     if (same && depth_ + c.depth <= kMaxDepth) return c.result;
+  }
+  // The context its root "$with" makes must hold every segment its paths name, or they would
+  // resolve in the caller's context. (A call found above passed this with the same arguments.)
+  if (p.context_param >= 0) {
+    const auto i = static_cast<std::size_t>(p.context_param);
+    if (i >= args.size() || !holds_segments(args[i], p.context_segments)) {
+      return render_partial_body(p, args);
+    }
   }
   const std::size_t issues = result_.issues.size();
   const std::size_t explained = result_.explain.size();
@@ -546,6 +547,7 @@ Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
   max_depth_ = std::max(outer_max, max_depth_);
   if (result_.issues.size() == issues && result_.explain.size() == explained) {
     CachedCall c;
+    c.partial = &p;
     c.hash = hash;
     c.first_arg = cached_args_.size();
     for (std::size_t i = 0; i < p.params.size(); ++i) {
@@ -553,9 +555,31 @@ Value Evaluator::render_partial(const Partial& p, std::span<const Value> args) {
     }
     c.result = result;
     c.depth = depth;
-    calls.push_back(std::move(c));
+    cached_calls_.push_back(std::move(c));
+    if (cached_calls_.size() * 2 > call_slots_.size()) {  // at most half full: short probes
+      call_slots_.assign(call_slots_.size() * 2, -1);
+      for (std::size_t i = 0; i < cached_calls_.size(); ++i)
+        index_call(static_cast<std::int32_t>(i));
+    } else {
+      index_call(static_cast<std::int32_t>(cached_calls_.size() - 1));
+    }
   }
   return result;
+}
+
+std::size_t Evaluator::call_slot(const Partial& partial, std::size_t hash) const {
+  // Fibonacci hashing: the product's top bits, as many as the table has slots.
+  const int bits = std::countr_zero(call_slots_.size());
+  return static_cast<std::size_t>((mix(hash, partial.index) * 0x9E3779B97F4A7C15ULL) >>
+                                  (64 - bits));
+}
+
+void Evaluator::index_call(std::int32_t call) {
+  const CachedCall& c = cached_calls_[static_cast<std::size_t>(call)];
+  const std::size_t mask = call_slots_.size() - 1;
+  std::size_t s = call_slot(*c.partial, c.hash);
+  while (call_slots_[s] >= 0) s = (s + 1) & mask;
+  call_slots_[s] = call;
 }
 
 bool Evaluator::holds_segments(const Value& context, const std::vector<std::string>& ids) const {
@@ -591,10 +615,17 @@ Value Evaluator::render_partial_body(const Partial& p, std::span<const Value> ar
 }
 
 Value Evaluator::count_value(std::size_t n) {
-  constexpr std::size_t kKept = 1024;  // $index of every $each element, count(): small numbers
+  // $index of every $each element, count(): small numbers, made once for the process. Numbers
+  // are held inline (no shared block), so every thread may read them.
+  constexpr std::size_t kKept = 1024;
+  static const std::vector<Json> kNumbers = [] {
+    std::vector<Json> numbers;
+    numbers.reserve(kKept);
+    for (std::size_t i = 0; i < kKept; ++i) numbers.push_back(Json::number(static_cast<double>(i)));
+    return numbers;
+  }();
   if (n >= kKept) return Value(Json::number(static_cast<double>(n)));
-  while (counts_.size() <= n) counts_.push_back(Json::number(static_cast<double>(counts_.size())));
-  return Value::borrowed(counts_[n]);
+  return Value::borrowed(kNumbers[n]);
 }
 
 Evaluator::ArgsBuffer::ArgsBuffer(Evaluator& ev)

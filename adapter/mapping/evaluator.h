@@ -199,11 +199,16 @@ class Evaluator {
   // Results of pure partial calls and segment filters (purity.cpp) for this message. A call is
   // kept only if it recorded no issue and no explain line, so reusing it changes no output.
   struct CachedCall {
-    std::size_t hash = 0;
+    const Partial* partial = nullptr;
+    std::size_t hash = 0;       // of the arguments (hash_value)
     std::size_t first_arg = 0;  // in cached_args_: one per parameter (nothing if not given)
     Value result;
     int depth = 0;  // nesting levels the call went below where it started
   };
+  // The slot of cached_calls_ where a call of `partial` with arguments hashing to `hash` is
+  // looked for first (open addressing over call_slots_, a power of two of them).
+  std::size_t call_slot(const Partial& partial, std::size_t hash) const;
+  void index_call(std::int32_t call);
   struct CachedGroups {
     std::string kind;    // groups(kind), or
     bool subid = false;  // subid_groups()
@@ -247,11 +252,14 @@ class Evaluator {
   std::size_t arg_depth_ = 0;
   int depth_ = 0;
   int max_depth_ = 0;  // the deepest depth_ reached so far (what a cached call needs below it)
-  std::vector<std::vector<CachedCall>>& partial_cache_;  // by Partial::index
+  // Every cached call of this message, found through call_slots_: an index into cached_calls_
+  // or -1 (empty). A partial such as cwe is called with dozens of different fields per message;
+  // a scan of its calls cost more than the render it saved for the small ones.
+  std::vector<CachedCall>& cached_calls_;
+  std::vector<std::int32_t>& call_slots_;
   std::vector<Value>& cached_args_;  // the arguments of all cached calls, one after another
   std::vector<CachedGroups>& groups_cache_;
   std::unordered_map<std::string, Json> made_;  // once_per_message
-  std::deque<Json>& counts_;  // count_value(n) at [n] (deque: borrowed values stay valid)
   std::vector<std::int8_t>& filter_cache_;  // [memo_slot * segments + segment]: -1 unknown, 0, 1
 };
 
