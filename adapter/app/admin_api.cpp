@@ -364,7 +364,9 @@ AdminResponse AdminApi::preview_one(std::int64_t id) {
     return error_answer(409, "message " + std::to_string(id) +
                                  " was rejected at intake: it is never mapped, nor replayed");
   }
-  return json_answer(200, preview_replay(*mapper, **m, *recorded, now_us()).answer);
+  auto preview = preview_replay(*mapper, inbox_, **m, *recorded, now_us());
+  if (!preview) return error_answer(503, "the store could not be read: " + preview.error().message);
+  return json_answer(200, preview->answer);
 }
 
 AdminResponse AdminApi::preview(std::string_view query) {
@@ -383,7 +385,11 @@ AdminResponse AdminApi::preview(std::string_view query) {
   for (const store::StoredMessage& m : *rows) {
     auto recorded = inbox_.mapping_of(m.id);
     if (!recorded) return error_answer(503, "the store could not be read");
-    ReplayPreview one = preview_replay(*mapper, m, *recorded, now);
+    auto previewed = preview_replay(*mapper, inbox_, m, *recorded, now);
+    if (!previewed) {
+      return error_answer(503, "the store could not be read: " + previewed.error().message);
+    }
+    ReplayPreview& one = *previewed;
     if (one.changed) ++changed;
     if (one.replayed_state == store::MappingState::mapping_failed) ++failing;
     out.push_back(std::move(one.answer));

@@ -136,11 +136,12 @@ void MappingWorker::notify() {
 
 store::MappingRecord MappingWorker::map_one(const Mapper& mapper,
                                             const store::StoredMessage& message,
-                                            std::int64_t now_us) {
+                                            std::int64_t now_us, bool supersedes) {
   Arrival arrival;
   arrival.received_at = fhir_instant_utc(message.message.received_at_us);
   arrival.listener = message.message.listener;
   arrival.message_id = message.id;
+  arrival.supersedes = supersedes;
   std::vector<MappedMessage> results =
       mapper.map(message.message.raw, "message " + std::to_string(message.id), arrival, false);
 
@@ -171,6 +172,21 @@ store::MappingRecord MappingWorker::map_one(const Mapper& mapper,
   record.state = m.ok() ? store::MappingState::mapped : store::MappingState::mapping_failed;
   if (m.ok()) record.order_key = order_key_of(m.result.output, message.id);
   return record;
+}
+
+Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
+                                                       store::InboxStore& store,
+                                                       const store::StoredMessage& message,
+                                                       std::int64_t now_us) {
+  store::MappingRecord record = map_one(mapper, message, now_us);
+  if (record.state != store::MappingState::mapped) return record;
+  // The order key comes from the Bundle, so the message is mapped before the question can be
+  // asked; a second mapping is the price of a follow-up message (a final result after a
+  // preliminary one, a resent report), not of every message.
+  auto earlier = store.report_queued_before(record.order_key, message.id);
+  if (!earlier) return std::move(earlier).error();
+  if (!*earlier) return record;
+  return map_one(mapper, message, now_us, true);
 }
 
 void MappingWorker::run() {
@@ -204,7 +220,15 @@ void MappingWorker::run() {
     for (const store::StoredMessage& message : *batch) {
       // The set current now, held for this message even if a reload replaces it meanwhile.
       const std::shared_ptr<const Mapper> mapper = mappers_->current();
-      store::MappingRecord record = map_one(*mapper, message, now_us());
+      auto mapped = map_stored(*mapper, store_, message, now_us());
+      if (!mapped) {
+        // Not mapped: it stays unmapped and is tried again (the watermark does not pass it).
+        counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+        log::error("mapping.store_read_failed",
+                   {{"message_id", message.id}, {"error", mapped.error().message}});
+        break;
+      }
+      store::MappingRecord record = std::move(*mapped);
       const bool ok = record.state == store::MappingState::mapped;
       if (ok) record.deliver_to = destinations_;
       const std::string template_name = record.template_name;

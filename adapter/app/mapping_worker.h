@@ -67,8 +67,15 @@ class MappingWorker {
   std::vector<std::pair<std::string, TemplateCounts>> template_counts() const;
 
   // Maps one stored message into the record to keep (no I/O: tests call it directly).
+  // `supersedes`: an earlier message about the same report was queued for delivery
+  // ($source.supersedes).
   static store::MappingRecord map_one(const Mapper& mapper, const store::StoredMessage& message,
-                                      std::int64_t now_us);
+                                      std::int64_t now_us, bool supersedes = false);
+  // map_one(), then, when the store says an earlier message queued the same report (the Bundle's
+  // order key), again with `supersedes`: what the daemon records, and what a replay would.
+  static Result<store::MappingRecord> map_stored(const Mapper& mapper, store::InboxStore& store,
+                                                 const store::StoredMessage& message,
+                                                 std::int64_t now_us);
 
   // The report a Bundle is about, so that deliveries about it keep their order: the first
   // DiagnosticReport's business identifier ("DiagnosticReport?identifier=system|value", from its

@@ -92,10 +92,13 @@ bool any_of_lists(const Json& added_gone) {
 
 }  // namespace
 
-ReplayPreview preview_replay(const Mapper& mapper, const store::StoredMessage& message,
-                             const std::optional<store::MappingRecord>& recorded,
-                             std::int64_t now_us) {
-  const store::MappingRecord replayed = MappingWorker::map_one(mapper, message, now_us);
+Result<ReplayPreview> preview_replay(const Mapper& mapper, store::InboxStore& store,
+                                     const store::StoredMessage& message,
+                                     const std::optional<store::MappingRecord>& recorded,
+                                     std::int64_t now_us) {
+  auto mapped = MappingWorker::map_stored(mapper, store, message, now_us);
+  if (!mapped) return std::move(mapped).error();
+  const store::MappingRecord& replayed = *mapped;
   const store::MappingRecord none;
   const store::MappingRecord& before = recorded ? *recorded : none;
 

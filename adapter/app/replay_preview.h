@@ -1,5 +1,5 @@
 // What replaying a stored message would change, without replaying it: the message is mapped
-// again with the current mappings (by the mapping worker's own MappingWorker::map_one) and the
+// again with the current mappings (by the mapping worker's own MappingWorker::map_stored) and the
 // outcome is compared with the mapping on record. Nothing is written and nothing is sent. An
 // integration engineer runs it after changing a template, over the messages the change should
 // fix (or must not touch), before `replay` sends anything to the EHR.
@@ -35,8 +35,11 @@ struct ReplayPreview {
   mapping::Json answer;  // the object above
 };
 
-ReplayPreview preview_replay(const Mapper& mapper, const store::StoredMessage& message,
-                             const std::optional<store::MappingRecord>& recorded,
-                             std::int64_t now_us);
+// Reads the store only to learn whether an earlier message queued the same report
+// (MappingWorker::map_stored); fails when it cannot.
+Result<ReplayPreview> preview_replay(const Mapper& mapper, store::InboxStore& store,
+                                     const store::StoredMessage& message,
+                                     const std::optional<store::MappingRecord>& recorded,
+                                     std::int64_t now_us);
 
 }  // namespace adapter::app

@@ -49,6 +49,7 @@ mapping::MappingSettings Mapper::settings_for(mapping::JsonObject source, std::s
   if (!received_at.empty()) source.emplace_back("received_at", mapping::Json::string(received_at));
   if (!receipt.listener.empty())
     source.emplace_back("listener", mapping::Json::string(receipt.listener));
+  source.emplace_back("supersedes", mapping::Json::boolean(receipt.supersedes));
   settings.source = mapping::Json::object(std::move(source));
   return settings;
 }
@@ -307,6 +308,26 @@ int test_mappings_command(const Config& config, const std::string& folder, bool 
         mapping_config.feed = mapping::Json::object(std::move(merged));
       }
     }
+    // source.json: what the daemon would know about the message's arrival; only `supersedes`
+    // (an earlier message about the same report was delivered) changes a mapping.
+    Arrival arrival;
+    if (fs::exists(c.dir / "source.json")) {
+      auto source_text = read_file((c.dir / "source.json").string());
+      auto source = source_text
+                        ? mapping::parse_json(*source_text, (c.dir / "source.json").string())
+                        : Result<mapping::Json>(source_text.error());
+      const mapping::Json* supersedes =
+          source && source->is_object() ? source->find("supersedes") : nullptr;
+      if (!source) {
+        problems.push_back("source.json: " + source.error().to_string());
+      } else if (!source->is_object() || source->as_object().size() != 1 || supersedes == nullptr ||
+                 !supersedes->is_bool()) {
+        problems.push_back(
+            "source.json: must be {\"supersedes\": true} or {\"supersedes\": false}");
+      } else {
+        arrival.supersedes = supersedes->as_bool();
+      }
+    }
     if (!problems.empty()) {
       ++failed;
       out << "FAIL " << c.name << "\n";
@@ -316,8 +337,8 @@ int test_mappings_command(const Config& config, const std::string& folder, bool 
 
     const Mapper mapper(*set, mapping_config);
     const MappedMessage m = c.input == "input.xml"
-                                ? mapper.map_document(*input, c.name, Arrival{}, false)
-                                : mapper.map_message(*input, c.name, Arrival{}, false);
+                                ? mapper.map_document(*input, c.name, arrival, false)
+                                : mapper.map_message(*input, c.name, arrival, false);
     std::string error_text;
     if (m.input_error) error_text = "not mapped: " + m.input_error->to_string() + "\n";
     for (const auto& i : m.result.issues) {

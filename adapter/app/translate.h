@@ -28,6 +28,9 @@ struct Arrival {
   std::string received_at;  // FHIR instant; empty: MSH-7 is used (translate, golden files)
   std::string listener;
   std::int64_t message_id = 0;
+  // An earlier message about the same report was queued for delivery: this one supersedes it
+  // (MappingWorker::map_stored). Never set by translate or the golden files.
+  bool supersedes = false;
 };
 
 struct MappedMessage {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -142,6 +143,11 @@ class InboxStore {
   using StatusCallback = std::function<void(Status)>;
   virtual void record_mapping(MappingRecord record, StatusCallback done) = 0;
   virtual Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) = 0;
+  // Whether a message received before `message_id` was queued for delivery about the same report
+  // (`order_key`, see outbox.h). A later message about a report supersedes the earlier ones: the
+  // mapping step then maps it with $source.supersedes, so that it updates what they created.
+  virtual Result<bool> report_queued_before(std::string_view order_key,
+                                            std::int64_t message_id) = 0;
   // Replay: marks mappings pending again, so the daemon maps those messages with the templates
   // it has now. One message, or (no id) every mapping_failed one. Returns how many.
   virtual Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) = 0;

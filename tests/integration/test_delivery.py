@@ -166,7 +166,7 @@ class GoldenCasesArriveOnce(DeliveryCase):
         references as many results as its Bundle; Variant Observations, searched by code and
         subject, number as many as the Bundles hold for that patient."""
         variants_by_patient = {}
-        reports_seen = set()
+        last_report = {}
         for name, bundle in cases:
             for rtype, condition in conditional_entries(bundle):
                 # The Provenance is keyed by the raw message's SHA-256, which the unique control
@@ -175,19 +175,20 @@ class GoldenCasesArriveOnce(DeliveryCase):
                     self.assert_once(rtype, condition, name)
             resources = {e["fullUrl"]: e for e in bundle["entry"]}
             report = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
-            condition = condition_of(report)
-            if condition not in reports_seen:
-                # Some samples share a header, and so an accession: the first one sent created the
-                # report, and the later ones found it (ifNoneExist) instead of adding another.
-                reports_seen.add(condition)
-                stored = self.fhir.resources("DiagnosticReport", params=query(condition))
-                self.assertEqual(len(stored[0].get("result", [])), len(report["resource"].get("result", [])), name)
+            # Some samples share a header, and so an accession: the first one sent created the
+            # report, and each later one, a later message about the same report, updated it
+            # ($source.supersedes) instead of adding another. The server holds the last one's.
+            last_report[condition_of(report)] = (name, report)
             for e in bundle["entry"]:
                 r = e["resource"]
                 if VARIANT_PROFILE in r.get("meta", {}).get("profile", []):
                     patient = resources[r["subject"]["reference"]]
                     key = patient["request"].get("ifNoneExist") or json.dumps(patient["resource"].get("identifier"))
                     variants_by_patient.setdefault(key, set()).add(condition_of(e))
+        for condition, (name, report) in last_report.items():
+            stored = self.fhir.resources("DiagnosticReport", params=query(condition))
+            self.assertEqual(len(stored), 1, condition)
+            self.assertEqual(len(stored[0].get("result", [])), len(report["resource"].get("result", [])), name)
         self.assertGreater(len(variants_by_patient), 0)
         for patient_condition, variants in variants_by_patient.items():
             patients = self.fhir.resources("Patient", params=query(patient_condition))
@@ -302,6 +303,38 @@ class Corrections(DeliveryCase):
             before["Provenance"] += 1
             self.assertEqual(self.totals(), before)
             self.assertEqual(self.stored_variant(withdrawn)[0], "entered-in-error")
+
+
+    def test_a_final_result_replaces_the_preliminary_one(self):
+        """The same report twice: first preliminary (OBR-25 and every OBX-11 "P"), then final. The
+        daemon finds the preliminary one queued before, so the final one's results are conditional
+        updates ($source.supersedes) and replace it: without that, the EHR would keep the
+        preliminary results, its conditional creates finding them."""
+        original = dict(golden_bundle_cases())[self.ORIGINAL]
+        variant = next(e for e in original["entry"] if (condition_of(e) or "").endswith("/variant/1a"))
+        report = next(e for e in original["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
+        with self.daemon() as d:
+            self.send(d, write_variant(self.dir, "preliminary", self.ORIGINAL, "P", replace=(("|F\r", "|P\r"),)))
+            self.wait_deliveries(d, "delivered", 1)
+            self.assertEqual(self.stored_variant(condition_of(variant)), ("preliminary", [0.48]))
+            reports = self.fhir.resources("DiagnosticReport", params=query(condition_of(report)))
+            self.assertEqual([r["status"] for r in reports], ["preliminary"])
+            before = self.totals()
+            self.send(d, write_variant(self.dir, "final", self.ORIGINAL, "F"))
+            self.wait_deliveries(d, "delivered", 2)
+            self.assertEqual(self.stored_variant(condition_of(variant)), ("final", [0.48]))
+            reports = self.fhir.resources("DiagnosticReport", params=query(condition_of(report)))
+            self.assertEqual([r["status"] for r in reports], ["final"])
+            before["Provenance"] += 1  # the final report is a message of its own
+            self.assertEqual(self.totals(), before)
+            # What each message was mapped to: the first creates, the second updates its results
+            # (the Patient and the Provenance stay conditional creates).
+            bundles = [json.loads(r[0]) for r in d.rows("SELECT bundle FROM mappings ORDER BY message_id")]
+            methods = [sorted({(e["resource"]["resourceType"], e["request"]["method"]) for e in b["entry"]})
+                       for b in bundles]
+            self.assertEqual(methods[0], sorted({(t, "POST") for t, _ in methods[0]}))
+            self.assertEqual(methods[1], sorted({(t, "POST" if t in ("Patient", "Provenance") else "PUT")
+                                                 for t, _ in methods[1]}))
 
 
 class CorrectionsResourceByResource(Corrections):

@@ -20,12 +20,14 @@ CASES = os.path.join(FIXTURES, "mappings")
 
 def hl7_cases():
     """The HL7 v2 cases the daemon maps with its own settings: a case with a feed.json of its own
-    needs other $feed settings than the others (test-mappings and mappings:golden run it)."""
+    needs other $feed settings than the others, and one with a source.json an earlier message
+    about its report (test-mappings and mappings:golden run those)."""
     out = []
     for name in sorted(os.listdir(CASES)):
         path = os.path.join(CASES, name)
         if (os.path.exists(os.path.join(path, "input.hl7")) and os.path.exists(os.path.join(path, "expected.json"))
-                and not os.path.exists(os.path.join(path, "feed.json"))):
+                and not os.path.exists(os.path.join(path, "feed.json"))
+                and not os.path.exists(os.path.join(path, "source.json"))):
             out.append(name)
     return out
 

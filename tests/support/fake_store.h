@@ -55,6 +55,7 @@ class FakeStore : public store::InboxStore {
   Result<std::optional<store::MappingRecord>> mapping_of(std::int64_t) override {
     return std::optional<store::MappingRecord>{};
   }
+  Result<bool> report_queued_before(std::string_view, std::int64_t) override { return false; }
   Result<std::int64_t> requeue_mappings(std::optional<std::int64_t>) override {
     return std::int64_t{0};
   }

@@ -107,6 +107,11 @@ CREATE TABLE delivery_attempts (
     {4, R"sql(
 ALTER TABLE mappings ADD COLUMN pending_since_us INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    // Whether a report was queued for delivery by an earlier message (the mapping step's
+    // question for each message it maps: InboxStore::report_queued_before).
+    {5, R"sql(
+CREATE INDEX deliveries_by_order ON deliveries (order_key, message_id);
+)sql"},
 };
 
 constexpr bool versions_are_contiguous() {

@@ -209,6 +209,11 @@ Result<std::optional<MappingRecord>> SqliteStore::mapping_of(std::int64_t messag
   return impl_->reader->mapping_of(message_id);
 }
 
+Result<bool> SqliteStore::report_queued_before(std::string_view order_key,
+                                               std::int64_t message_id) {
+  return impl_->reader->report_queued_before(order_key, message_id);
+}
+
 // Mapping writes share the writer thread (and its group commit) with intake: one write
 // connection means no lock contention that could delay an ACK.
 void SqliteStore::record_mapping(MappingRecord record, InboxStore::StatusCallback done) {

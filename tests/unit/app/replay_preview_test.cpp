@@ -58,6 +58,13 @@ const mapping::Json& member(const mapping::Json& j, std::string_view name) {
   return *m;
 }
 
+mapping::Json preview(store::InboxStore& st, const app::Mapper& m, const store::StoredMessage& msg,
+                      const std::optional<store::MappingRecord>& recorded) {
+  auto p = app::preview_replay(m, st, msg, recorded, 2000);
+  REQUIRE(p);
+  return p->answer;
+}
+
 std::vector<std::string> strings(const mapping::Json& list) {
   std::vector<std::string> out;
   for (const mapping::Json& s : list.as_array()) out.emplace_back(s.as_string());
@@ -82,21 +89,21 @@ TEST_CASE("a replay preview tells what other mappings would change, and writes n
   REQUIRE(recorded);
 
   SECTION("the same mappings: nothing changes") {
-    const mapping::Json p = app::preview_replay(*v1, **stored, *recorded, 2000).answer;
+    const mapping::Json p = preview(*st, *v1, **stored, *recorded);
     CHECK_FALSE(member(p, "changed").as_bool());
     CHECK(member(p, "bundle").as_array().empty());
   }
   SECTION("another set that maps alike: its name in the Bundle is not a change") {
     const auto same = mapper("{{ OBX-5 }} {{ OBX-6.1 }}", "only this comment differs");
     REQUIRE(same->templates().version != v1->templates().version);
-    const mapping::Json p = app::preview_replay(*same, **stored, *recorded, 2000).answer;
+    const mapping::Json p = preview(*st, *same, **stored, *recorded);
     CHECK_FALSE(member(p, "changed").as_bool());
     CHECK(member(member(p, "replayed"), "template_set").as_string() == same->templates().version);
     CHECK(member(member(p, "recorded"), "template_set").as_string() == v1->templates().version);
   }
   SECTION("a changed value and a field no longer read") {
     const auto v2 = mapper("{{ OBX-5 }}", "second");
-    const mapping::Json p = app::preview_replay(*v2, **stored, *recorded, 2000).answer;
+    const mapping::Json p = preview(*st, *v2, **stored, *recorded);
     CHECK(member(p, "changed").as_bool());
     CHECK(strings(member(p, "bundle")) ==
           std::vector<std::string>{"entry[0].resource.valueString: expected \"0.48 1\", got "
@@ -107,7 +114,7 @@ TEST_CASE("a replay preview tells what other mappings would change, and writes n
   }
   SECTION("a template that now fails: the state and the issue") {
     const auto broken = mapper("{{ issue('error', 'no unit table', OBX-6) }}", "broken");
-    const mapping::Json p = app::preview_replay(*broken, **stored, *recorded, 2000).answer;
+    const mapping::Json p = preview(*st, *broken, **stored, *recorded);
     CHECK(member(p, "changed").as_bool());
     CHECK(member(member(p, "replayed"), "state").as_string() == "mapping_failed");
     const auto added = member(member(p, "issues"), "added").as_array();
@@ -119,7 +126,7 @@ TEST_CASE("a replay preview tells what other mappings would change, and writes n
     auto never = st->get(2);
     REQUIRE(never);
     REQUIRE(*never);
-    const mapping::Json p = app::preview_replay(*v1, **never, std::nullopt, 2000).answer;
+    const mapping::Json p = preview(*st, *v1, **never, std::nullopt);
     CHECK(member(p, "changed").as_bool());
     CHECK(member(p, "recorded").is_null());
     CHECK(strings(member(p, "bundle")) ==
@@ -168,10 +175,9 @@ TEST_CASE("a mapping pending again (replayed, not yet mapped) is compared with i
   REQUIRE(pending);
   REQUIRE(*pending);
   REQUIRE((*pending)->state == store::MappingState::pending);
-  CHECK_FALSE(
-      member(app::preview_replay(*v1, **stored, *pending, 2000).answer, "changed").as_bool());
+  CHECK_FALSE(member(preview(*st, *v1, **stored, *pending), "changed").as_bool());
   const auto v2 = mapper("{{ OBX-5 }}", "second");
-  CHECK(member(app::preview_replay(*v2, **stored, *pending, 2000).answer, "changed").as_bool());
+  CHECK(member(preview(*st, *v2, **stored, *pending), "changed").as_bool());
 }
 
 TEST_CASE("messages are found, and replayed, by the state of their mapping", "[app][admin]") {

@@ -575,8 +575,8 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     }
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "4");
-      CHECK(latest_schema_version() == 4);
+      CHECK(db.text("PRAGMA user_version") == "5");
+      CHECK(latest_schema_version() == 5);
       CHECK(db.text("PRAGMA application_id") == std::to_string(kApplicationId));
     }
     auto store = open_store(path);
@@ -597,7 +597,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().code == Errc::bad_config);
     CHECK(store.error().message ==
-          "database schema version 99 is newer than this adapterd supports (4)");
+          "database schema version 99 is newer than this adapterd supports (5)");
   }
 
   SECTION("somebody else's database is refused and left untouched") {
@@ -629,7 +629,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     auto store = open_store(path);
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "4");
+      CHECK(db.text("PRAGMA user_version") == "5");
     }
     // Replayed before the column existed: it waits since its receipt, as it did.
     auto backlog = store->mapping_backlog();
@@ -1197,6 +1197,35 @@ TEST_CASE("outbox: deliveries of one report go out one at a time in receipt orde
   CHECK(due_ids(*store, 60'000) == std::vector<std::int64_t>{ids[1], ids[2], ids[3]});
   CHECK(store->deliveries_of(ids[0])->front().discard_reason == "sent by phone");
   CHECK(store->deliveries_of(ids[0])->front().state == DeliveryState::discarded);
+}
+
+TEST_CASE("outbox: a report queued by an earlier message is found, by order key and receipt",
+          "[store][outbox]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::vector<std::int64_t> ids;
+  for (const char* id : {"A", "B", "C", "D"}) {
+    ids.push_back(append_one(*store, make_message(id, hl7(id))).id);
+  }
+  // A (preliminary) and C (final) are about report r1; B about r2, mapped to no destination;
+  // D about r1 too, but failed to map (no delivery queued).
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[0], "r1")).ok());
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[1], "r2", {})).ok());
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[2], "r1")).ok());
+  MappingRecord failed = mapped_record(ids[3], "r1");
+  failed.state = MappingState::mapping_failed;
+  REQUIRE(record_mapping_and_wait(*store, failed).ok());
+
+  CHECK_FALSE(*store->report_queued_before("r1", ids[0]));  // the first about r1
+  CHECK(*store->report_queued_before("r1", ids[2]));        // A came before C
+  CHECK(*store->report_queued_before("r1", ids[3] + 1));
+  CHECK_FALSE(*store->report_queued_before("r1", ids[0] - 1));
+  CHECK_FALSE(*store->report_queued_before("r2", ids[3]));  // nothing was queued for B
+  CHECK_FALSE(*store->report_queued_before("r3", ids[3]));
+  // Delivered or discarded, the earlier message still came first.
+  REQUIRE(
+      record_delivery_and_wait(*store, attempt(ids[0], DeliveryState::delivered, 200, 1000)).ok());
+  CHECK(*store->report_queued_before("r1", ids[2]));
 }
 
 TEST_CASE("outbox: retrying a dead letter maps the message again before delivering it",

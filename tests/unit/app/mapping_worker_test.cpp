@@ -1,0 +1,142 @@
+// The mapping step with the shipped mappings and a real SQLite store: a later message about a
+// report an earlier message queued (a final result after a preliminary one) is mapped with
+// $source.supersedes, so its results update what the earlier one created.
+#include "app/mapping_worker.h"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "app/translate.h"
+#include "support/temp_store.h"
+
+using namespace adapter;
+
+namespace {
+
+std::string read_fixture(const std::string& relative) {
+  std::ifstream in(std::string(ADAPTER_FIXTURES_DIR) + "/" + relative, std::ios::binary);
+  REQUIRE(in);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The shipped mappings, with `result_updates` as given.
+std::shared_ptr<const app::Mapper> shipped_mapper(const std::string& result_updates) {
+  app::MappingConfig config;
+  config.directory = std::string(ADAPTER_FIXTURES_DIR) + "/../mappings";
+  mapping::JsonObject feed = config.feed.object_members();
+  mapping::set_member(feed, "result_updates", mapping::Json::string(result_updates));
+  config.feed = mapping::Json::object(std::move(feed));
+  auto set = app::load_mappings(config);
+  REQUIRE(set);
+  return std::make_shared<const app::Mapper>(*set, config);
+}
+
+// The benchmark's BRCA report (LF segment ends), as a preliminary (OBR-25 and OBX-11 "P") or
+// final message.
+std::string brca_report(const std::string& control_id, char status) {
+  std::string raw = read_fixture("mappings/genetic-brca-subid-dot-form/input.hl7");
+  const auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (std::size_t at = raw.find(from); at != std::string::npos; at = raw.find(from, at)) {
+      raw.replace(at, from.size(), to);
+      at += to.size();
+    }
+  };
+  replace_all("|MSG-000123|", "|" + control_id + "|");
+  replace_all("|F\n", std::string("|") + status + "\n");  // every OBX-11, and OBR-25
+  return raw;
+}
+
+// "METHOD url" of each entry, by resource type: {"Patient POST Patient", ...}.
+std::vector<std::string> requests(const std::string& bundle_json) {
+  auto bundle = mapping::parse_json(bundle_json, "bundle");
+  REQUIRE(bundle);
+  std::vector<std::string> out;
+  for (const mapping::Json& e : bundle->find("entry")->as_array()) {
+    const mapping::Json& request = *e.find("request");
+    std::string url(request.find("url")->as_string());
+    url = url.substr(0, url.find('|'));  // the type, and for a PUT its search up to the token
+    out.push_back(std::string(e.find("resource")->find("resourceType")->as_string()) + " " +
+                  std::string(request.find("method")->as_string()) + " " + url);
+  }
+  return out;
+}
+
+const std::vector<std::string> kCreates = {
+    "Patient POST Patient",         "ServiceRequest POST ServiceRequest",
+    "Specimen POST Specimen",       "Observation POST Observation",
+    "Observation POST Observation", "Observation POST Observation",
+    "Observation POST Observation", "DiagnosticReport POST DiagnosticReport",
+    "Provenance POST Provenance"};
+const std::vector<std::string> kUpdates = {
+    "Patient POST Patient",  // the EHR's: never updated
+    "ServiceRequest PUT ServiceRequest?identifier=urn:adapterd:identifier/genelab",
+    "Specimen PUT Specimen?identifier=urn:adapterd:identifier/genelab",
+    "Observation PUT Observation?identifier=urn:adapterd:identifier/genelab",
+    "Observation PUT Observation?identifier=urn:adapterd:identifier/genelab",
+    "Observation PUT Observation?identifier=urn:adapterd:identifier/genelab",
+    "Observation PUT Observation?identifier=urn:adapterd:identifier/genelab",
+    "DiagnosticReport PUT DiagnosticReport?identifier=urn:adapterd:identifier/genelab",
+    "Provenance POST Provenance"};  // one per message
+
+}  // namespace
+
+TEST_CASE("a final result after a preliminary one is mapped to update what the first created",
+          "[app][mapping]") {
+  test::TempStore st;
+  REQUIRE(store::append_and_wait(
+      *st, {test::accepted_message("PRELIM", brca_report("PRELIM", 'P'), 1'000'000),
+            test::accepted_message("FINAL", brca_report("FINAL", 'F'), 2'000'000),
+            test::accepted_message("OTHER", brca_report("OTHER", 'F'), 3'000'000)}));
+  const auto mapper = shipped_mapper("corrections");
+  auto message = [&](std::int64_t id) {
+    auto m = st->get(id);
+    REQUIRE(m);
+    REQUIRE(*m);
+    return **m;
+  };
+  auto map = [&](std::int64_t id) {
+    auto r = app::MappingWorker::map_stored(*mapper, *st, message(id), 5'000'000);
+    REQUIRE(r);
+    INFO(r->issues_json);
+    REQUIRE(r->state == store::MappingState::mapped);
+    return std::move(*r);
+  };
+
+  store::MappingRecord preliminary = map(1);
+  CHECK(requests(preliminary.bundle_json) == kCreates);
+  CHECK(preliminary.bundle_json.find("\"status\":\"preliminary\"") != std::string::npos);
+
+  SECTION("queued for delivery: the final one updates") {
+    preliminary.deliver_to = {"ehr"};
+    REQUIRE(store::record_mapping_and_wait(*st, preliminary));
+    const store::MappingRecord final_one = map(2);
+    CHECK(requests(final_one.bundle_json) == kUpdates);
+    CHECK(final_one.order_key == preliminary.order_key);
+    CHECK(final_one.bundle_json.find("\"status\":\"preliminary\"") == std::string::npos);
+    // Replayed, the preliminary one stays a create: it does not turn the final one back.
+    CHECK(requests(map(1).bundle_json) == kCreates);
+
+    SECTION("and so does the next, whatever the message before it was") {
+      store::MappingRecord queued = final_one;
+      queued.deliver_to = {"ehr"};
+      REQUIRE(store::record_mapping_and_wait(*st, queued));
+      CHECK(requests(map(3).bundle_json) == kUpdates);
+    }
+    SECTION("unless the feed says results are only created") {
+      const auto creates_only = shipped_mapper("never");
+      auto r = app::MappingWorker::map_stored(*creates_only, *st, message(2), 5'000'000);
+      REQUIRE(r);
+      CHECK(requests(r->bundle_json) == kCreates);
+    }
+  }
+  SECTION("mapped but queued for no destination: nothing to supersede") {
+    REQUIRE(store::record_mapping_and_wait(*st, preliminary));
+    CHECK(requests(map(2).bundle_json) == kCreates);
+  }
+}
