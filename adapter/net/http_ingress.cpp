@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -17,6 +18,7 @@
 #include <charconv>
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <type_traits>
 
 #include "app/intake.h"
@@ -63,10 +65,40 @@ std::string verified_client_cn(SSL* ssl) {
   return n > 0 ? std::string(cn.data(), static_cast<std::size_t>(n)) : std::string();
 }
 
+}  // namespace
+
+// Status lookups go to the pool until stop(): the flag and the post share a lock, so that every
+// lookup stop() lets in is work the pool has when stop() joins it, and none is posted after.
+struct HttpIngress::Lookups {
+  std::shared_ptr<asio::thread_pool> pool;
+  std::mutex mu;
+  bool stopped = false;
+
+  // Runs `fn` on the pool; false once stopped (then it is not run).
+  template <class Fn>
+  bool run(Fn&& fn) {
+    std::lock_guard lock(mu);
+    if (stopped) return false;
+    asio::post(*pool, std::forward<Fn>(fn));
+    return true;
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mu);
+      if (stopped) return;
+      stopped = true;
+    }
+    pool->join();  // the lookups let in before finish (each answers its session)
+  }
+};
+
+namespace {
+
 struct Shared {
   app::HttpListenerConfig config;
   app::FeedIntake& intake;
   app::HttpStats& stats;
+  std::shared_ptr<HttpIngress::Lookups> lookups;
 };
 
 // "/feeds/{name}" -> name; "/messages/{id}" -> id. Query strings are not part of either API.
@@ -197,12 +229,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
             app::operation_outcome(404, "not-found", "no message '" + std::string(*id_text) + "'"),
             !parser_->is_done());
       }
-      return respond(shared_->intake.status(id, *asker), !parser_->is_done());
+      return look_up_status(id, *asker);
     }
     app::bump(shared_->stats.bad_requests);
     respond(app::operation_outcome(404, "not-found",
                                    "endpoints: POST /feeds/{feed}, GET /messages/{id}"),
             !parser_->is_done());
+  }
+
+  // On the lookup pool, then back on this session's strand to answer.
+  void look_up_status(std::int64_t id, const app::HttpFeedConfig& asker) {
+    const bool taken = shared_->lookups->run([self = this->shared_from_this(), id, &asker] {
+      app::HttpAnswer a = self->shared_->intake.status(id, asker);
+      asio::post(self->stream_.get_executor(), [self, a = std::move(a)]() mutable {
+        self->respond(std::move(a), !self->parser_->is_done());
+      });
+    });
+    if (!taken) {
+      respond(app::operation_outcome(503, "transient", "the listener is stopping"), true);
+    }
   }
 
   void method_not_allowed(const char* allowed) {
@@ -333,7 +378,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 }  // namespace
 
-HttpIngress::HttpIngress(std::shared_ptr<Listener> listener) : listener_(std::move(listener)) {}
+HttpIngress::HttpIngress(std::shared_ptr<Listener> listener, std::shared_ptr<Lookups> lookups)
+    : listener_(std::move(listener)), lookups_(std::move(lookups)) {}
 HttpIngress::~HttpIngress() {  // NOLINT(bugprone-exception-escape): Asio members only throw on
                                // allocation failure
   stop();
@@ -342,7 +388,8 @@ HttpIngress::~HttpIngress() {  // NOLINT(bugprone-exception-escape): Asio member
 Result<std::unique_ptr<HttpIngress>> HttpIngress::start(asio::io_context& ioc,
                                                         const app::HttpListenerConfig& config,
                                                         app::FeedIntake& intake,
-                                                        app::HttpStats& stats) {
+                                                        app::HttpStats& stats,
+                                                        std::shared_ptr<asio::thread_pool> pool) {
   std::shared_ptr<ssl::context> tls;
   if (config.tls) {
     auto ctx = make_server_tls_context(*config.tls);
@@ -351,7 +398,9 @@ Result<std::unique_ptr<HttpIngress>> HttpIngress::start(asio::io_context& ioc,
   }
   auto listener = Listener::open(ioc, config.bind, config.port, "http", config.name);
   if (!listener) return listener.error();
-  auto shared = std::make_shared<Shared>(Shared{config, intake, stats});
+  auto lookups = std::make_shared<Lookups>();
+  lookups->pool = pool ? std::move(pool) : std::make_shared<asio::thread_pool>(kLookupThreads);
+  auto shared = std::make_shared<Shared>(Shared{config, intake, stats, lookups});
   const ConnectionLimit limit{config.max_connections, &stats.connections_active,
                               &stats.connections_accepted, &stats.connections_refused};
   (*listener)->start(
@@ -363,7 +412,7 @@ Result<std::unique_ptr<HttpIngress>> HttpIngress::start(asio::io_context& ioc,
         }
       },
       limit);
-  return std::unique_ptr<HttpIngress>(new HttpIngress(std::move(*listener)));
+  return std::unique_ptr<HttpIngress>(new HttpIngress(std::move(*listener), std::move(lookups)));
 }
 
 std::uint16_t HttpIngress::port() const {
@@ -372,6 +421,7 @@ std::uint16_t HttpIngress::port() const {
 
 void HttpIngress::stop() {
   if (listener_) listener_->stop();
+  if (lookups_) lookups_->stop();
 }
 
 }  // namespace adapter::net

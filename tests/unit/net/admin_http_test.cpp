@@ -3,10 +3,6 @@
 // does not hold /healthz.
 #include "net/admin_http.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
 
@@ -18,36 +14,21 @@
 #include <string>
 #include <thread>
 
+#include "support/http_exchange.h"
+
 using namespace adapter;
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
+namespace http = boost::beast::http;
 
 namespace {
 
-struct Reply {
-  unsigned status = 0;
-  std::string body;
-};
+using test::Reply;
 
 // One request on a connection of its own, answered or failed (never hangs: the server closes).
 Reply request(std::uint16_t port, http::verb method, const std::string& target,
               const std::string& token = {}) {
-  asio::io_context ioc;
-  tcp::socket socket(ioc);
-  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::empty_body> req(method, target, 11);
-  req.set(http::field::host, "127.0.0.1");
-  req.keep_alive(false);
-  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-  http::write(socket, req);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  beast::error_code ec;
-  http::read(socket, buffer, res, ec);
-  if (ec) return {};
-  return {res.result_int(), res.body()};
+  return test::exchange_once(port, {method, target, token, {}, {}, false});
 }
 
 app::AdminConfig loopback(std::string token = {}) {
