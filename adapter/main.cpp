@@ -178,13 +178,19 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
       }
       return 1;
     }
+    if (const auto filters = app::check_destination_filters(config, **set); !filters.empty()) {
+      for (const auto& e : filters) {
+        log::error("config.invalid", {{"where", e.where}, {"error", e.message}});
+      }
+      return 1;
+    }
     http_mapper = std::make_shared<app::MapperHolder>(
         std::make_shared<const app::Mapper>(*set, config.mapping));
     reloader = std::make_unique<app::Reloader>(path, config_text(path), *http_mapper);
     log::info("mapping.loaded",
               {{"directory", config.mapping.directory}, {"template_set", (*set)->version}});
-    std::vector<std::string> destinations;
-    for (const auto& d : config.destinations) destinations.push_back(d.name);
+    std::vector<app::MappingWorker::Route> destinations;
+    for (const auto& d : config.destinations) destinations.emplace_back(d.name, d.filter);
     mapping_worker =
         std::make_unique<app::MappingWorker>(**store, http_mapper, std::move(destinations));
   } else {

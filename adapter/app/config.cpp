@@ -61,6 +61,30 @@ class Reader {
     out = substitute(std::string(it->GetString(), it->GetStringLength()), at);
   }
 
+  // An array of non-empty, distinct names.
+  void names(const Value& obj, const char* key, const std::string& where,
+             std::vector<std::string>& out) {
+    const Value* it = member(obj, key);
+    if (it == nullptr) return;
+    const std::string at = where + "/" + key;
+    if (!it->IsArray()) {
+      error(at, "must be an array of names");
+      return;
+    }
+    for (rapidjson::SizeType i = 0; i < it->Size(); ++i) {
+      const Value& name = (*it)[i];
+      if (!name.IsString() || name.GetStringLength() == 0) {
+        error(at + "/" + std::to_string(i), "must be a non-empty string");
+        continue;
+      }
+      std::string s(name.GetString(), name.GetStringLength());
+      if (std::find(out.begin(), out.end(), s) != out.end()) {
+        error(at + "/" + std::to_string(i), "'" + s + "' is listed twice");
+        continue;
+      }
+      out.push_back(std::move(s));
+    }
+  }
   void boolean(const Value& obj, const char* key, const std::string& where, bool& out) {
     const Value* it = member(obj, key);
     if (it == nullptr) return;
@@ -283,8 +307,15 @@ void read_auth(Reader& r, const Value& v, const std::string& where, AuthConfig& 
 void read_destination(Reader& r, const Value& v, const std::string& where, DestinationConfig& d) {
   if (!r.object(v, where,
                 {"name", "base_url", "mode", "max_in_flight", "connect_timeout_ms",
-                 "request_timeout_ms", "retry", "circuit_breaker", "tls", "auth"})) {
+                 "request_timeout_ms", "retry", "circuit_breaker", "tls", "auth", "filter"})) {
     return;
+  }
+  if (const Value* it = member(v, "filter"); it != nullptr) {
+    const std::string at = where + "/filter";
+    if (r.object(*it, at, {"sources", "templates"})) {
+      r.names(*it, "sources", at, d.filter.sources);
+      r.names(*it, "templates", at, d.filter.templates);
+    }
   }
   r.string(v, "name", where, d.name);
   if (d.name.empty()) r.error(where + "/name", "must not be empty");
@@ -677,6 +708,24 @@ Result<Config, ConfigErrors> parse_config(std::string_view json, std::string_vie
       r.error(at + "/path", "folder '" + f.path + "' is already watched by another drop folder");
     }
     c.mapping.feed_by_source.emplace_back(f.name, merged_feed(c.mapping.feed, f.settings));
+  }
+  // A destination filter naming a source that does not exist would silently take nothing. The
+  // sources messages are recorded under: MLLP listeners, HTTP feeds (not the HTTP listener) and
+  // drop folders.
+  std::set<std::string> sources_known;
+  for (const auto& l : c.mllp) sources_known.insert(l.name);
+  if (c.http) {
+    for (const auto& f : c.http->feeds) sources_known.insert(f.name);
+  }
+  for (const auto& f : c.folders) sources_known.insert(f.name);
+  for (std::size_t i = 0; i < c.destinations.size(); ++i) {
+    const std::vector<std::string>& sources = c.destinations[i].filter.sources;
+    for (std::size_t j = 0; j < sources.size(); ++j) {
+      if (sources_known.count(sources[j]) == 0) {
+        r.error("/destinations/" + std::to_string(i) + "/filter/sources/" + std::to_string(j),
+                "no listener, feed or folder is named '" + sources[j] + "'");
+      }
+    }
   }
   if (c.admin.enabled && c.admin.port != 0 && ports.count({c.admin.bind, c.admin.port}) > 0) {
     r.error("/admin/port",

@@ -4,6 +4,7 @@
 // each with its JSON pointer, before anything opens.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -152,9 +153,25 @@ struct AuthConfig {
 };
 std::string_view to_string(AuthConfig::Kind kind);
 
-// A FHIR server that receives every mapped message.
+// Which mapped messages a destination takes: those from one of `sources` (listener, feed or
+// folder names) and mapped by one of `templates` ($template names, e.g. "oru-r01"). An empty
+// list does not filter, so a destination without a filter takes every mapped message.
+struct DestinationFilter {
+  std::vector<std::string> sources;
+  std::vector<std::string> templates;
+
+  bool accepts(std::string_view source, std::string_view template_name) const {
+    auto listed = [](const std::vector<std::string>& names, std::string_view name) {
+      return names.empty() || std::find(names.begin(), names.end(), name) != names.end();
+    };
+    return listed(sources, source) && listed(templates, template_name);
+  }
+};
+
+// A FHIR server that receives the mapped messages its filter takes.
 struct DestinationConfig {
   std::string name = "ehr";
+  DestinationFilter filter;
   std::string base_url;  // http(s)://host[:port]/path of the FHIR base
   // "resources" mode: for servers without transactions, each entry is POSTed on its own as a
   // conditional create, in dependency order, references rewritten (delivery/resource_plan.h).

@@ -42,12 +42,12 @@ std::string issues_json(const std::optional<Error>& input_error,
 }  // namespace
 
 MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
-                             std::vector<std::string> destinations, std::chrono::milliseconds poll)
+                             std::vector<Route> destinations, std::chrono::milliseconds poll)
     : MappingWorker(store, std::make_shared<MapperHolder>(std::move(mapper)),
                     std::move(destinations), poll) {}
 
 MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<MapperHolder> mappers,
-                             std::vector<std::string> destinations, std::chrono::milliseconds poll)
+                             std::vector<Route> destinations, std::chrono::milliseconds poll)
     : store_(store),
       mappers_(std::move(mappers)),
       destinations_(std::move(destinations)),
@@ -230,7 +230,13 @@ void MappingWorker::run() {
       }
       store::MappingRecord record = std::move(*mapped);
       const bool ok = record.state == store::MappingState::mapped;
-      if (ok) record.deliver_to = destinations_;
+      if (ok) {
+        for (const Route& r : destinations_) {
+          if (r.filter.accepts(message.message.listener, record.template_name)) {
+            record.deliver_to.push_back(r.destination);
+          }
+        }
+      }
       const std::string template_name = record.template_name;
       Status written = store::record_mapping_and_wait(store_, std::move(record));
       if (!written) {

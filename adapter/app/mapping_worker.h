@@ -34,15 +34,25 @@ struct MappingCounters {
 
 class MappingWorker {
  public:
+  // A destination and the mapped messages it takes (config.h); a bare name takes all of them.
+  struct Route {
+    Route(std::string name, DestinationFilter f = {})  // NOLINT: a name alone routes everything
+        : destination(std::move(name)), filter(std::move(f)) {}
+    Route(const char* name) : Route(std::string(name)) {}  // NOLINT: as above
+    std::string destination;
+    DestinationFilter filter;
+  };
+
   // `destinations`: where each mapped message's Bundle is queued (in the outbox, in the same
-  // transaction as its mapping); empty: mapped and kept, not delivered.
+  // transaction as its mapping), each destination whose filter takes it; none: mapped and kept,
+  // not delivered.
   MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
-                std::vector<std::string> destinations = {},
+                std::vector<Route> destinations = {},
                 std::chrono::milliseconds poll = std::chrono::milliseconds(100));
   // With mappings that can be replaced while it runs: each message is mapped with the set that
   // is current when its mapping starts.
   MappingWorker(store::InboxStore& store, std::shared_ptr<MapperHolder> mappers,
-                std::vector<std::string> destinations = {},
+                std::vector<Route> destinations = {},
                 std::chrono::milliseconds poll = std::chrono::milliseconds(100));
   ~MappingWorker();  // stop()
   MappingWorker(const MappingWorker&) = delete;
@@ -89,7 +99,7 @@ class MappingWorker {
 
   store::InboxStore& store_;
   std::shared_ptr<MapperHolder> mappers_;
-  std::vector<std::string> destinations_;
+  std::vector<Route> destinations_;
   std::chrono::milliseconds poll_;
   MappingCounters counters_;
   mutable std::mutex counts_mu_;

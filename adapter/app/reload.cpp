@@ -73,6 +73,11 @@ ReloadOutcome Reloader::reload() {
     out.errors = std::move(set).error();
     return out;
   }
+  // Mappings without a template a destination filters on would stop its deliveries silently.
+  if (auto filters = check_destination_filters(*config, **set); !filters.empty()) {
+    out.errors = std::move(filters);
+    return out;
+  }
   for (std::string& section : changed_sections(running_text_, text)) {
     if (section != "mapping") out.restart_needed.push_back(std::move(section));
   }

@@ -205,7 +205,30 @@ int check_mappings(const Config& config, std::ostream& out) {
   out << "mappings OK: " << (*set)->routes.size() << " route(s), " << (*set)->templates.size()
       << " template(s), " << (*set)->partials.size() << " partial(s), " << (*set)->tables.size()
       << " table(s); version " << (*set)->version << "\n";
-  return 0;
+  const std::vector<Error> filters = check_destination_filters(config, **set);
+  for (const Error& e : filters) out << e.where << ": " << e.message << "\n";
+  return filters.empty() ? 0 : 1;
+}
+
+std::vector<Error> check_destination_filters(const Config& config,
+                                             const mapping::TemplateSet& set) {
+  std::vector<Error> errors;
+  std::string known;
+  for (const auto& [file, t] : set.templates) known += (known.empty() ? "" : ", ") + t.name;
+  for (std::size_t i = 0; i < config.destinations.size(); ++i) {
+    const std::vector<std::string>& names = config.destinations[i].filter.templates;
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      const bool found = std::any_of(set.templates.begin(), set.templates.end(),
+                                     [&](const auto& t) { return t.second.name == names[j]; });
+      if (!found) {
+        errors.push_back(make_error(
+            Errc::bad_config,
+            "no template is named '" + names[j] + "' (the mappings have: " + known + ")",
+            "/destinations/" + std::to_string(i) + "/filter/templates/" + std::to_string(j)));
+      }
+    }
+  }
+  return errors;
 }
 
 namespace {

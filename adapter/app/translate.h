@@ -70,6 +70,9 @@ int translate_command(const Config& config, const std::vector<std::string>& file
 int test_mappings_command(const Config& config, const std::string& folder, bool update,
                           std::ostream& out);
 int check_mappings(const Config& config, std::ostream& out);  // 0 when every template loads
+// Destination filters naming a template the set does not have, which would take nothing from
+// it: one error per name, located in the configuration ("/destinations/1/filter/templates/0").
+std::vector<Error> check_destination_filters(const Config& config, const mapping::TemplateSet& set);
 void print_functions(std::ostream& out);
 
 }  // namespace adapter::app

@@ -92,6 +92,16 @@ class Check(unittest.TestCase):
             self.assertEqual(code, 1, out)
             self.assertRegex(out, r"partials/broken\.json:2:\d+: ")
 
+    def test_a_destination_filter_on_a_template_the_mappings_lack_is_refused(self):
+        code, out, _ = check(json.dumps({
+            "mapping": {"directory": os.path.join(REPO, "mappings")},
+            "destinations": [{"name": "registry", "base_url": "http://127.0.0.1:9",
+                              "filter": {"templates": ["oru-r01", "oru-r02"]}}]}))
+        self.assertEqual(code, 1, out)
+        self.assertIn("/destinations/0/filter/templates/1: no template is named 'oru-r02' "
+                      "(the mappings have: ", out)
+        self.assertNotIn("filter/templates/0", out)
+
 
 if __name__ == "__main__":
     unittest.main()

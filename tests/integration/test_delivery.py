@@ -345,6 +345,25 @@ class CorrectionsResourceByResource(Corrections):
         return super().destination(mode="resources", **overrides)
 
 
+class Routing(DeliveryCase):
+    """Destinations with filters: a message goes to each destination whose filter takes its
+    source and the template that mapped it, and to every destination without one."""
+
+    def test_each_destination_takes_what_its_filter_names(self):
+        destinations = [
+            self.destination(),
+            self.destination(name="genetics", filter={"sources": ["mllp"], "templates": ["oru-r01"]}),
+            self.destination(name="xml-archive", filter={"templates": ["foundation-one", "qci-report"]}),
+            self.destination(name="mllp-xml", filter={"sources": ["mllp"], "templates": ["qci-report"]}),
+        ]
+        with self.daemon(destinations) as d:
+            self.send(d, write_variant(self.dir, "routed", STREAM_CASE, "R1"))
+            self.wait_deliveries(d, "delivered", 2)
+            time.sleep(0.3)  # a third delivery would show by now
+            rows = d.rows("SELECT destination, state FROM deliveries ORDER BY destination")
+            self.assertEqual(rows, [("ehr", "delivered"), ("genetics", "delivered")])
+
+
 class Outages(DeliveryCase):
     def stream_message(self, n):
         return write_variant(self.dir, "stream-%03d" % n, STREAM_CASE, "S%03d" % n,

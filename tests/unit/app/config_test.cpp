@@ -139,6 +139,54 @@ TEST_CASE("destinations: errors name the JSON pointer and refuse literal secrets
         "cfg.json: /destinations/0/retry/max_delay_ms: must not be less than initial_delay_ms\n");
 }
 
+TEST_CASE("destinations: a filter takes messages by source and template, and names real sources",
+          "[config][destinations]") {
+  auto c = app::parse_config(R"({
+      "listeners": {"mllp": [{"name": "lab", "port": 0}, {"name": "reference-lab", "port": 0}],
+                    "folders": [{"name": "drop", "path": "/tmp/adapterd-drop"}],
+                    "http": {"port": 0, "feeds": [{"name": "qci", "api_key": "${HOME}"}]}},
+      "destinations": [
+        {"name": "ehr", "base_url": "http://a"},
+        {"name": "registry", "base_url": "http://b",
+         "filter": {"sources": ["lab", "qci"], "templates": ["oru-r01", "qci-report"]}},
+        {"name": "xml-archive", "base_url": "http://c", "filter": {"templates": ["qci-report"]}}]})",
+                             "t");
+  INFO((c ? std::string() : c.error().to_string()));
+  REQUIRE(c);
+  const app::DestinationFilter& all = c->destinations[0].filter;
+  const app::DestinationFilter& registry = c->destinations[1].filter;
+  const app::DestinationFilter& xml = c->destinations[2].filter;
+  CHECK(registry.sources == std::vector<std::string>{"lab", "qci"});
+  CHECK(all.accepts("reference-lab", "oru-r01"));
+  CHECK(all.accepts("drop", ""));  // a message no template took is still delivered nowhere else
+  CHECK(registry.accepts("lab", "oru-r01"));
+  CHECK(registry.accepts("qci", "qci-report"));
+  CHECK_FALSE(registry.accepts("reference-lab", "oru-r01"));  // another source
+  CHECK_FALSE(registry.accepts("lab", "foundation-one"));     // another template
+  CHECK(xml.accepts("drop", "qci-report"));
+  CHECK_FALSE(xml.accepts("lab", "oru-r01"));
+
+  auto errors_of = [](const std::string& json) {
+    auto bad = app::parse_config(json, "cfg.json");
+    REQUIRE(!bad);
+    return bad.error().to_string();
+  };
+  // The HTTP listener is not a source: its feeds are.
+  CHECK(
+      errors_of(R"({"listeners": {"mllp": [{"name": "lab", "port": 0}],
+        "http": {"name": "http", "port": 0, "feeds": [{"name": "qci", "api_key": "${HOME}"}]}},
+      "destinations": [{"base_url": "http://a",
+        "filter": {"sources": ["lab", "labb", "http", ""], "templates": ["t", "t"], "x": 1}}]})") ==
+      "cfg.json: /destinations/0/filter/x: unknown key\n"
+      "cfg.json: /destinations/0/filter/sources/3: must be a non-empty string\n"
+      "cfg.json: /destinations/0/filter/templates/1: 't' is listed twice\n"
+      "cfg.json: /destinations/0/filter/sources/1: no listener, feed or folder is named 'labb'\n"
+      "cfg.json: /destinations/0/filter/sources/2: no listener, feed or folder is named 'http'\n");
+  CHECK(
+      errors_of(R"({"destinations": [{"base_url": "http://a", "filter": {"sources": "lab"}}]})") ==
+      "cfg.json: /destinations/0/filter/sources: must be an array of names\n");
+}
+
 TEST_CASE("the HTTP listener: feeds, credentials, names and per-feed settings", "[app][config]") {
   ::setenv("ADAPTERD_TEST_FEED_KEY", "k-123", 1);
   auto c = app::parse_config(R"({"listeners": {"mllp": [{"name": "lab", "port": 2600}],
