@@ -217,15 +217,18 @@ void MappingWorker::run() {
       if (!wait_for(poll_)) return;
       continue;
     }
+    // A store that fails to answer or to record leaves the message unmapped (the watermark does
+    // not pass it); it is tried again after a pause, not in a loop as fast as the store fails.
+    bool store_failed = false;
     for (const store::StoredMessage& message : *batch) {
       // The set current now, held for this message even if a reload replaces it meanwhile.
       const std::shared_ptr<const Mapper> mapper = mappers_->current();
       auto mapped = map_stored(*mapper, store_, message, now_us());
       if (!mapped) {
-        // Not mapped: it stays unmapped and is tried again (the watermark does not pass it).
         counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
         log::error("mapping.store_read_failed",
                    {{"message_id", message.id}, {"error", mapped.error().message}});
+        store_failed = true;
         break;
       }
       store::MappingRecord record = std::move(*mapped);
@@ -240,10 +243,10 @@ void MappingWorker::run() {
       const std::string template_name = record.template_name;
       Status written = store::record_mapping_and_wait(store_, std::move(record));
       if (!written) {
-        // Not recorded: it stays unmapped and is tried again (the watermark does not pass it).
         counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
         log::error("mapping.record_failed",
                    {{"message_id", message.id}, {"error", written.error().message}});
+        store_failed = true;
         break;
       }
       watermark = std::max(watermark, message.id);
@@ -268,6 +271,7 @@ void MappingWorker::run() {
         if (stopping_) return;
       }
     }
+    if (store_failed && !wait_for(std::chrono::seconds(1))) return;
   }
 }
 
