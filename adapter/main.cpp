@@ -2,8 +2,10 @@
 //
 //   adapterd serve [--config FILE]   run the daemon (embedded default configuration without FILE)
 //   adapterd check [--config FILE]   validate the configuration and every mapping: exit 0 or 1
-//   adapterd translate [--config FILE] [--explain] FILE...
-//                                    print the FHIR output for each message (issues on stderr)
+//   adapterd translate [--config FILE] [--explain] [--supersedes] FILE...
+//                                    print the FHIR output for each message (issues on stderr);
+//                                    --supersedes: as the daemon maps a later message about a
+//                                    report already sent ($source.supersedes)
 //   adapterd test-mappings [--config FILE] [--update] FOLDER
 //                                    run golden cases (FOLDER/<case>/input.hl7 + expected.json)
 //   adapterd replay [--config FILE] (--failed | MESSAGE_ID)
@@ -79,7 +81,7 @@ int usage() {
       stderr,
       "usage: adapterd serve [--config FILE]\n"
       "       adapterd check [--config FILE]\n"
-      "       adapterd translate [--config FILE] [--explain] FILE...\n"
+      "       adapterd translate [--config FILE] [--explain] [--supersedes] FILE...\n"
       "       adapterd test-mappings [--config FILE] [--update] FOLDER\n"
       "       adapterd replay [--config FILE] [--dry-run] (--failed | MESSAGE_ID)\n"
       "       adapterd messages [--config FILE] (list [--state S] [--mapping M] [--control-id X]\n"
@@ -623,12 +625,15 @@ int run(int argc, char** argv) {
   // Arguments that are not options: files for translate, the folder for test-mappings.
   std::vector<std::string> operands;
   bool explain = false;
+  app::Arrival arrival;  // translate: no receipt (MSH-7 stands for it), not a follow-up
   bool update = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--config") {
       ++i;
     } else if (args[i] == "--explain" && command == "translate") {
       explain = true;
+    } else if (args[i] == "--supersedes" && command == "translate") {
+      arrival.supersedes = true;
     } else if (args[i] == "--update" && command == "test-mappings") {
       update = true;
     } else {
@@ -641,7 +646,7 @@ int run(int argc, char** argv) {
   }
   if (command == "translate") {
     if (operands.empty()) return usage();
-    return app::translate_command(*config, operands, explain, std::cout, std::cerr);
+    return app::translate_command(*config, operands, explain, arrival, std::cout, std::cerr);
   }
   if (command == "test-mappings") {
     if (operands.size() != 1) return usage();

@@ -173,7 +173,7 @@ void print_report(const MappedMessage& m, bool explain, std::ostream& err) {
 }  // namespace
 
 int translate_command(const Config& config, const std::vector<std::string>& files, bool explain,
-                      std::ostream& out, std::ostream& err) {
+                      const Arrival& arrival, std::ostream& out, std::ostream& err) {
   auto set = load_mappings(config.mapping);
   if (!set) {
     for (const auto& e : set.error()) err << e.where << ": " << e.message << "\n";
@@ -188,7 +188,7 @@ int translate_command(const Config& config, const std::vector<std::string>& file
       status = 1;
       continue;
     }
-    for (const MappedMessage& m : mapper.map(*bytes, file, Arrival{}, explain)) {
+    for (const MappedMessage& m : mapper.map(*bytes, file, arrival, explain)) {
       print_report(m, explain, err);
       if (!m.input_error) out << m.result.output.dump(true) << "\n";
       if (!m.ok()) status = 1;

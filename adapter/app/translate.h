@@ -63,8 +63,10 @@ class Mapper {
   xml::Limits xml_limits_;
 };
 
+// `arrival.supersedes`: map as the daemon maps a message that follows an earlier one about the
+// same report (a final result after a preliminary one).
 int translate_command(const Config& config, const std::vector<std::string>& files, bool explain,
-                      std::ostream& out, std::ostream& err);
+                      const Arrival& arrival, std::ostream& out, std::ostream& err);
 // Runs the golden cases under `folder` (fixtures/mappings/README.md); with `update`, writes
 // each case's expected files from what the mappings produce now.
 int test_mappings_command(const Config& config, const std::string& folder, bool update,

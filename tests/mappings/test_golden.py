@@ -115,8 +115,8 @@ def group_key(sub_id):
     return head
 
 
-def translate(path, explain=True):
-    args = [ADAPTERD, "translate"] + (["--explain"] if explain else []) + [path]
+def translate(path, explain=True, supersedes=False):
+    args = [ADAPTERD, "translate"] + (["--explain"] if explain else []) + (["--supersedes"] if supersedes else []) + [path]
     run = subprocess.run(args, cwd=ROOT, capture_output=True, timeout=60)
     return run.returncode, run.stdout, run.stderr.decode()
 
@@ -520,6 +520,33 @@ def same_number(a, b):
         return float(a) == float(b)
     except ValueError:
         return False
+
+
+class Supersedes(unittest.TestCase):
+    """`translate --supersedes` maps as the daemon maps a later message about a report already sent:
+    exactly what the golden cases with {"supersedes": true} in their source.json expect, and
+    different from the same input without it (results as conditional updates)."""
+
+    def test_translate_supersedes_gives_the_cases_expected_bundle(self):
+        found = 0
+        for name, path in cases(""):
+            source = os.path.join(CASES, name, "source.json")
+            if not os.path.exists(source) or os.path.exists(os.path.join(CASES, name, "feed.json")):
+                continue
+            with open(source) as f:
+                if not json.load(f).get("supersedes"):
+                    continue
+            found += 1
+            with self.subTest(case=name):
+                code, out, err = translate(path, explain=False, supersedes=True)
+                self.assertEqual(code, 0, err)
+                with open(os.path.join(CASES, name, "expected.json"), "rb") as f:
+                    self.assertEqual(json.loads(out), json.loads(f.read()))
+                plain = json.loads(translate(path, explain=False)[1])
+                methods = [e["request"]["method"] for e in json.loads(out)["entry"]]
+                self.assertIn("PUT", methods)
+                self.assertNotIn("PUT", [e["request"]["method"] for e in plain["entry"]])
+        self.assertGreaterEqual(found, 2)
 
 
 class Determinism(unittest.TestCase):
