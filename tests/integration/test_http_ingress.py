@@ -368,6 +368,55 @@ class EndToEnd(HttpCase):
             found = fhir.search("Observation", params=[("_profile", VARIANT_PROFILE)])
             self.assertGreaterEqual(found.get("total", 0), 3, found)
 
+    def test_an_amended_report_updates_what_the_first_created(self):
+        """FoundationOne sends a corrected report as a new version of the same ReportId: a new
+        document for intake, a later message about the same report for the mapping step, whose
+        results are conditional updates ($source.supersedes). The EHR's Variant changes under the
+        same identifier, and no resource is added but the second report's Provenance."""
+        fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"))
+        os.makedirs(os.path.join(self.dir, "fhir"))
+        self.addCleanup(fhir.stop)
+        fhir.start()
+        destination = {"name": "ehr", "base_url": fhir.base_url,
+                       "retry": {"max_attempts": 5, "initial_delay_ms": 200, "max_delay_ms": 1000}}
+        with open(FOUNDATION, "rb") as f:
+            first = f.read()
+        amended = first.replace(b"<Version>1</Version>", b"<Version>2</Version>")
+        amended = amended.replace(b'allele-fraction="0.4800"', b'allele-fraction="0.4500"', 1)
+        self.assertNotEqual(amended.count(b"<Version>2</Version>"), 0)
+        types = ("Patient", "Specimen", "Observation", "DiagnosticReport", "Provenance")
+
+        def vaf():
+            found = fhir.resources("Observation", params=[("identifier", "SMP37669/short-variant/1")])
+            self.assertEqual(len(found), 1)
+            return [c["valueQuantity"]["value"] for c in found[0]["component"]
+                    if c["code"]["coding"][0]["code"] == "81258-6"]
+
+        with self.daemon(destinations=[destination]) as d:
+            c = Curl(d.ports["http"])
+            for n, report in enumerate((first, amended)):
+                status, _, body, _ = c.run("POST", "/feeds/foundation", KEY, "application/xml", data=report)
+                self.assertEqual(status, 202, body)
+                message_id = json.loads(body)["id"]
+                deadline = time.time() + 60
+                info = {}
+                while time.time() < deadline:
+                    info = json.loads(c.run("GET", "/messages/%d" % message_id, KEY)[2])
+                    if info["state"] in ("delivered", "dead-letter", "mapping-failed"):
+                        break
+                    time.sleep(0.2)
+                self.assertEqual(info["state"], "delivered", json.dumps(info, indent=1)[:3000])
+                if n == 0:
+                    self.assertEqual(vaf(), [0.48])
+                    before = {t: fhir.count(t) for t in types}
+            self.assertEqual(vaf(), [0.45])
+            before["Provenance"] += 1
+            self.assertEqual({t: fhir.count(t) for t in types}, before)
+            methods = {json.loads(r[0])["entry"][i]["request"]["method"]
+                       for r in d.rows("SELECT bundle FROM mappings ORDER BY message_id DESC LIMIT 1")
+                       for i in range(len(json.loads(r[0])["entry"]))}
+            self.assertEqual(methods, {"POST", "PUT"})  # the Patient and Provenance stay creates
+
 
 if __name__ == "__main__":
     unittest.main()
