@@ -180,7 +180,8 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
       }
       return 1;
     }
-    if (const auto filters = app::check_destination_filters(config, **set); !filters.empty()) {
+    if (const auto filters = app::check_destination_filters(config.destinations, **set);
+        !filters.empty()) {
       for (const auto& e : filters) {
         log::error("config.invalid", {{"where", e.where}, {"error", e.message}});
       }
@@ -188,7 +189,8 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
     }
     http_mapper = std::make_shared<app::MapperHolder>(
         std::make_shared<const app::Mapper>(*set, config.mapping));
-    reloader = std::make_unique<app::Reloader>(path, config_text(path), *http_mapper);
+    reloader =
+        std::make_unique<app::Reloader>(path, config_text(path), *http_mapper, config.destinations);
     log::info("mapping.loaded",
               {{"directory", config.mapping.directory}, {"template_set", (*set)->version}});
     std::vector<app::MappingWorker::Route> destinations;

@@ -61,14 +61,15 @@ class Reader {
     out = substitute(std::string(it->GetString(), it->GetStringLength()), at);
   }
 
-  // An array of non-empty, distinct names.
+  // An array of non-empty, distinct names; not empty itself (an empty filter list would read as
+  // "none" but mean "all").
   void names(const Value& obj, const char* key, const std::string& where,
              std::vector<std::string>& out) {
     const Value* it = member(obj, key);
     if (it == nullptr) return;
     const std::string at = where + "/" + key;
-    if (!it->IsArray()) {
-      error(at, "must be an array of names");
+    if (!it->IsArray() || it->Empty()) {
+      error(at, "must be a non-empty array of names (leave it out to take all)");
       return;
     }
     for (rapidjson::SizeType i = 0; i < it->Size(); ++i) {

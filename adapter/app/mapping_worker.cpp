@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <span>
 
 #include "app/intake.h"
 #include "common/log.h"
@@ -59,47 +60,71 @@ std::vector<std::pair<std::string, MappingWorker::TemplateCounts>> MappingWorker
   return by_template_;
 }
 
-std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_t message_id) {
+namespace {
+
+// The report key of an entry whose resource is a `type` ("DiagnosticReport?identifier=..."): the
+// business identifier the entry is created under (ifNoneExist), or updated under (a conditional
+// update's "Type?search"), else the resource's first identifier; empty when it has none or the
+// resource is of another type.
+std::string entry_key(const mapping::Json& entry, std::string_view type) {
+  const mapping::Json* resource = entry.find("resource");
+  const mapping::Json* resource_type =
+      resource != nullptr ? resource->find("resourceType") : nullptr;
+  if (resource_type == nullptr || !resource_type->is_string() ||
+      resource_type->as_string() != type) {
+    return {};
+  }
+  const mapping::Json* request = entry.find("request");
+  const mapping::Json* condition = request != nullptr ? request->find("ifNoneExist") : nullptr;
+  if (condition != nullptr && condition->is_string() && !condition->as_string().empty()) {
+    return std::string(type).append("?").append(condition->as_string());
+  }
+  const mapping::Json* url = request != nullptr ? request->find("url") : nullptr;
+  if (url != nullptr && url->is_string() && url->as_string().starts_with(std::string(type) + "?")) {
+    return std::string(url->as_string());
+  }
+  const mapping::Json* identifiers = resource->find("identifier");
+  if (identifiers == nullptr || !identifiers->is_array() || identifiers->as_array().empty()) {
+    return {};
+  }
+  const mapping::Json& id = identifiers->as_array().front();
+  const mapping::Json* system = id.find("system");
+  const mapping::Json* value = id.find("value");
+  if (value == nullptr || !value->is_string()) return {};
+  std::string key = std::string(type) + "?identifier=";
+  if (system != nullptr && system->is_string()) key.append(system->as_string()).append("|");
+  return key.append(value->as_string());
+}
+
+std::span<const mapping::Json> entries_of(const mapping::Json& bundle) {
   const mapping::Json* entries = bundle.find("entry");
-  if (entries != nullptr && entries->is_array()) {
-    for (const char* type : {"DiagnosticReport", "ServiceRequest"}) {
-      for (const mapping::Json& entry : entries->as_array()) {
-        const mapping::Json* resource = entry.find("resource");
-        const mapping::Json* resource_type =
-            resource != nullptr ? resource->find("resourceType") : nullptr;
-        if (resource_type == nullptr || !resource_type->is_string() ||
-            resource_type->as_string() != type) {
-          continue;
-        }
-        // The business identifier the entry is created under (ifNoneExist), or updated under (a
-        // conditional update's "Type?search": a correction), is what makes two messages "about
-        // the same report"; without one, the resource's first identifier.
-        const mapping::Json* request = entry.find("request");
-        const mapping::Json* condition =
-            request != nullptr ? request->find("ifNoneExist") : nullptr;
-        if (condition != nullptr && condition->is_string() && !condition->as_string().empty()) {
-          return std::string(type).append("?").append(condition->as_string());
-        }
-        const mapping::Json* url = request != nullptr ? request->find("url") : nullptr;
-        if (url != nullptr && url->is_string() &&
-            url->as_string().starts_with(std::string(type) + "?")) {
-          return std::string(url->as_string());
-        }
-        const mapping::Json* identifiers = resource->find("identifier");
-        if (identifiers == nullptr || !identifiers->is_array() || identifiers->as_array().empty()) {
-          continue;
-        }
-        const mapping::Json& id = identifiers->as_array().front();
-        const mapping::Json* system = id.find("system");
-        const mapping::Json* value = id.find("value");
-        if (value == nullptr || !value->is_string()) continue;
-        std::string key = std::string(type) + "?identifier=";
-        if (system != nullptr && system->is_string()) key.append(system->as_string()).append("|");
-        return key.append(value->as_string());
-      }
+  if (entries == nullptr || !entries->is_array()) return {};
+  return entries->as_array();
+}
+
+}  // namespace
+
+std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_t message_id) {
+  for (const char* type : {"DiagnosticReport", "ServiceRequest"}) {
+    for (const mapping::Json& entry : entries_of(bundle)) {
+      std::string key = entry_key(entry, type);
+      if (!key.empty()) return key;
     }
   }
   return "message|" + std::to_string(message_id);
+}
+
+std::vector<std::string> MappingWorker::report_keys_of(const mapping::Json& bundle,
+                                                       std::int64_t message_id) {
+  std::vector<std::string> keys;
+  for (const mapping::Json& entry : entries_of(bundle)) {
+    std::string key = entry_key(entry, "DiagnosticReport");
+    if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      keys.push_back(std::move(key));
+    }
+  }
+  if (keys.empty()) keys.push_back(order_key_of(bundle, message_id));
+  return keys;
 }
 
 MappingWorker::~MappingWorker() {
@@ -170,7 +195,10 @@ store::MappingRecord MappingWorker::map_one(const Mapper& mapper,
   record.unmapped_json = mapping::Json::array(std::move(unmapped)).dump();
   if (!m.input_error) record.bundle_json = m.result.output.dump();
   record.state = m.ok() ? store::MappingState::mapped : store::MappingState::mapping_failed;
-  if (m.ok()) record.order_key = order_key_of(m.result.output, message.id);
+  if (m.ok()) {
+    record.order_key = order_key_of(m.result.output, message.id);
+    record.report_keys = report_keys_of(m.result.output, message.id);
+  }
   return record;
 }
 
@@ -180,12 +208,21 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
                                                        std::int64_t now_us) {
   store::MappingRecord record = map_one(mapper, message, now_us);
   if (record.state != store::MappingState::mapped) return record;
-  // The order key comes from the Bundle, so the message is mapped before the question can be
+  // The reports come from the Bundle, so the message is mapped before the question can be
   // asked; a second mapping is the price of a follow-up message (a final result after a
-  // preliminary one, a resent report), not of every message.
-  auto earlier = store.report_queued_before(record.order_key, message.id);
-  if (!earlier) return std::move(earlier).error();
-  if (!*earlier) return record;
+  // preliminary one, an amended report), not of every message. A message replayed after a
+  // later one about the same report was queued is not a follow-up: updating would put the
+  // older results back.
+  bool earlier = false;
+  bool later = false;
+  for (const std::string& key : record.report_keys) {
+    auto history = store.report_history(key);
+    if (!history) return std::move(history).error();
+    if (!*history) continue;
+    earlier = earlier || (*history)->first_message_id < message.id;
+    later = later || (*history)->last_message_id > message.id;
+  }
+  if (!earlier || later) return record;
   return map_one(mapper, message, now_us, true);
 }
 

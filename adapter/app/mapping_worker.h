@@ -81,8 +81,9 @@ class MappingWorker {
   // ($source.supersedes).
   static store::MappingRecord map_one(const Mapper& mapper, const store::StoredMessage& message,
                                       std::int64_t now_us, bool supersedes = false);
-  // map_one(), then, when the store says an earlier message queued the same report (the Bundle's
-  // order key), again with `supersedes`: what the daemon records, and what a replay would.
+  // map_one(), then, when the store says an earlier message queued one of the Bundle's reports
+  // and no later message did (InboxStore::report_history), again with `supersedes`: what the
+  // daemon records, and what a replay would.
   static Result<store::MappingRecord> map_stored(const Mapper& mapper, store::InboxStore& store,
                                                  const store::StoredMessage& message,
                                                  std::int64_t now_us);
@@ -92,6 +93,10 @@ class MappingWorker {
   // entry's ifNoneExist, else its first identifier), else the first ServiceRequest's, else the
   // message itself ("message|<id>": ordered with no other).
   static std::string order_key_of(const mapping::Json& bundle, std::int64_t message_id);
+  // Every report a Bundle is about: each DiagnosticReport's key as above (an ORU^R01 with two
+  // orders has two), else the order key.
+  static std::vector<std::string> report_keys_of(const mapping::Json& bundle,
+                                                 std::int64_t message_id);
 
  private:
   void run();

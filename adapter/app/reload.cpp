@@ -73,8 +73,9 @@ ReloadOutcome Reloader::reload() {
     out.errors = std::move(set).error();
     return out;
   }
-  // Mappings without a template a destination filters on would stop its deliveries silently.
-  if (auto filters = check_destination_filters(*config, **set); !filters.empty()) {
+  // Mappings without a template a running destination filters on would stop its deliveries
+  // silently (the destinations themselves change only with a restart).
+  if (auto filters = check_destination_filters(destinations_, **set); !filters.empty()) {
     out.errors = std::move(filters);
     return out;
   }

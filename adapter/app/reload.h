@@ -31,10 +31,14 @@ class Reloader {
  public:
   // `config_path`: the file the daemon started with; nothing: the embedded default.
   // `running_text`: that configuration's text at start, to tell what changed.
-  Reloader(std::optional<std::string> config_path, std::string running_text, MapperHolder& mappers)
+  // `destinations`: the ones the daemon runs with (a change to them needs a restart): new
+  // mappings must still have every template their filters name.
+  Reloader(std::optional<std::string> config_path, std::string running_text, MapperHolder& mappers,
+           std::vector<DestinationConfig> destinations = {})
       : config_path_(std::move(config_path)),
         running_text_(std::move(running_text)),
-        mappers_(mappers) {}
+        mappers_(mappers),
+        destinations_(std::move(destinations)) {}
 
   ReloadOutcome reload();
 
@@ -42,6 +46,7 @@ class Reloader {
   std::optional<std::string> config_path_;
   std::string running_text_;
   MapperHolder& mappers_;
+  std::vector<DestinationConfig> destinations_;
   std::mutex mu_;  // one reload at a time
 };
 

@@ -204,7 +204,7 @@ int check_mappings(const Config& config, std::ostream& out) {
     return 1;
   }
   // The mappings load, but a destination may filter on a template they lack.
-  const std::vector<Error> filters = check_destination_filters(config, **set);
+  const std::vector<Error> filters = check_destination_filters(config.destinations, **set);
   for (const Error& e : filters) out << e.where << ": " << e.message << "\n";
   if (!filters.empty()) return 1;
   out << "mappings OK: " << (*set)->routes.size() << " route(s), " << (*set)->templates.size()
@@ -213,13 +213,13 @@ int check_mappings(const Config& config, std::ostream& out) {
   return 0;
 }
 
-std::vector<Error> check_destination_filters(const Config& config,
+std::vector<Error> check_destination_filters(const std::vector<DestinationConfig>& destinations,
                                              const mapping::TemplateSet& set) {
   std::vector<Error> errors;
   std::string known;
   for (const auto& [file, t] : set.templates) known += (known.empty() ? "" : ", ") + t.name;
-  for (std::size_t i = 0; i < config.destinations.size(); ++i) {
-    const std::vector<std::string>& names = config.destinations[i].filter.templates;
+  for (std::size_t i = 0; i < destinations.size(); ++i) {
+    const std::vector<std::string>& names = destinations[i].filter.templates;
     for (std::size_t j = 0; j < names.size(); ++j) {
       const bool found = std::any_of(set.templates.begin(), set.templates.end(),
                                      [&](const auto& t) { return t.second.name == names[j]; });

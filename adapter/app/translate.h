@@ -29,7 +29,7 @@ struct Arrival {
   std::string listener;
   std::int64_t message_id = 0;
   // An earlier message about the same report was queued for delivery: this one supersedes it
-  // (MappingWorker::map_stored). Never set by translate or the golden files.
+  // (MappingWorker::map_stored; `translate --supersedes` and a golden case's source.json).
   bool supersedes = false;
 };
 
@@ -74,7 +74,8 @@ int test_mappings_command(const Config& config, const std::string& folder, bool 
 int check_mappings(const Config& config, std::ostream& out);  // 0 when every template loads
 // Destination filters naming a template the set does not have, which would take nothing from
 // it: one error per name, located in the configuration ("/destinations/1/filter/templates/0").
-std::vector<Error> check_destination_filters(const Config& config, const mapping::TemplateSet& set);
+std::vector<Error> check_destination_filters(const std::vector<DestinationConfig>& destinations,
+                                             const mapping::TemplateSet& set);
 void print_functions(std::ostream& out);
 
 }  // namespace adapter::app

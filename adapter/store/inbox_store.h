@@ -100,6 +100,14 @@ struct MappingRecord {
   // that exists already (a replay) becomes pending again with a fresh attempt count.
   std::vector<std::string> deliver_to;
   std::string order_key;
+  // Every report the Bundle is about (its DiagnosticReports' keys, `order_key` among them),
+  // recorded in the report history (report_history()) when the record is queued.
+  std::vector<std::string> report_keys;
+};
+
+struct ReportHistory {
+  std::int64_t first_message_id = 0;
+  std::int64_t last_message_id = 0;
 };
 
 // What waits for the mapping worker, for /metrics: the messages to_map() would return from the
@@ -143,11 +151,12 @@ class InboxStore {
   using StatusCallback = std::function<void(Status)>;
   virtual void record_mapping(MappingRecord record, StatusCallback done) = 0;
   virtual Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) = 0;
-  // Whether a message received before `message_id` was queued for delivery about the same report
-  // (`order_key`, see outbox.h). A later message about a report supersedes the earlier ones: the
-  // mapping step then maps it with $source.supersedes, so that it updates what they created.
-  virtual Result<bool> report_queued_before(std::string_view order_key,
-                                            std::int64_t message_id) = 0;
+  // The messages that were queued for delivery about a report (`order_key`, see outbox.h): the
+  // first and the last by id, or nothing. Kept apart from the deliveries, which retention purges,
+  // so that a final result months after the preliminary one still finds it. The mapping step
+  // maps a message with $source.supersedes when an earlier message queued one of its reports
+  // and no later one did (MappingWorker::map_stored).
+  virtual Result<std::optional<ReportHistory>> report_history(std::string_view order_key) = 0;
   // Replay: marks mappings pending again, so the daemon maps those messages with the templates
   // it has now. One message, or (no id) every mapping_failed one. Returns how many.
   virtual Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) = 0;

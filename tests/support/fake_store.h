@@ -55,7 +55,9 @@ class FakeStore : public store::InboxStore {
   Result<std::optional<store::MappingRecord>> mapping_of(std::int64_t) override {
     return std::optional<store::MappingRecord>{};
   }
-  Result<bool> report_queued_before(std::string_view, std::int64_t) override { return false; }
+  Result<std::optional<store::ReportHistory>> report_history(std::string_view) override {
+    return std::optional<store::ReportHistory>{};
+  }
   Result<std::int64_t> requeue_mappings(std::optional<std::int64_t>) override {
     return std::int64_t{0};
   }

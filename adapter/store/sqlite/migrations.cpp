@@ -107,10 +107,17 @@ CREATE TABLE delivery_attempts (
     {4, R"sql(
 ALTER TABLE mappings ADD COLUMN pending_since_us INTEGER NOT NULL DEFAULT 0;
 )sql"},
-    // Whether a report was queued for delivery by an earlier message (the mapping step's
-    // question for each message it maps: InboxStore::report_queued_before).
+    // The first and last message queued about each report (InboxStore::report_history), kept
+    // when retention purges the deliveries: the mapping step's question for each message it
+    // maps. Filled from the deliveries a version 4 store holds.
     {5, R"sql(
-CREATE INDEX deliveries_by_order ON deliveries (order_key, message_id);
+CREATE TABLE reports (
+  order_key TEXT PRIMARY KEY,
+  first_message_id INTEGER NOT NULL,
+  last_message_id INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO reports (order_key, first_message_id, last_message_id)
+  SELECT order_key, min(message_id), max(message_id) FROM deliveries GROUP BY order_key;
 )sql"},
 };
 

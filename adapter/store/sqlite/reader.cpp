@@ -179,8 +179,8 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
       {&reader->mapping_of_,
        "SELECT message_id, state, template, template_version, template_set, issues, "
        "mapped_at_us, attempts, bundle, unmapped FROM mappings WHERE message_id = ?"},
-      {&reader->report_queued_before_,
-       "SELECT EXISTS (SELECT 1 FROM deliveries WHERE order_key = ?1 AND message_id < ?2)"},
+      {&reader->report_history_,
+       "SELECT first_message_id, last_message_id FROM reports WHERE order_key = ?"},
       // Due now, mapped, and not held back by an earlier open delivery of the same report.
       {&reader->due_,
        "SELECT d.message_id, d.destination, d.order_key, d.attempts, d.queued_at_us, p.bundle, "
@@ -314,14 +314,14 @@ Result<MappingBacklog> Reader::mapping_backlog() {
   return backlog;
 }
 
-Result<bool> Reader::report_queued_before(std::string_view order_key, std::int64_t message_id) {
+Result<std::optional<ReportHistory>> Reader::report_history(std::string_view order_key) {
   std::lock_guard lock(mu_);
-  Call call(report_queued_before_.get());
-  call.text(order_key).integer(message_id);
+  Call call(report_history_.get());
+  call.text(order_key);
   const int rc = call.step();
-  if (rc != SQLITE_ROW)
-    return sqlite_error(db_.get(), rc, "look for an earlier message of a report");
-  return call.column_int64(0) != 0;
+  if (rc == SQLITE_DONE) return std::optional<ReportHistory>();
+  if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "read a report's history");
+  return std::optional<ReportHistory>(ReportHistory{call.column_int64(0), call.column_int64(1)});
 }
 
 Result<std::optional<MappingRecord>> Reader::mapping_of(std::int64_t message_id) {

@@ -25,7 +25,7 @@ class Reader {
 
   Result<std::vector<StoredMessage>> to_map(std::int64_t after_id, std::size_t limit);
   Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id);
-  Result<bool> report_queued_before(std::string_view order_key, std::int64_t message_id);
+  Result<std::optional<ReportHistory>> report_history(std::string_view order_key);
   Result<std::int64_t> mapping_watermark();
   Result<MappingBacklog> mapping_backlog();
 
@@ -44,7 +44,7 @@ class Reader {
   DbPtr db_;       // declared before the statements: destroyed after them
   StmtPtr get_, find_[4], count_all_, count_state_;
   StmtPtr to_map_pending_, to_map_new_, mapping_of_, mapping_watermark_, mapping_backlog_;
-  StmtPtr report_queued_before_;
+  StmtPtr report_history_;
   StmtPtr due_, next_due_, deliveries_of_, attempts_of_, find_deliveries_;
   StmtPtr count_deliveries_, oldest_pending_;
 };

@@ -209,9 +209,8 @@ Result<std::optional<MappingRecord>> SqliteStore::mapping_of(std::int64_t messag
   return impl_->reader->mapping_of(message_id);
 }
 
-Result<bool> SqliteStore::report_queued_before(std::string_view order_key,
-                                               std::int64_t message_id) {
-  return impl_->reader->report_queued_before(order_key, message_id);
+Result<std::optional<ReportHistory>> SqliteStore::report_history(std::string_view order_key) {
+  return impl_->reader->report_history(order_key);
 }
 
 // Mapping writes share the writer thread (and its group commit) with intake: one write

@@ -76,7 +76,7 @@ class SqliteStore final : public InboxStore, public Outbox {
   Result<MappingBacklog> mapping_backlog() override;
   void record_mapping(MappingRecord record, InboxStore::StatusCallback done) override;
   Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) override;
-  Result<bool> report_queued_before(std::string_view order_key, std::int64_t message_id) override;
+  Result<std::optional<ReportHistory>> report_history(std::string_view order_key) override;
   Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) override;
   Result<std::int64_t> purge_finished(std::int64_t cutoff_us, bool payload_only,
                                       std::size_t limit) override;

@@ -69,6 +69,11 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
        "state = 'pending', attempts = 0, queued_at_us = excluded.queued_at_us, "
        "next_attempt_at_us = excluded.next_attempt_at_us, last_error = '', "
        "discard_reason = ''"},
+      {&writer->record_report_,
+       "INSERT INTO reports (order_key, first_message_id, last_message_id) VALUES (?1, ?2, ?2) "
+       "ON CONFLICT (order_key) DO UPDATE SET "
+       "first_message_id = min(first_message_id, excluded.first_message_id), "
+       "last_message_id = max(last_message_id, excluded.last_message_id)"},
       // Guarded by state = 'pending': an operator's discard or retry in between wins.
       {&writer->update_delivery_,
        "UPDATE deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at_us = ?2, "
@@ -412,6 +417,19 @@ Status Writer::queue_deliveries(const MappingRecord& r) {
     if (const int rc = call.step(); rc != SQLITE_DONE) {
       return sqlite_error(db(), rc, "queue delivery");
     }
+  }
+  if (r.deliver_to.empty()) return {};
+  auto record_report = [&](const std::string& key) -> Status {
+    Call call(record_report_.get());
+    call.text(key).integer(r.message_id);
+    if (const int rc = call.step(); rc != SQLITE_DONE) {
+      return sqlite_error(db(), rc, "record report history");
+    }
+    return {};
+  };
+  if (r.report_keys.empty()) return record_report(r.order_key);
+  for (const std::string& key : r.report_keys) {
+    if (Status s = record_report(key); !s) return s;
   }
   return {};
 }

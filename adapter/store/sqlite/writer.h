@@ -103,7 +103,7 @@ class Writer {
   StmtPtr begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   StmtPtr lookup_, insert_, bump_duplicate_;
   StmtPtr upsert_mapping_, requeue_one_, requeue_failed_;
-  StmtPtr upsert_delivery_, update_delivery_, insert_attempt_;
+  StmtPtr upsert_delivery_, update_delivery_, insert_attempt_, record_report_;
   StmtPtr requeue_dead_mapping_one_, requeue_dead_mapping_all_, retry_dead_one_, retry_dead_all_;
   StmtPtr discard_dead_;
   // Retention (purge): the chosen ids go into a temporary table, then every table drops them.

@@ -184,7 +184,11 @@ TEST_CASE("destinations: a filter takes messages by source and template, and nam
       "cfg.json: /destinations/0/filter/sources/2: no listener, feed or folder is named 'http'\n");
   CHECK(
       errors_of(R"({"destinations": [{"base_url": "http://a", "filter": {"sources": "lab"}}]})") ==
-      "cfg.json: /destinations/0/filter/sources: must be an array of names\n");
+      "cfg.json: /destinations/0/filter/sources: must be a non-empty array of names (leave it "
+      "out to take all)\n");
+  CHECK(errors_of(R"({"destinations": [{"base_url": "http://a", "filter": {"templates": []}}]})") ==
+        "cfg.json: /destinations/0/filter/templates: must be a non-empty array of names (leave it "
+        "out to take all)\n");
 }
 
 TEST_CASE("the HTTP listener: feeds, credentials, names and per-feed settings", "[app][config]") {

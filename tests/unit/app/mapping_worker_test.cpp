@@ -126,7 +126,14 @@ TEST_CASE("a final result after a preliminary one is mapped to update what the f
       store::MappingRecord queued = final_one;
       queued.deliver_to = {"ehr"};
       REQUIRE(store::record_mapping_and_wait(*st, queued));
-      CHECK(requests(map(3).bundle_json) == kUpdates);
+      store::MappingRecord next = map(3);
+      CHECK(requests(next.bundle_json) == kUpdates);
+      // Once a later message was queued, a replay of the one before it creates only: as an
+      // update it would put the older results back over the newer ones.
+      next.deliver_to = {"ehr"};
+      REQUIRE(store::record_mapping_and_wait(*st, next));
+      CHECK(requests(map(2).bundle_json) == kCreates);
+      CHECK(requests(map(3).bundle_json) == kUpdates);  // the last one, replayed, still updates
     }
     SECTION("unless the feed says results are only created") {
       const auto creates_only = shipped_mapper("never");
@@ -139,4 +146,26 @@ TEST_CASE("a final result after a preliminary one is mapped to update what the f
     REQUIRE(store::record_mapping_and_wait(*st, preliminary));
     CHECK(requests(map(2).bundle_json) == kCreates);
   }
+}
+
+TEST_CASE("a Bundle's reports: each DiagnosticReport's key, else the order key", "[app][mapping]") {
+  auto bundle = mapping::parse_json(R"({"resourceType": "Bundle", "entry": [
+      {"resource": {"resourceType": "ServiceRequest"},
+       "request": {"method": "POST", "url": "ServiceRequest", "ifNoneExist": "identifier=s|1"}},
+      {"resource": {"resourceType": "DiagnosticReport"},
+       "request": {"method": "POST", "url": "DiagnosticReport", "ifNoneExist": "identifier=s|R1"}},
+      {"resource": {"resourceType": "DiagnosticReport"},
+       "request": {"method": "PUT", "url": "DiagnosticReport?identifier=s|R2"}},
+      {"resource": {"resourceType": "DiagnosticReport", "identifier": [{"system": "s", "value": "R3"}]},
+       "request": {"method": "POST", "url": "DiagnosticReport"}}]})",
+                                    "bundle");
+  REQUIRE(bundle);
+  CHECK(app::MappingWorker::report_keys_of(*bundle, 7) ==
+        std::vector<std::string>{"DiagnosticReport?identifier=s|R1",
+                                 "DiagnosticReport?identifier=s|R2",
+                                 "DiagnosticReport?identifier=s|R3"});
+  CHECK(app::MappingWorker::order_key_of(*bundle, 7) == "DiagnosticReport?identifier=s|R1");
+  auto no_report = mapping::parse_json(R"({"resourceType": "Bundle", "entry": []})", "b");
+  REQUIRE(no_report);
+  CHECK(app::MappingWorker::report_keys_of(*no_report, 7) == std::vector<std::string>{"message|7"});
 }

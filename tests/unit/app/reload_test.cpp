@@ -46,10 +46,15 @@ TEST_CASE("a reload whose mappings lack a template a destination filters on is r
   auto set = app::load_mappings(config->mapping);
   REQUIRE(set);
   app::MapperHolder mappers(std::make_shared<const app::Mapper>(*set, config->mapping));
-  app::Reloader reloader(path, config_text, mappers);
+  app::Reloader reloader(path, config_text, mappers, config->destinations);
 
   CHECK(reloader.reload().applied);  // the same mappings: fine
   write_template("lab-results-v2");  // renamed: the registry would get nothing any more
+  // ...even when the file's filter is renamed too: the running destinations change only with a
+  // restart, and they still filter on the old name.
+  std::string renamed = config_text;
+  renamed.replace(renamed.rfind("lab-results"), 11, "lab-results-v2");
+  dir.write("adapterd.json", renamed);
   const app::ReloadOutcome refused = reloader.reload();
   CHECK_FALSE(refused.applied);
   REQUIRE(refused.errors.size() == 1);

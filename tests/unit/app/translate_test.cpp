@@ -19,12 +19,12 @@ TEST_CASE("a destination filter naming a template the mappings lack is an error,
   registry.filter.templates = {"oru-r01", "foundation-one", "oru-r02"};
   config.destinations = {all, registry};
 
-  const std::vector<Error> errors = app::check_destination_filters(config, **set);
+  const std::vector<Error> errors = app::check_destination_filters(config.destinations, **set);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].where == "/destinations/1/filter/templates/2");
   CHECK(errors[0].message.rfind("no template is named 'oru-r02' (the mappings have: ", 0) == 0);
   CHECK(errors[0].message.find("oru-r01") != std::string::npos);
 
   config.destinations[1].filter.templates.pop_back();
-  CHECK(app::check_destination_filters(config, **set).empty());
+  CHECK(app::check_destination_filters(config.destinations, **set).empty());
 }

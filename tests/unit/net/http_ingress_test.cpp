@@ -52,10 +52,19 @@ TEST_CASE("a status lookup runs off the I/O thread, and once stopped is refused,
   app::HttpStats stats;
   app::FeedIntake intake(config, "test", *st, *st, nullptr, stats);
 
-  // The lookups' one thread is held until `release`; the daemon's I/O has one thread too.
+  // The lookups' one thread is held until `release` (released on every way out of the test, so
+  // that joining the pool never waits forever); the daemon's I/O has one thread too.
   auto lookups = std::make_shared<asio::thread_pool>(1);
-  std::promise<void> release;
-  asio::post(*lookups, [held = release.get_future().share()] { held.wait(); });
+  struct Release {
+    std::promise<void> promise;
+    bool done = false;
+    void now() {
+      if (!done) promise.set_value();
+      done = true;
+    }
+    ~Release() { now(); }
+  } release;
+  asio::post(*lookups, [held = release.promise.get_future().share()] { held.wait(); });
   asio::io_context ioc;
   auto ingress = net::HttpIngress::start(ioc, config, intake, stats, lookups);
   REQUIRE(ingress);
@@ -67,13 +76,19 @@ TEST_CASE("a status lookup runs off the I/O thread, and once stopped is refused,
   tcp::socket asking = test::connect_loopback(client, port);
   auto status = std::async(std::launch::async,
                            [&] { return exchange(asking, http::verb::get, "/messages/1"); });
-  // While the lookup waits, the same single I/O thread takes a message and answers it.
+  // The GET has arrived (its headers are read, its lookup handed over) before the POST is sent.
+  for (int i = 0; i < 500 && stats.requests == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(stats.requests == 1);
+  // While the lookup waits, the same single I/O thread takes a message and answers it; the GET
+  // cannot be answered meanwhile (a lookup on the I/O thread would have been, long before).
   tcp::socket sending = test::connect_loopback(client, port);
   const Reply stored = exchange(sending, http::verb::post, "/feeds/lab", kMessage);
   CHECK(stored.status == 202);
-  CHECK(status.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
+  CHECK(status.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
 
-  release.set_value();
+  release.now();
   const Reply answered = status.get();
   CHECK(answered.status == 200);  // looked up after the message above was stored
   INFO(answered.body);

@@ -614,6 +614,33 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     CHECK(db.text("SELECT count(*) FROM sqlite_master WHERE name = 'messages'") == "0");
   }
 
+  SECTION("a version 4 database gets its reports' history from the deliveries it holds") {
+    {
+      RawDb db(path);
+      REQUIRE(migrate(db.get(), schema_migrations().first(4)).ok());
+      std::string sql = "PRAGMA application_id = " + std::to_string(kApplicationId) + ";";
+      for (int id : {1, 2, 3}) {
+        sql +=
+            "INSERT INTO messages (id, received_at_us, listener, peer, sender_application, "
+            "sender_facility, control_id, message_type, content_sha256, state, raw) VALUES (" +
+            std::to_string(id) + ", 5000, 'l', 'p', 'LAB', 'F', 'M" + std::to_string(id) +
+            "', 'ORU^R01', 'x', 'received', X'00');"
+            "INSERT INTO deliveries (message_id, destination, order_key, state, queued_at_us, "
+            "next_attempt_at_us) VALUES (" +
+            std::to_string(id) + ", 'ehr', '" + (id == 2 ? "r2" : "r1") + "', 'delivered', 1, 1);";
+      }
+      db.exec(sql);
+    }
+    auto store = open_store(path);
+    auto r1 = store->report_history("r1");
+    REQUIRE(r1);
+    REQUIRE(*r1);
+    CHECK((*r1)->first_message_id == 1);
+    CHECK((*r1)->last_message_id == 3);
+    CHECK((*store->report_history("r2"))->first_message_id == 2);
+    CHECK_FALSE(*store->report_history("r3"));
+  }
+
   SECTION("a version 3 database is upgraded in place, its replayed mappings kept") {
     {
       RawDb db(path);
@@ -1199,33 +1226,48 @@ TEST_CASE("outbox: deliveries of one report go out one at a time in receipt orde
   CHECK(store->deliveries_of(ids[0])->front().state == DeliveryState::discarded);
 }
 
-TEST_CASE("outbox: a report queued by an earlier message is found, by order key and receipt",
+TEST_CASE("outbox: each report's first and last queued message, kept through retention",
           "[store][outbox]") {
   TempDir dir;
   auto store = open_store(dir.file("inbox.db"));
   std::vector<std::int64_t> ids;
-  for (const char* id : {"A", "B", "C", "D"}) {
+  for (const char* id : {"A", "B", "C", "D", "E"}) {
     ids.push_back(append_one(*store, make_message(id, hl7(id))).id);
   }
+  auto history = [&](const std::string& key) {
+    auto h = store->report_history(key);
+    REQUIRE(h);
+    return *h ? std::vector<std::int64_t>{(*h)->first_message_id, (*h)->last_message_id}
+              : std::vector<std::int64_t>{};
+  };
   // A (preliminary) and C (final) are about report r1; B about r2, mapped to no destination;
-  // D about r1 too, but failed to map (no delivery queued).
+  // D about r1 too, but failed to map (nothing queued); E about r1 and r3 (two orders).
   REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[0], "r1")).ok());
   REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[1], "r2", {})).ok());
   REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[2], "r1")).ok());
   MappingRecord failed = mapped_record(ids[3], "r1");
   failed.state = MappingState::mapping_failed;
   REQUIRE(record_mapping_and_wait(*store, failed).ok());
+  CHECK(history("r1") == std::vector<std::int64_t>{ids[0], ids[2]});
+  CHECK(history("r2").empty());  // never queued
+  MappingRecord two_orders = mapped_record(ids[4], "r1");
+  two_orders.report_keys = {"r1", "r3"};
+  REQUIRE(record_mapping_and_wait(*store, two_orders).ok());
+  CHECK(history("r1") == std::vector<std::int64_t>{ids[0], ids[4]});
+  CHECK(history("r3") == std::vector<std::int64_t>{ids[4], ids[4]});
+  // A replay of A queues it again: the history keeps its first and last.
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(ids[0], "r1")).ok());
+  CHECK(history("r1") == std::vector<std::int64_t>{ids[0], ids[4]});
 
-  CHECK_FALSE(*store->report_queued_before("r1", ids[0]));  // the first about r1
-  CHECK(*store->report_queued_before("r1", ids[2]));        // A came before C
-  CHECK(*store->report_queued_before("r1", ids[3] + 1));
-  CHECK_FALSE(*store->report_queued_before("r1", ids[0] - 1));
-  CHECK_FALSE(*store->report_queued_before("r2", ids[3]));  // nothing was queued for B
-  CHECK_FALSE(*store->report_queued_before("r3", ids[3]));
-  // Delivered or discarded, the earlier message still came first.
-  REQUIRE(
-      record_delivery_and_wait(*store, attempt(ids[0], DeliveryState::delivered, 200, 1000)).ok());
-  CHECK(*store->report_queued_before("r1", ids[2]));
+  // Delivered and purged with its deliveries, A is still the report's first message: a final
+  // months after the preliminary still finds it.
+  for (std::size_t i : {0U, 2U, 4U}) {
+    REQUIRE(
+        record_delivery_and_wait(*store, attempt(ids[i], DeliveryState::delivered, 200, 1)).ok());
+  }
+  CHECK(*store->purge_finished(std::numeric_limits<std::int64_t>::max(), false, 100) >= 3);
+  CHECK(store->deliveries_of(ids[0])->empty());
+  CHECK(history("r1") == std::vector<std::int64_t>{ids[0], ids[4]});
 }
 
 TEST_CASE("outbox: retrying a dead letter maps the message again before delivering it",
