@@ -38,6 +38,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -104,7 +105,7 @@ Result<app::Config, app::ConfigErrors> load(const std::vector<std::string>& args
 
 // One MLLP listener with everything it owns.
 struct Feed {
-  app::MllpStats stats;
+  app::MllpStats* stats = nullptr;  // in mllp_stats (run()), which outlives the io_context
   std::unique_ptr<app::Intake> intake;
   std::unique_ptr<net::MllpListener> listener;
   std::string name;
@@ -202,8 +203,11 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
                                    {"reason", "no such folder: messages are stored, not mapped"}});
   }
 
-  // Before the io_context: sessions it still holds when it is destroyed count themselves out.
+  // Before the io_context: sessions it still holds when it is destroyed count themselves out
+  // there (HTTP and MLLP alike: a session in flight at SIGTERM is destroyed with the context).
+  // A deque, so that each listener's stats stay where they are as more are added.
   app::HttpStats http_stats;
+  std::deque<app::MllpStats> mllp_stats;
   boost::asio::io_context ioc(config.io_threads);
   // Delivery: one worker per destination, its HTTP client on the shared io_context. Declared
   // before the listeners, so destroyed after the store has drained their callbacks (see below).
@@ -236,10 +240,11 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
   for (const auto& lc : config.mllp) {
     auto feed = std::make_unique<Feed>();
     feed->name = lc.name;
+    feed->stats = &mllp_stats.emplace_back();
     feed->intake = std::make_unique<app::Intake>(
         app::ListenerPolicy{lc.name, lc.accept_message_types, lc.default_charset, config.instance},
-        **store, feed->stats);
-    auto listener = net::MllpListener::start(ioc, lc, *feed->intake, feed->stats);
+        **store, *feed->stats);
+    auto listener = net::MllpListener::start(ioc, lc, *feed->intake, *feed->stats);
     if (!listener) {
       log::error("listener.start_failed",
                  {{"listener", lc.name}, {"error", listener.error().message}});
@@ -305,7 +310,7 @@ int serve(const app::Config& config, const std::optional<std::string>& path) {
     handlers.metrics = [&feeds, &destinations, &store, &feed_intake, &config, &http_stats,
                         &folder_intake, &folder_stats, &retention, &mapping_worker] {
       app::MetricsSources sources;
-      for (const auto& f : feeds) sources.hl7.emplace_back(f->name, &f->stats);
+      for (const auto& f : feeds) sources.hl7.emplace_back(f->name, f->stats);
       for (const app::FeedIntake* intake : {feed_intake.get(), folder_intake.get()}) {
         if (intake == nullptr) continue;
         intake->for_each_hl7_stats([&sources](const std::string& name, const app::MllpStats& s) {
