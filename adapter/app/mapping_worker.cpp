@@ -257,15 +257,17 @@ void MappingWorker::run() {
     // A store that fails to answer or to record leaves the message unmapped (the watermark does
     // not pass it); it is tried again after a pause, not in a loop as fast as the store fails.
     bool store_failed = false;
+    auto fail = [&](const char* event, std::int64_t message_id, const std::string& why) {
+      counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+      log::error(event, {{"message_id", message_id}, {"error", why}});
+      store_failed = true;
+    };
     for (const store::StoredMessage& message : *batch) {
       // The set current now, held for this message even if a reload replaces it meanwhile.
       const std::shared_ptr<const Mapper> mapper = mappers_->current();
       auto mapped = map_stored(*mapper, store_, message, now_us());
       if (!mapped) {
-        counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
-        log::error("mapping.store_read_failed",
-                   {{"message_id", message.id}, {"error", mapped.error().message}});
-        store_failed = true;
+        fail("mapping.store_read_failed", message.id, mapped.error().message);
         break;
       }
       store::MappingRecord record = std::move(*mapped);
@@ -280,10 +282,7 @@ void MappingWorker::run() {
       const std::string template_name = record.template_name;
       Status written = store::record_mapping_and_wait(store_, std::move(record));
       if (!written) {
-        counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
-        log::error("mapping.record_failed",
-                   {{"message_id", message.id}, {"error", written.error().message}});
-        store_failed = true;
+        fail("mapping.record_failed", message.id, written.error().message);
         break;
       }
       watermark = std::max(watermark, message.id);

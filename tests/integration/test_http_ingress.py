@@ -333,13 +333,30 @@ class MutualTls(HttpCase):
 
 
 class EndToEnd(HttpCase):
-    def test_xml_posted_over_http_arrives_in_the_fhir_server(self):
+    def fhir_destination(self):
+        """A real FHIR server for this test, and the destination that sends to it."""
         fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"))
         os.makedirs(os.path.join(self.dir, "fhir"))
         self.addCleanup(fhir.stop)
         fhir.start()
-        destination = {"name": "ehr", "base_url": fhir.base_url,
-                       "retry": {"max_attempts": 5, "initial_delay_ms": 200, "max_delay_ms": 1000}}
+        return fhir, {"name": "ehr", "base_url": fhir.base_url,
+                      "retry": {"max_attempts": 5, "initial_delay_ms": 200, "max_delay_ms": 1000}}
+
+    def wait_delivered(self, c, key, message_id):
+        """The message's status once it is final (delivered, dead letter or mapping failed),
+        which must be delivered."""
+        deadline = time.time() + 60
+        info = {}
+        while time.time() < deadline:
+            info = json.loads(c.run("GET", "/messages/%d" % message_id, key)[2])
+            if info["state"] in ("delivered", "dead-letter", "mapping-failed"):
+                break
+            time.sleep(0.2)
+        self.assertEqual(info["state"], "delivered", json.dumps(info, indent=1)[:3000])
+        return info
+
+    def test_xml_posted_over_http_arrives_in_the_fhir_server(self):
+        fhir, destination = self.fhir_destination()
         with self.daemon(destinations=[destination]) as d:
             c = Curl(d.ports["http"])
             ids = {}
@@ -348,14 +365,7 @@ class EndToEnd(HttpCase):
                 self.assertEqual(status, 202, body)
                 ids[feed] = (key, json.loads(body)["id"])
             for feed, (key, message_id) in ids.items():
-                deadline = time.time() + 60
-                info = {}
-                while time.time() < deadline:
-                    info = json.loads(c.run("GET", "/messages/%d" % message_id, key)[2])
-                    if info["state"] in ("delivered", "dead-letter", "mapping-failed"):
-                        break
-                    time.sleep(0.2)
-                self.assertEqual(info["state"], "delivered", json.dumps(info, indent=1)[:3000])
+                info = self.wait_delivered(c, key, message_id)
                 self.assertEqual(info["deliveries"][0]["attempts"], 1)
                 # Every resource has the server's location, and each is on the server.
                 for r in info["resources"]:
@@ -373,12 +383,7 @@ class EndToEnd(HttpCase):
         document for intake, a later message about the same report for the mapping step, whose
         results are conditional updates ($source.supersedes). The EHR's Variant changes under the
         same identifier, and no resource is added but the second report's Provenance."""
-        fhir = FhirServer(workdir=os.path.join(self.dir, "fhir"))
-        os.makedirs(os.path.join(self.dir, "fhir"))
-        self.addCleanup(fhir.stop)
-        fhir.start()
-        destination = {"name": "ehr", "base_url": fhir.base_url,
-                       "retry": {"max_attempts": 5, "initial_delay_ms": 200, "max_delay_ms": 1000}}
+        fhir, destination = self.fhir_destination()
         with open(FOUNDATION, "rb") as f:
             first = f.read()
         amended = first.replace(b"<Version>1</Version>", b"<Version>2</Version>")
@@ -398,14 +403,7 @@ class EndToEnd(HttpCase):
                 status, _, body, _ = c.run("POST", "/feeds/foundation", KEY, "application/xml", data=report)
                 self.assertEqual(status, 202, body)
                 message_id = json.loads(body)["id"]
-                deadline = time.time() + 60
-                info = {}
-                while time.time() < deadline:
-                    info = json.loads(c.run("GET", "/messages/%d" % message_id, KEY)[2])
-                    if info["state"] in ("delivered", "dead-letter", "mapping-failed"):
-                        break
-                    time.sleep(0.2)
-                self.assertEqual(info["state"], "delivered", json.dumps(info, indent=1)[:3000])
+                self.wait_delivered(c, KEY, message_id)
                 if n == 0:
                     self.assertEqual(vaf(), [0.48])
                     before = {t: fhir.count(t) for t in types}
