@@ -1,6 +1,8 @@
 #include "hl7v2/batch.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -15,9 +17,19 @@ struct Line {
 };
 
 // Calls fn(Line) for every non-blank segment; stops when fn returns false.
+// The next '\r' and the next '\n' are each found with memchr and kept until passed: every
+// message the daemon maps is first asked whether it is a batch, and find_first_of("\r\n")
+// tested each byte against both characters one at a time.
 template <class Fn>
 void for_each_line(std::string_view bytes, Fn fn) {
+  const auto next = [&](char c, std::size_t from) {
+    const void* hit = std::memchr(bytes.data() + from, c, bytes.size() - from);
+    return hit == nullptr ? bytes.size()
+                          : static_cast<std::size_t>(static_cast<const char*>(hit) - bytes.data());
+  };
   std::size_t pos = 0;
+  std::size_t next_cr = next('\r', 0);
+  std::size_t next_lf = next('\n', 0);
   std::uint32_t number = 0;
   while (pos < bytes.size()) {
     const char c = bytes[pos];
@@ -25,8 +37,9 @@ void for_each_line(std::string_view bytes, Fn fn) {
       ++pos;
       continue;
     }
-    std::size_t end = bytes.find_first_of("\r\n", pos);
-    if (end == std::string_view::npos) end = bytes.size();
+    if (next_cr < pos) next_cr = next('\r', pos);
+    if (next_lf < pos) next_lf = next('\n', pos);
+    const std::size_t end = std::min(next_cr, next_lf);
     if (!fn(Line{bytes.substr(pos, end - pos), pos, ++number})) return;
     pos = end;
   }

@@ -482,7 +482,11 @@ Json Evaluator::render_array(const TNode& node) {
         in_scope_push(el);
         // The item's own $if, $with and $let apply to each element, then $do (or its members).
         Json r = render_object(*item, true);
-        if (r.is_array() && item->each_body && item->each_body->kind == TNode::Kind::array) {
+        // A $do array (an expression or a literal one) gives several items per element.
+        if (r.is_array() && item->each_body &&
+            (item->each_body->kind == TNode::Kind::array ||
+             (item->each_body->kind == TNode::Kind::literal &&
+              item->each_body->literal.is_array()))) {
           for (const Json& x : r.as_array()) {
             if (!x.is_empty()) item_stack_.push_back(x);
           }

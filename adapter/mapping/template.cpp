@@ -89,6 +89,7 @@ class Compiler {
         object(n, *t, array_item);
         break;
     }
+    fold_constant(*t);
     return t;
   }
 
@@ -103,6 +104,47 @@ class Compiler {
     }
     for (const auto& a : e.args) note_includes(*a);
     if (e.path.filter) note_includes(*e.path.filter);
+  }
+
+  // An object or array with no expression and no directive anywhere below it renders to the
+  // same JSON for every message: it becomes a literal, built here once and shared by every
+  // output (a copy is a reference count). The renderer would otherwise build it again each time,
+  // member by member; the shipped templates hold many (codings, categories, profiles). Objects
+  // naming a resourceType are kept, so that --explain still reports where each resource came
+  // from (render_object).
+  static void fold_constant(TNode& t) {
+    const auto literal = [](const TNodePtr& x) { return x->kind == TNode::Kind::literal; };
+    if (t.kind == TNode::Kind::array) {
+      if (!std::all_of(t.items.begin(), t.items.end(), literal)) return;
+      JsonArray items;
+      for (const TNodePtr& item : t.items) {
+        if (!item->literal.is_empty()) items.push_back(item->literal);
+      }
+      t.literal = items.empty() ? Json() : Json::array(std::move(items));
+      t.items.clear();
+      t.kind = TNode::Kind::literal;
+      return;
+    }
+    if (t.kind != TNode::Kind::object) return;
+    const bool directives = t.if_expr || !t.lets.empty() || t.each || t.each_body || t.with ||
+                            !t.include.empty() || t.merge || !t.requires_members.empty() ||
+                            !t.checks.empty();
+    if (directives) return;
+    if (!std::all_of(t.members.begin(), t.members.end(),
+                     [&](const TNode::Member& m) { return literal(m.value); })) {
+      return;
+    }
+    if (std::any_of(t.members.begin(), t.members.end(),
+                    [](const TNode::Member& m) { return m.key == "resourceType"; })) {
+      return;
+    }
+    JsonObject members;
+    for (const TNode::Member& m : t.members) {
+      if (!m.value->literal.is_empty()) members.emplace_back(m.key, m.value->literal);
+    }
+    t.literal = members.empty() ? Json() : Json::object(std::move(members));
+    t.members.clear();
+    t.kind = TNode::Kind::literal;
   }
 
   void text(const PNode& n, TNode& t) {

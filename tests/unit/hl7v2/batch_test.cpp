@@ -36,6 +36,23 @@ TEST_CASE("batch: a single message is not a batch", "[hl7v2][batch]") {
   CHECK(r->messages[0] == kMsg1);
 }
 
+TEST_CASE("batch: segments end at CR, LF or CRLF, mixed in one input", "[hl7v2][batch]") {
+  // Each separator alone, and the two kinds interleaved: the scanner keeps the next CR and the
+  // next LF apart (batch.cpp) and must take whichever comes first.
+  const std::string one = "MSH|^~\\&|A|B\nPID|1\r\nOBX|1\rOBX|2\n";
+  const std::string two = "MSH|^~\\&|C|D\rPID|2\n";
+  CHECK_FALSE(looks_like_batch(one));
+  CHECK(looks_like_batch(one + two));
+  CHECK(looks_like_batch(one + "\n\n\r" + two));
+  CHECK_FALSE(looks_like_batch("PID|1\nPID|2\rPID|3"));  // no MSH at all, and no trailing end
+  const std::string both = one + two;                    // the messages are views into it
+  auto r = split_batch(both);
+  REQUIRE(r.ok());
+  REQUIRE(r->messages.size() == 2);
+  CHECK(r->messages[0] == one);
+  CHECK(r->messages[1] == two);
+}
+
 TEST_CASE("batch: messages are slices from MSH to the next message or trailer", "[hl7v2][batch]") {
   const std::string bytes =
       "\xEF\xBB\xBF"

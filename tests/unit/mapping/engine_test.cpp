@@ -131,6 +131,39 @@ TEST_CASE("partials and lets and merge and requires compose", "[mapping][engine]
       R"("obj":{"a":"replaced","b":"two"}})");
 }
 
+TEST_CASE("constant objects and arrays render as written, empties omitted, and are shared",
+          "[mapping][engine]") {
+  // No expression and no directive below them: built once at load (template.cpp), so two
+  // mappings share one block. Empty members and items are still omitted, a constant $do array
+  // still gives one item per element, and a resource's object is still built each time so that
+  // --explain names it.
+  Fixture f(R"J({"$template": "t", "$version": "1",
+    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                              "code": "laboratory"}]}],
+    "sparse": {"a": "", "b": [], "c": {}, "d": [null, "x", {"e": ""}], "f": 0.480, "g": false},
+    "nothing": {"a": "", "b": {"c": []}},
+    "rows": [{"$each": "OBX[OBX-4 == '2a']", "$as": "o", "$do": [{"n": 1}, {"n": 2}]}],
+    "resource": {"resourceType": "Basic"}
+  })J");
+  MappingSettings explain;
+  explain.explain = true;
+  const MappingResult r = f.map(explain);
+  INFO(r.output.dump(true));
+  CHECK(
+      r.output.dump() ==
+      R"({"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],)"
+      R"("sparse":{"d":["x"],"f":0.480,"g":false},)"
+      R"("rows":[{"n":1},{"n":2},{"n":1},{"n":2},{"n":1},{"n":2}],)"
+      R"("resource":{"resourceType":"Basic"}})");
+  REQUIRE(r.explain.size() == 1);
+  CHECK(r.explain[0].rfind("Basic from t.json:", 0) == 0);
+  const MappingResult again = f.map();
+  const Json* category = again.output.find("category");
+  REQUIRE(category != nullptr);
+  CHECK(category->block() == r.output.find("category")->block());
+  CHECK(again.output.find("resource")->block() != r.output.find("resource")->block());
+}
+
 TEST_CASE("dates become valid FHIR with the feed's default zone", "[mapping][engine]") {
   Fixture f(R"J({"$template": "t", "$version": "1",
     "a": "{{ datetime(MSH-7) }}", "b": "{{ datetime('202403151430') }}", "c": "{{ date(MSH-7) }}",
