@@ -5,6 +5,7 @@
 #include <variant>
 #include <vector>
 
+#include "app/instants.h"
 #include "app/intake.h"
 #include "app/json_values.h"
 #include "app/mapping_worker.h"
@@ -129,51 +130,6 @@ Json delivery_json(const store::DeliveryRecord& d) {
 }
 
 }  // namespace
-
-std::optional<std::int64_t> parse_instant_us(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  if (text.find_first_not_of("0123456789") == std::string_view::npos) {
-    std::int64_t us = 0;
-    const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), us);
-    if (err != std::errc() || end != text.data() + text.size()) return std::nullopt;
-    return us;
-  }
-  std::tm tm{};
-  int year = 0;
-  int fields = 0;
-  char tail[40] = {};
-  fields = std::sscanf(std::string(text).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%39s", &year, &tm.tm_mon,
-                       &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, tail);
-  if (fields < 6) return std::nullopt;
-  tm.tm_year = year - 1900;
-  tm.tm_mon -= 1;
-  std::int64_t us = static_cast<std::int64_t>(timegm(&tm)) * 1000000;
-  std::string_view rest = tail;
-  if (!rest.empty() && rest.front() == '.') {  // fractions of a second
-    std::size_t n = 1;
-    std::int64_t frac = 0;
-    int digits = 0;
-    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') {
-      if (digits < 6) {
-        frac = frac * 10 + (rest[n] - '0');
-        ++digits;
-      }
-      ++n;
-    }
-    while (digits++ < 6) frac *= 10;
-    us += frac;
-    rest.remove_prefix(n);
-  }
-  if (rest == "Z" || rest.empty()) return us;
-  int hh = 0;
-  int mm = 0;
-  if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') &&
-      std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) == 2) {
-    const std::int64_t offset = (static_cast<std::int64_t>(hh) * 60 + mm) * 60 * 1000000;
-    return rest[0] == '+' ? us - offset : us + offset;
-  }
-  return std::nullopt;
-}
 
 std::optional<AdminResponse> AdminApi::handle(std::string_view method, std::string_view target) {
   const auto qmark = target.find('?');

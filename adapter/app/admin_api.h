@@ -71,7 +71,4 @@ class AdminApi {
   CurrentMapper mappers_;
 };
 
-// "2026-11-27T03:00:00Z" (optionally with fractions and a +hh:mm offset) or plain microseconds.
-std::optional<std::int64_t> parse_instant_us(std::string_view text);
-
 }  // namespace adapter::app

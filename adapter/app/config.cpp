@@ -393,6 +393,7 @@ void check_feed_settings(Reader& r, const Value& settings, const std::string& wh
   static const std::vector<std::pair<const char*, std::vector<std::string_view>>> kChoices = {
       {"patient_mode", {"conditional-create", "reference-only"}},
       {"result_updates", {"corrections", "always", "never"}},
+      {"older_versions", {"hold", "send"}},
   };
   for (const auto& [key, allowed] : kChoices) {
     const Value* v = member(settings, key);

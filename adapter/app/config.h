@@ -120,7 +120,8 @@ struct MappingConfig {
       {{"patient_mode", mapping::Json::string("conditional-create")},
        {"identifier_system", mapping::Json::string("urn:adapterd:identifier")},
        {"genome_build", mapping::Json::string("")},
-       {"result_updates", mapping::Json::string("corrections")}});
+       {"result_updates", mapping::Json::string("corrections")},
+       {"older_versions", mapping::Json::string("hold")}});
   // Per source (an HTTP feed's name): its settings already merged over `feed`.
   std::vector<std::pair<std::string, mapping::Json>> feed_by_source;
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "app/instants.h"
 #include "app/json_values.h"
 #include "app/mapping_worker.h"
 #include "common/log.h"

@@ -2,23 +2,14 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 #include <span>
 
+#include "app/instants.h"
 #include "app/intake.h"
 #include "common/log.h"
 
 namespace adapter::app {
-
-std::string fhir_instant_utc(std::int64_t us) {
-  const std::time_t seconds = static_cast<std::time_t>(us / 1000000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(us % 1000000));
-  return buf;
-}
 
 namespace {
 
@@ -38,6 +29,20 @@ std::string issues_json(const std::optional<Error>& input_error,
     out.push_back(mapping::Json::object(std::move(o)));
   }
   return mapping::Json::array(std::move(out)).dump();
+}
+
+// Adds one issue to a record's issues (the JSON array issues_json() made).
+void append_issue(std::string& issues, const mapping::Issue& issue) {
+  mapping::JsonObject o{{"severity", mapping::Json::string(std::string(to_string(issue.severity)))},
+                        {"message", mapping::Json::string(issue.message)}};
+  const std::string item = mapping::Json::object(std::move(o)).dump();
+  if (issues.size() < 2 || issues.back() != ']') {
+    issues = "[" + item + "]";
+  } else if (issues == "[]") {
+    issues.insert(1, item);
+  } else {
+    issues.insert(issues.size() - 1, "," + item);
+  }
 }
 
 }  // namespace
@@ -114,16 +119,24 @@ std::string MappingWorker::order_key_of(const mapping::Json& bundle, std::int64_
   return "message|" + std::to_string(message_id);
 }
 
-std::vector<std::string> MappingWorker::report_keys_of(const mapping::Json& bundle,
-                                                       std::int64_t message_id) {
-  std::vector<std::string> keys;
+std::vector<store::ReportKey> MappingWorker::report_keys_of(const mapping::Json& bundle,
+                                                            std::int64_t message_id) {
+  std::vector<store::ReportKey> keys;
   for (const mapping::Json& entry : entries_of(bundle)) {
     std::string key = entry_key(entry, "DiagnosticReport");
-    if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) {
-      keys.push_back(std::move(key));
+    if (key.empty() || std::any_of(keys.begin(), keys.end(),
+                                   [&](const store::ReportKey& k) { return k.key == key; })) {
+      continue;
     }
+    const mapping::Json* issued = entry.find("resource")->find("issued");
+    std::optional<std::int64_t> issued_us;
+    if (issued != nullptr && issued->is_string() &&
+        issued->as_string().find('T') != std::string_view::npos) {
+      issued_us = parse_instant_us(issued->as_string());
+    }
+    keys.push_back({std::move(key), issued_us.value_or(0)});
   }
-  if (keys.empty()) keys.push_back(order_key_of(bundle, message_id));
+  if (keys.empty()) keys.push_back({order_key_of(bundle, message_id)});
   return keys;
 }
 
@@ -213,14 +226,42 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
   // preliminary one, an amended report), not of every message. A message replayed after a
   // later one about the same report was queued is not a follow-up: updating would put the
   // older results back.
+  //
+  // Versions are told apart by the report's issued time where both this message and the history
+  // have one (a lab may send them out of order, or an old one again), else by arrival. An older
+  // version than the newest one queued is held back: sending it would put superseded results
+  // (a preliminary after the final) back in the EHR, and creating would add rows the newer
+  // version dropped.
+  // $feed.older_versions "send" turns the issued-time rule off: arrival alone decides.
+  const mapping::Json* older = mapper.feed_for(message.message.listener).find("older_versions");
+  const bool by_issued = older == nullptr || !older->is_string() || older->as_string() != "send";
   bool earlier = false;
   bool later = false;
-  for (const std::string& key : record.report_keys) {
-    auto history = store.report_history(key);
+  for (const store::ReportKey& report : record.report_keys) {
+    auto history = store.report_history(report.key);
     if (!history) return std::move(history).error();
     if (!*history) continue;
-    earlier = earlier || (*history)->first_message_id < message.id;
-    later = later || (*history)->last_message_id > message.id;
+    const store::ReportHistory& h = **history;
+    const bool versions_known = by_issued && report.issued_us > 0 && h.latest_issued_us > 0;
+    if (versions_known && report.issued_us < h.latest_issued_us) {
+      record.held_back = true;
+      append_issue(
+          record.issues_json,
+          mapping::Issue{mapping::Issue::Severity::warning,
+                         "not sent: message " + std::to_string(h.latest_issued_message_id) +
+                             " sent a newer version of " + report.key + " (issued " +
+                             fhir_instant_utc(h.latest_issued_us) + "); this one was issued " +
+                             fhir_instant_utc(report.issued_us),
+                         {},
+                         {}});
+      return record;
+    }
+    if (versions_known && report.issued_us > h.latest_issued_us) {
+      earlier = true;  // a newer version, whatever the order the messages came in
+      continue;
+    }
+    earlier = earlier || h.first_message_id < message.id;
+    later = later || h.last_message_id > message.id;
   }
   if (!earlier || later) return record;
   return map_one(mapper, message, now_us, true);
@@ -272,7 +313,8 @@ void MappingWorker::run() {
       }
       store::MappingRecord record = std::move(*mapped);
       const bool ok = record.state == store::MappingState::mapped;
-      if (ok) {
+      const bool held_back = record.held_back;
+      if (ok && !held_back) {
         for (const Route& r : destinations_) {
           if (r.filter.accepts(message.message.listener, record.template_name)) {
             record.deliver_to.push_back(r.destination);
@@ -292,12 +334,14 @@ void MappingWorker::run() {
                                [&](const auto& e) { return e.first == template_name; });
         if (it == by_template_.end()) it = by_template_.insert(it, {template_name, {}});
         ++(ok ? it->second.mapped : it->second.failed);
+        if (held_back) ++it->second.held_back;
       }
       // Counts and places only: issue texts quote the message, so they stay in the store.
       if (ok) {
         if (on_mapped_) on_mapped_();
         counters_.mapped.fetch_add(1, std::memory_order_relaxed);
-        log::info("mapping.mapped", {{"message_id", message.id}, {"template", template_name}});
+        log::info(held_back ? "mapping.held_back" : "mapping.mapped",
+                  {{"message_id", message.id}, {"template", template_name}});
       } else {
         counters_.failed.fetch_add(1, std::memory_order_relaxed);
         log::warn("mapping.failed", {{"message_id", message.id}, {"template", template_name}});

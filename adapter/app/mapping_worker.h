@@ -73,6 +73,7 @@ class MappingWorker {
   struct TemplateCounts {
     std::uint64_t mapped = 0;
     std::uint64_t failed = 0;
+    std::uint64_t held_back = 0;  // mapped, and not sent: an older version of a report
   };
   std::vector<std::pair<std::string, TemplateCounts>> template_counts() const;
 
@@ -81,9 +82,10 @@ class MappingWorker {
   // ($source.supersedes).
   static store::MappingRecord map_one(const Mapper& mapper, const store::StoredMessage& message,
                                       std::int64_t now_us, bool supersedes = false);
-  // map_one(), then, when the store says an earlier message queued one of the Bundle's reports
-  // and no later message did (InboxStore::report_history), again with `supersedes`: what the
-  // daemon records, and what a replay would.
+  // map_one(), then, when the store says this is a later version of a report an earlier message
+  // queued (InboxStore::report_history), again with `supersedes`: what the daemon records, and
+  // what a replay would. Versions are ordered by DiagnosticReport.issued where known, else by
+  // arrival. An older version than one already queued comes back `held_back`, with a warning.
   static Result<store::MappingRecord> map_stored(const Mapper& mapper, store::InboxStore& store,
                                                  const store::StoredMessage& message,
                                                  std::int64_t now_us);
@@ -94,9 +96,9 @@ class MappingWorker {
   // message itself ("message|<id>": ordered with no other).
   static std::string order_key_of(const mapping::Json& bundle, std::int64_t message_id);
   // Every report a Bundle is about: each DiagnosticReport's key as above (an ORU^R01 with two
-  // orders has two), else the order key.
-  static std::vector<std::string> report_keys_of(const mapping::Json& bundle,
-                                                 std::int64_t message_id);
+  // orders has two) with its issued time, else the order key.
+  static std::vector<store::ReportKey> report_keys_of(const mapping::Json& bundle,
+                                                      std::int64_t message_id);
 
  private:
   void run();
@@ -116,8 +118,5 @@ class MappingWorker {
   std::function<void()> on_mapped_;
   std::thread thread_;
 };
-
-// "2024-03-15T14:30:00.123456+00:00" for a time in microseconds since the Unix epoch.
-std::string fhir_instant_utc(std::int64_t us);
 
 }  // namespace adapter::app

@@ -51,15 +51,25 @@ void append_http_prometheus(std::string& out,
 void append_mapping_prometheus(
     std::string& out,
     const std::vector<std::pair<std::string, MappingWorker::TemplateCounts>>& counts) {
-  for (const bool mapped : {true, false}) {
-    const std::string name =
-        mapped ? "adapterd_mapping_mapped_total" : "adapterd_mapping_failed_total";
-    append_family_header(out, name,
-                         mapped ? "messages mapped, per template"
-                                : "messages whose mapping failed (kept, replayable), per template",
-                         "counter");
+  struct Family {
+    const char* name;
+    const char* help;
+    std::uint64_t MappingWorker::TemplateCounts::*count;
+  };
+  static const Family kFamilies[] = {
+      {"adapterd_mapping_mapped_total", "messages mapped, per template",
+       &MappingWorker::TemplateCounts::mapped},
+      {"adapterd_mapping_failed_total",
+       "messages whose mapping failed (kept, replayable), per template",
+       &MappingWorker::TemplateCounts::failed},
+      {"adapterd_mapping_held_back_total",
+       "messages mapped and not sent: an older version of a report already sent, per template",
+       &MappingWorker::TemplateCounts::held_back},
+  };
+  for (const Family& f : kFamilies) {
+    append_family_header(out, f.name, f.help, "counter");
     for (const auto& [tmpl, c] : counts) {
-      append_sample(out, name, "template", tmpl, std::to_string(mapped ? c.mapped : c.failed));
+      append_sample(out, f.name, "template", tmpl, std::to_string(c.*f.count));
     }
   }
 }

@@ -53,6 +53,8 @@ class Mapper {
   MappedMessage map_document(std::string_view bytes, const std::string& label,
                              const Arrival& receipt, bool explain) const;  // XML
   const mapping::TemplateSet& templates() const { return *set_; }
+  // $feed for a message from `source` (MappingConfig::feed_for).
+  const mapping::Json& feed_for(std::string_view source) const { return config_.feed_for(source); }
 
  private:
   mapping::MappingSettings settings_for(mapping::JsonObject source, std::string_view bytes,

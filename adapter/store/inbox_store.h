@@ -83,6 +83,13 @@ struct MessageQuery {
   std::size_t limit = 100;
 };
 
+// A report a Bundle is about, and when the lab issued this version of it.
+struct ReportKey {
+  std::string key;             // "DiagnosticReport?identifier=system|value" (see outbox.h)
+  std::int64_t issued_us = 0;  // its DiagnosticReport.issued; 0: none, or not an instant
+  bool operator==(const ReportKey&) const = default;
+};
+
 struct MappingRecord {
   std::int64_t message_id = 0;
   MappingState state = MappingState::pending;
@@ -102,12 +109,19 @@ struct MappingRecord {
   std::string order_key;
   // Every report the Bundle is about (its DiagnosticReports' keys, `order_key` among them),
   // recorded in the report history (report_history()) when the record is queued.
-  std::vector<std::string> report_keys;
+  std::vector<ReportKey> report_keys;
+  // Not written: the mapping step found that a newer version of one of these reports was sent
+  // already (MappingWorker::map_stored), so the record is kept with a warning and queued nowhere.
+  bool held_back = false;
 };
 
 struct ReportHistory {
   std::int64_t first_message_id = 0;
   std::int64_t last_message_id = 0;
+  // The newest version of the report queued so far: the latest DiagnosticReport.issued among
+  // those messages, and the message that carried it. Both 0 when none carried an issued time.
+  std::int64_t latest_issued_us = 0;
+  std::int64_t latest_issued_message_id = 0;
 };
 
 // What waits for the mapping worker, for /metrics: the messages to_map() would return from the
@@ -152,10 +166,11 @@ class InboxStore {
   virtual void record_mapping(MappingRecord record, StatusCallback done) = 0;
   virtual Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) = 0;
   // The messages that were queued for delivery about a report (`order_key`, see outbox.h): the
-  // first and the last by id, or nothing. Kept apart from the deliveries, which retention purges,
-  // so that a final result months after the preliminary one still finds it. The mapping step
-  // maps a message with $source.supersedes when an earlier message queued one of its reports
-  // and no later one did (MappingWorker::map_stored).
+  // first and the last by id, and the newest version by issued time, or nothing. Kept apart
+  // from the deliveries, which retention purges, so that a final result months after the
+  // preliminary one still finds it. The mapping step maps a message with $source.supersedes
+  // when it is a later version of a report already queued, and holds back an older version
+  // (MappingWorker::map_stored).
   virtual Result<std::optional<ReportHistory>> report_history(std::string_view order_key) = 0;
   // Replay: marks mappings pending again, so the daemon maps those messages with the templates
   // it has now. One message, or (no id) every mapping_failed one. Returns how many.

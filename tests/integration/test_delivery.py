@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 import unittest
 import urllib.parse
 
@@ -118,10 +119,16 @@ class DeliveryCase(unittest.TestCase):
         d.update(overrides)
         return d
 
+    # mapping.feed settings of the daemons this case starts, if any.
+    FEED = None
+
     def daemon(self, destinations=None):
         os.makedirs(os.path.join(self.dir, "adapterd"), exist_ok=True)
+        mapping = {"directory": self.mappings, "default_timezone": "UTC"}
+        if self.FEED:
+            mapping["feed"] = self.FEED
         return Adapterd(workdir=os.path.join(self.dir, "adapterd"),
-                        mapping={"directory": self.mappings, "default_timezone": "UTC"},
+                        mapping=mapping,
                         destinations=destinations if destinations is not None else [self.destination()])
 
     def send(self, d, path):
@@ -161,6 +168,12 @@ class DeliveryCase(unittest.TestCase):
 
 
 class GoldenCasesArriveOnce(DeliveryCase):
+    # Every golden case goes to one server, and several share an accession with different
+    # OBR-22 times (the original, its correction, a withdrawal): in sorted order some are older
+    # versions than one sent before them, which the default holds back (Corrections tests that).
+    # Here every message is to be sent, to show that resends and replays create nothing twice.
+    FEED = {"older_versions": "send"}
+
     def check_server_holds(self, cases):
         """Each conditional entry of each Bundle is on the server exactly once; each report
         references as many results as its Bundle; Variant Observations, searched by code and
@@ -298,7 +311,10 @@ class Corrections(DeliveryCase):
             # is marked entered-in-error, not left standing beside a new one.
             withdrawn = condition_of(variant).replace("/variant/1a", "/variant/1b")
             self.assertEqual(self.stored_variant(withdrawn)[0], "final")
-            self.send(d, write_variant(self.dir, "withdrawal", self.WITHDRAWAL, "W"))
+            # Its OBR-22 (when the result status last changed) is after the correction's: an
+            # older one would be held back as an older version of the report.
+            self.send(d, write_variant(self.dir, "withdrawal", self.WITHDRAWAL, "W",
+                                       replace=(("|20240315140000-0500|", "|20240319090000-0500|"),)))
             self.wait_deliveries(d, "delivered", 4)
             before["Provenance"] += 1
             self.assertEqual(self.totals(), before)
@@ -335,6 +351,37 @@ class Corrections(DeliveryCase):
             self.assertEqual(methods[0], sorted({(t, "POST") for t, _ in methods[0]}))
             self.assertEqual(methods[1], sorted({(t, "POST" if t in ("Patient", "Provenance") else "PUT")
                                                  for t, _ in methods[1]}))
+
+
+    def test_a_preliminary_result_after_its_final_one_is_held_back(self):
+        """The final report (issued 11:00) reaches the daemon before the preliminary one (issued
+        10:00, OBR-22), as when an interface engine in between delays or resends it. The
+        preliminary one is mapped and kept with a warning, but sent nowhere: the EHR keeps the
+        final results. Without the issued-time rule it would be sent as an update over them."""
+        original = dict(golden_bundle_cases())[self.ORIGINAL]
+        variant = next(e for e in original["entry"] if (condition_of(e) or "").endswith("/variant/1a"))
+        issued = "|20240315140000-0500|"
+        with self.daemon() as d:
+            self.send(d, write_variant(self.dir, "final", self.ORIGINAL, "F",
+                                       replace=((issued, "|20240315110000-0500|"),)))
+            self.wait_deliveries(d, "delivered", 1)
+            before = self.totals()
+            self.send(d, write_variant(self.dir, "late-preliminary", self.ORIGINAL, "P",
+                                       replace=(("|F\r", "|P\r"), (issued, "|20240315100000-0500|"))))
+            deadline = time.time() + 30
+            while time.time() < deadline and d.rows("SELECT count(*) FROM mappings")[0][0] < 2:
+                time.sleep(0.1)
+            (state, issues), = d.rows("SELECT state, issues FROM mappings WHERE message_id = 2")
+            self.assertEqual(state, "mapped")
+            warnings = [i["message"] for i in json.loads(issues) if i["severity"] == "warning"]
+            self.assertTrue(any(w.startswith("not sent: message 1 sent a newer version of DiagnosticReport?")
+                                for w in warnings), warnings)
+            self.assertEqual(d.rows("SELECT count(*) FROM deliveries WHERE message_id = 2")[0][0], 0)
+            self.assertEqual(self.stored_variant(condition_of(variant)), ("final", [0.48]))
+            self.assertEqual(self.totals(), before)
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.admin_port, timeout=5) as r:
+                metrics = r.read().decode()
+            self.assertIn('adapterd_mapping_held_back_total{template="oru-r01"} 1', metrics)
 
 
 class CorrectionsResourceByResource(Corrections):

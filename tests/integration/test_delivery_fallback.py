@@ -48,6 +48,8 @@ class ResourcesMode:
 
 
 class StoredAsSent(ResourcesMode, DeliveryCase):
+    FEED = delivery.GoldenCasesArriveOnce.FEED  # every case sent, as there
+
     def latest_delivery(self, d):
         message_id, response = d.rows("SELECT message_id, response FROM deliveries WHERE state = 'delivered' "
                                       "ORDER BY message_id DESC LIMIT 1")[0]

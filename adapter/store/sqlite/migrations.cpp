@@ -119,6 +119,13 @@ CREATE TABLE reports (
 INSERT INTO reports (order_key, first_message_id, last_message_id)
   SELECT order_key, min(message_id), max(message_id) FROM deliveries GROUP BY order_key;
 )sql"},
+    // The newest version of each report queued (DiagnosticReport.issued, and its message), so
+    // that an older version arriving later is held back instead of replacing it. Unknown (0) for
+    // the reports a version 5 store holds: the next message about one sets it.
+    {6, R"sql(
+ALTER TABLE reports ADD COLUMN latest_issued_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE reports ADD COLUMN latest_issued_message_id INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 constexpr bool versions_are_contiguous() {

@@ -180,7 +180,8 @@ Result<std::unique_ptr<Reader>> Reader::create(DbPtr db) {
        "SELECT message_id, state, template, template_version, template_set, issues, "
        "mapped_at_us, attempts, bundle, unmapped FROM mappings WHERE message_id = ?"},
       {&reader->report_history_,
-       "SELECT first_message_id, last_message_id FROM reports WHERE order_key = ?"},
+       "SELECT first_message_id, last_message_id, latest_issued_us, latest_issued_message_id "
+       "FROM reports WHERE order_key = ?"},
       // Due now, mapped, and not held back by an earlier open delivery of the same report.
       {&reader->due_,
        "SELECT d.message_id, d.destination, d.order_key, d.attempts, d.queued_at_us, p.bundle, "
@@ -321,7 +322,8 @@ Result<std::optional<ReportHistory>> Reader::report_history(std::string_view ord
   const int rc = call.step();
   if (rc == SQLITE_DONE) return std::optional<ReportHistory>();
   if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "read a report's history");
-  return std::optional<ReportHistory>(ReportHistory{call.column_int64(0), call.column_int64(1)});
+  return std::optional<ReportHistory>(ReportHistory{call.column_int64(0), call.column_int64(1),
+                                                    call.column_int64(2), call.column_int64(3)});
 }
 
 Result<std::optional<MappingRecord>> Reader::mapping_of(std::int64_t message_id) {

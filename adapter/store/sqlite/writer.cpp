@@ -69,11 +69,19 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
        "state = 'pending', attempts = 0, queued_at_us = excluded.queued_at_us, "
        "next_attempt_at_us = excluded.next_attempt_at_us, last_error = '', "
        "discard_reason = ''"},
+      // The newest version is the greatest issued time; of two messages with the same one (a
+      // resend), the later. Every SET reads the row as it was before the update.
       {&writer->record_report_,
-       "INSERT INTO reports (order_key, first_message_id, last_message_id) VALUES (?1, ?2, ?2) "
+       "INSERT INTO reports (order_key, first_message_id, last_message_id, latest_issued_us, "
+       "latest_issued_message_id) VALUES (?1, ?2, ?2, ?3, CASE WHEN ?3 > 0 THEN ?2 ELSE 0 END) "
        "ON CONFLICT (order_key) DO UPDATE SET "
        "first_message_id = min(first_message_id, excluded.first_message_id), "
-       "last_message_id = max(last_message_id, excluded.last_message_id)"},
+       "last_message_id = max(last_message_id, excluded.last_message_id), "
+       "latest_issued_message_id = CASE WHEN excluded.latest_issued_us > latest_issued_us OR "
+       "(excluded.latest_issued_us = latest_issued_us AND excluded.latest_issued_us > 0 AND "
+       "excluded.latest_issued_message_id > latest_issued_message_id) "
+       "THEN excluded.latest_issued_message_id ELSE latest_issued_message_id END, "
+       "latest_issued_us = max(latest_issued_us, excluded.latest_issued_us)"},
       // Guarded by state = 'pending': an operator's discard or retry in between wins.
       {&writer->update_delivery_,
        "UPDATE deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at_us = ?2, "
@@ -419,17 +427,19 @@ Status Writer::queue_deliveries(const MappingRecord& r) {
     }
   }
   if (r.deliver_to.empty()) return {};
-  auto record_report = [&](const std::string& key) -> Status {
+  auto record_report = [&](const ReportKey& report) -> Status {
     Call call(record_report_.get());
-    call.text(key).integer(r.message_id);
+    call.text(report.key)
+        .integer(r.message_id)
+        .integer(std::max<std::int64_t>(report.issued_us, 0));
     if (const int rc = call.step(); rc != SQLITE_DONE) {
       return sqlite_error(db(), rc, "record report history");
     }
     return {};
   };
-  if (r.report_keys.empty()) return record_report(r.order_key);
-  for (const std::string& key : r.report_keys) {
-    if (Status s = record_report(key); !s) return s;
+  if (r.report_keys.empty()) return record_report(ReportKey{r.order_key});
+  for (const ReportKey& report : r.report_keys) {
+    if (Status s = record_report(report); !s) return s;
   }
   return {};
 }

@@ -17,17 +17,6 @@ store::InboundMessage message(const std::string& control_id, const std::string& 
 
 }  // namespace
 
-TEST_CASE("instants: RFC 3339 with zone or fraction, or microseconds", "[app][admin]") {
-  CHECK(app::parse_instant_us("1700000000000000") == 1700000000000000);
-  CHECK(app::parse_instant_us("1970-01-01T00:00:01Z") == 1000000);
-  CHECK(app::parse_instant_us("1970-01-01T00:00:01.25Z") == 1250000);
-  CHECK(app::parse_instant_us("1970-01-01T01:00:00+01:00") == 0);
-  CHECK(app::parse_instant_us("1970-01-01T00:00:00-00:30") == 1800000000);
-  CHECK_FALSE(app::parse_instant_us("yesterday"));
-  CHECK_FALSE(app::parse_instant_us("1970-01-01T00:00:00+0100"));
-  CHECK_FALSE(app::parse_instant_us(""));
-}
-
 TEST_CASE("admin API: find by filters, show one in full, replay", "[app][admin]") {
   test::TempStore st;
   const std::int64_t t0 = 1'800'000'000'000'000;

@@ -236,6 +236,11 @@ TEST_CASE("feed settings the shipped templates choose by are checked where they 
   CHECK(errors_of(R"({"mapping": {"feed": {"result_updates": "Never"}}})")
             .find("/mapping/feed/result_updates: must be one of \"corrections\", \"always\", "
                   "\"never\"") != std::string::npos);
+  CHECK(app::parse_config("{}", "test.json")->mapping.feed.find("older_versions")->as_string() ==
+        "hold");
+  CHECK(errors_of(R"({"mapping": {"feed": {"older_versions": "drop"}}})")
+            .find("/mapping/feed/older_versions: must be one of \"hold\", \"send\"") !=
+        std::string::npos);
   CHECK(errors_of(R"({"mapping": {"feed": {"patient_mode": true}}})")
             .find("/mapping/feed/patient_mode: must be one of \"conditional-create\", "
                   "\"reference-only\"") != std::string::npos);

@@ -25,12 +25,14 @@ std::string read_fixture(const std::string& relative) {
   return s.str();
 }
 
-// The shipped mappings, with `result_updates` as given.
-std::shared_ptr<const app::Mapper> shipped_mapper(const std::string& result_updates) {
+// The shipped mappings, with `result_updates` and `older_versions` as given.
+std::shared_ptr<const app::Mapper> shipped_mapper(const std::string& result_updates,
+                                                  const std::string& older_versions = "hold") {
   app::MappingConfig config;
   config.directory = std::string(ADAPTER_FIXTURES_DIR) + "/../mappings";
   mapping::JsonObject feed = config.feed.object_members();
   mapping::set_member(feed, "result_updates", mapping::Json::string(result_updates));
+  mapping::set_member(feed, "older_versions", mapping::Json::string(older_versions));
   config.feed = mapping::Json::object(std::move(feed));
   auto set = app::load_mappings(config);
   REQUIRE(set);
@@ -38,8 +40,9 @@ std::shared_ptr<const app::Mapper> shipped_mapper(const std::string& result_upda
 }
 
 // The benchmark's BRCA report (LF segment ends), as a preliminary (OBR-25 and OBX-11 "P") or
-// final message.
-std::string brca_report(const std::string& control_id, char status) {
+// final message, issued (OBR-22) at `issued` (HL7 DTM).
+std::string brca_report(const std::string& control_id, char status,
+                        const std::string& issued = "20240315140000-0500") {
   std::string raw = read_fixture("mappings/genetic-brca-subid-dot-form/input.hl7");
   const auto replace_all = [&](const std::string& from, const std::string& to) {
     for (std::size_t at = raw.find(from); at != std::string::npos; at = raw.find(from, at)) {
@@ -48,7 +51,8 @@ std::string brca_report(const std::string& control_id, char status) {
     }
   };
   replace_all("|MSG-000123|", "|" + control_id + "|");
-  replace_all("|F\n", std::string("|") + status + "\n");  // every OBX-11, and OBR-25
+  replace_all("|F\n", std::string("|") + status + "\n");     // every OBX-11, and OBR-25
+  replace_all("|20240315140000-0500|", "|" + issued + "|");  // OBR-22 only
   return raw;
 }
 
@@ -148,24 +152,110 @@ TEST_CASE("a final result after a preliminary one is mapped to update what the f
   }
 }
 
+TEST_CASE("an older version of a report than one already sent is held back, not sent",
+          "[app][mapping]") {
+  // The lab's final result (issued 11:00) reaches us before its preliminary one (10:00): resent,
+  // or delayed by an interface engine in between, or mapped only after a fix and a replay.
+  test::TempStore st;
+  REQUIRE(store::append_and_wait(
+      *st,
+      {test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315110000-0500"), 1'000'000),
+       test::accepted_message("PRELIM", brca_report("PRELIM", 'P', "20240315100000-0500"),
+                              2'000'000),
+       test::accepted_message("AMENDED", brca_report("AMENDED", 'F', "20240315120000-0500"),
+                              3'000'000),
+       test::accepted_message("UNTIMED", brca_report("UNTIMED", 'F', ""), 4'000'000)}));
+  const auto mapper = shipped_mapper("corrections");
+  auto map = [&](std::int64_t id) {
+    auto m = st->get(id);
+    REQUIRE(m);
+    REQUIRE(*m);
+    auto r = app::MappingWorker::map_stored(*mapper, *st, **m, 5'000'000);
+    REQUIRE(r);
+    INFO(r->issues_json);
+    REQUIRE(r->state == store::MappingState::mapped);
+    return std::move(*r);
+  };
+  auto queue = [&](store::MappingRecord r) {
+    r.deliver_to = {"ehr"};
+    REQUIRE(store::record_mapping_and_wait(*st, r));
+  };
+
+  const store::MappingRecord final_one = map(1);
+  CHECK_FALSE(final_one.held_back);
+  REQUIRE(final_one.report_keys.size() == 1);
+  CHECK(final_one.report_keys[0].issued_us == 1710518400000000);  // 16:00Z
+  queue(final_one);
+
+  const store::MappingRecord preliminary = map(2);
+  CHECK(preliminary.held_back);
+  CHECK(requests(preliminary.bundle_json) == kCreates);
+  CHECK(preliminary.issues_json.find(
+            R"("severity":"warning","message":"not sent: message 1 sent a newer version of )"
+            R"(DiagnosticReport?identifier=)") != std::string::npos);
+  CHECK(preliminary.issues_json.find("(issued 2024-03-15T16:00:00.000000+00:00); this one was "
+                                     "issued 2024-03-15T15:00:00.000000+00:00") !=
+        std::string::npos);
+  auto history = st->report_history(final_one.report_keys[0].key);
+  REQUIRE(history);
+  REQUIRE(*history);
+  CHECK((*history)->latest_issued_message_id == 1);
+
+  // The final one replayed is the newest version still: sent, as a create (nothing before it).
+  const store::MappingRecord final_again = map(1);
+  CHECK_FALSE(final_again.held_back);
+  CHECK(requests(final_again.bundle_json) == kCreates);
+
+  SECTION("unless the feed says older versions are sent: then arrival decides, as before") {
+    const auto sends = shipped_mapper("corrections", "send");
+    auto m = st->get(2);
+    REQUIRE(m);
+    auto r = app::MappingWorker::map_stored(*sends, *st, **m, 5'000'000);
+    REQUIRE(r);
+    CHECK_FALSE(r->held_back);
+    CHECK(requests(r->bundle_json) == kUpdates);
+    CHECK(r->issues_json == "[]");
+  }
+  SECTION("a newer version updates, and then the older final one is held back too") {
+    const store::MappingRecord amended = map(3);
+    CHECK_FALSE(amended.held_back);
+    CHECK(requests(amended.bundle_json) == kUpdates);
+    queue(amended);
+    CHECK(map(1).held_back);
+    CHECK(map(2).held_back);
+    CHECK_FALSE(map(3).held_back);
+    history = st->report_history(final_one.report_keys[0].key);
+    REQUIRE(history);
+    CHECK((*history)->latest_issued_us == 1710522000000000);
+    CHECK((*history)->latest_issued_message_id == 3);
+    // A message whose report has no issued time (OBR-22 empty) falls back to arrival order.
+    const store::MappingRecord untimed = map(4);
+    CHECK(untimed.report_keys[0].issued_us == 0);
+    CHECK_FALSE(untimed.held_back);
+    CHECK(requests(untimed.bundle_json) == kUpdates);
+  }
+}
+
 TEST_CASE("a Bundle's reports: each DiagnosticReport's key, else the order key", "[app][mapping]") {
   auto bundle = mapping::parse_json(R"({"resourceType": "Bundle", "entry": [
       {"resource": {"resourceType": "ServiceRequest"},
        "request": {"method": "POST", "url": "ServiceRequest", "ifNoneExist": "identifier=s|1"}},
-      {"resource": {"resourceType": "DiagnosticReport"},
+      {"resource": {"resourceType": "DiagnosticReport", "issued": "2024-03-15T14:00:00-05:00"},
        "request": {"method": "POST", "url": "DiagnosticReport", "ifNoneExist": "identifier=s|R1"}},
-      {"resource": {"resourceType": "DiagnosticReport"},
+      {"resource": {"resourceType": "DiagnosticReport", "issued": "2024-03-15"},
        "request": {"method": "PUT", "url": "DiagnosticReport?identifier=s|R2"}},
       {"resource": {"resourceType": "DiagnosticReport", "identifier": [{"system": "s", "value": "R3"}]},
        "request": {"method": "POST", "url": "DiagnosticReport"}}]})",
                                     "bundle");
   REQUIRE(bundle);
+  // With each one's issued time where it is an instant (a bare date is not).
   CHECK(app::MappingWorker::report_keys_of(*bundle, 7) ==
-        std::vector<std::string>{"DiagnosticReport?identifier=s|R1",
-                                 "DiagnosticReport?identifier=s|R2",
-                                 "DiagnosticReport?identifier=s|R3"});
+        std::vector<store::ReportKey>{{"DiagnosticReport?identifier=s|R1", 1710529200000000},
+                                      {"DiagnosticReport?identifier=s|R2", 0},
+                                      {"DiagnosticReport?identifier=s|R3", 0}});
   CHECK(app::MappingWorker::order_key_of(*bundle, 7) == "DiagnosticReport?identifier=s|R1");
   auto no_report = mapping::parse_json(R"({"resourceType": "Bundle", "entry": []})", "b");
   REQUIRE(no_report);
-  CHECK(app::MappingWorker::report_keys_of(*no_report, 7) == std::vector<std::string>{"message|7"});
+  CHECK(app::MappingWorker::report_keys_of(*no_report, 7) ==
+        std::vector<store::ReportKey>{{"message|7", 0}});
 }

@@ -575,8 +575,8 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     }
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "5");
-      CHECK(latest_schema_version() == 5);
+      CHECK(db.text("PRAGMA user_version") == "6");
+      CHECK(latest_schema_version() == 6);
       CHECK(db.text("PRAGMA application_id") == std::to_string(kApplicationId));
     }
     auto store = open_store(path);
@@ -597,7 +597,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().code == Errc::bad_config);
     CHECK(store.error().message ==
-          "database schema version 99 is newer than this adapterd supports (5)");
+          "database schema version 99 is newer than this adapterd supports (6)");
   }
 
   SECTION("somebody else's database is refused and left untouched") {
@@ -637,6 +637,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     REQUIRE(*r1);
     CHECK((*r1)->first_message_id == 1);
     CHECK((*r1)->last_message_id == 3);
+    CHECK((*r1)->latest_issued_us == 0);  // unknown until the next message about it
     CHECK((*store->report_history("r2"))->first_message_id == 2);
     CHECK_FALSE(*store->report_history("r3"));
   }
@@ -656,7 +657,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     auto store = open_store(path);
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "5");
+      CHECK(db.text("PRAGMA user_version") == "6");
     }
     // Replayed before the column existed: it waits since its receipt, as it did.
     auto backlog = store->mapping_backlog();
@@ -1251,7 +1252,7 @@ TEST_CASE("outbox: each report's first and last queued message, kept through ret
   CHECK(history("r1") == std::vector<std::int64_t>{ids[0], ids[2]});
   CHECK(history("r2").empty());  // never queued
   MappingRecord two_orders = mapped_record(ids[4], "r1");
-  two_orders.report_keys = {"r1", "r3"};
+  two_orders.report_keys = {{"r1"}, {"r3"}};
   REQUIRE(record_mapping_and_wait(*store, two_orders).ok());
   CHECK(history("r1") == std::vector<std::int64_t>{ids[0], ids[4]});
   CHECK(history("r3") == std::vector<std::int64_t>{ids[4], ids[4]});
@@ -1268,6 +1269,32 @@ TEST_CASE("outbox: each report's first and last queued message, kept through ret
   CHECK(*store->purge_finished(std::numeric_limits<std::int64_t>::max(), false, 100) >= 3);
   CHECK(store->deliveries_of(ids[0])->empty());
   CHECK(history("r1") == std::vector<std::int64_t>{ids[0], ids[4]});
+}
+
+TEST_CASE("outbox: each report's newest version by issued time, and the message that sent it",
+          "[store][outbox]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::vector<std::int64_t> ids;
+  for (const char* id : {"A", "B", "C", "D", "E"}) {
+    ids.push_back(append_one(*store, make_message(id, hl7(id))).id);
+  }
+  auto newest = [&](std::int64_t id, std::int64_t issued_us) {
+    MappingRecord r = mapped_record(id, "r1");
+    r.report_keys = {{"r1", issued_us}};
+    REQUIRE(record_mapping_and_wait(*store, r).ok());
+    auto h = store->report_history("r1");
+    REQUIRE(h);
+    REQUIRE(*h);
+    return std::vector<std::int64_t>{(*h)->latest_issued_us, (*h)->latest_issued_message_id};
+  };
+  CHECK(newest(ids[0], 0) == std::vector<std::int64_t>{0, 0});  // no issued time
+  CHECK(newest(ids[1], 2000) == std::vector<std::int64_t>{2000, ids[1]});
+  CHECK(newest(ids[2], 1000) == std::vector<std::int64_t>{2000, ids[1]});  // older: kept
+  CHECK(newest(ids[3], 0) == std::vector<std::int64_t>{2000, ids[1]});     // unknown: kept
+  CHECK(newest(ids[4], 2000) == std::vector<std::int64_t>{2000, ids[4]});  // a resend: the later
+  CHECK(newest(ids[1], 2000) == std::vector<std::int64_t>{2000, ids[4]});  // B replayed
+  CHECK(newest(ids[2], 3000) == std::vector<std::int64_t>{3000, ids[2]});  // C, corrected
 }
 
 TEST_CASE("outbox: retrying a dead letter maps the message again before delivering it",
