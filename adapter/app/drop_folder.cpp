@@ -207,6 +207,21 @@ DropFolders::Outcome DropFolders::take(const DropFolderConfig& folder, const Htt
   std::error_code ec;
   const auto size = fs::file_size(claimed, ec);
   if (!ec && size > folder.max_file_bytes) {
+    // A leftover too large to read may have been kept as rejected before the stop: no bytes of
+    // it were, so it is recognised by name and size, received since the file was last written.
+    if (leftover) {
+      const auto written = fs::last_write_time(claimed, ec);
+      const std::int64_t since_us =
+          ec ? 0
+             : std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::file_clock::to_sys(written).time_since_epoch())
+                   .count();
+      if (std::optional<HttpAnswer> kept =
+              intake_.kept_too_large(source, "folder:" + file, size, since_us)) {
+        if (kept->status != 503) log::info("folder.retaken", {{"folder", folder.name}});
+        return finish(folder, claimed, *kept);
+      }
+    }
     intake_.submit_too_large(source, "folder:" + file, size, now_us(), done);
   } else {
     std::ifstream in(claimed, std::ios::binary);

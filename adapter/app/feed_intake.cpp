@@ -441,17 +441,10 @@ void FeedIntake::submit_too_large(const HttpFeedConfig& feed, std::string peer,
   store_and_answer(std::move(r), operation_outcome(413, "too-long", why), std::move(done));
 }
 
-std::optional<HttpAnswer> FeedIntake::kept_rejection(const HttpFeedConfig& feed,
-                                                     std::string_view bytes) {
-  store::MessageQuery q;
-  q.state = MessageState::rejected;
-  q.source = feed.name;
-  q.content_sha256 = sha256_hex(bytes);
-  q.limit = 1;
-  auto found = inbox_.find(q);
-  if (!found) return operation_outcome(503, "transient", "the store could not be read");
-  if (found->empty()) return std::nullopt;
-  const store::StoredMessage& m = found->front();
+namespace {
+
+// What a message kept as rejected before a stop answers when its file is taken again.
+HttpAnswer kept_answer(const store::StoredMessage& m) {
   // XML rejections keep their HTTP status as the ACK code; HL7 v2 ones keep AR or AE.
   unsigned status = 400;
   const std::string& ack = m.message.ack_code;
@@ -465,6 +458,42 @@ std::optional<HttpAnswer> FeedIntake::kept_rejection(const HttpFeedConfig& feed,
                                        " before a stop (not kept again): " + m.message.error);
   a.location = status_url(m.id);
   return a;
+}
+
+}  // namespace
+
+std::optional<HttpAnswer> FeedIntake::kept_rejection(const HttpFeedConfig& feed,
+                                                     std::string_view bytes) {
+  store::MessageQuery q;
+  q.state = MessageState::rejected;
+  q.source = feed.name;
+  q.content_sha256 = sha256_hex(bytes);
+  q.limit = 1;
+  auto found = inbox_.find(q);
+  if (!found) return operation_outcome(503, "transient", "the store could not be read");
+  if (found->empty()) return std::nullopt;
+  return kept_answer(found->front());
+}
+
+std::optional<HttpAnswer> FeedIntake::kept_too_large(const HttpFeedConfig& feed,
+                                                     const std::string& peer,
+                                                     std::uint64_t declared_bytes,
+                                                     std::int64_t not_before_us) {
+  store::MessageQuery q;
+  q.state = MessageState::rejected;
+  q.source = feed.name;
+  q.peer = peer;
+  q.content_sha256 = sha256_hex("");
+  q.received_from_us = not_before_us;
+  auto found = inbox_.find(q);
+  if (!found) return operation_outcome(503, "transient", "the store could not be read");
+  const std::string size = "(" + std::to_string(declared_bytes) + " bytes)";
+  for (auto m = found->rbegin(); m != found->rend(); ++m) {
+    if (m->message.ack_code == "413" && m->message.error.find(size) != std::string::npos) {
+      return kept_answer(*m);
+    }
+  }
+  return std::nullopt;
 }
 
 HttpAnswer FeedIntake::status(std::int64_t id, const HttpFeedConfig& asker) {

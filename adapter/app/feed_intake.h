@@ -91,6 +91,12 @@ class FeedIntake {
   // itself). A store that cannot be read answers 503 (try again later). Reads the store
   // (blocking; rejected rows only, by index).
   std::optional<HttpAnswer> kept_rejection(const HttpFeedConfig& feed, std::string_view bytes);
+  // The same for a file too large to read (submit_too_large()): its rejection is recognised by
+  // the file's name (`peer`, "folder:<name>"), its size and a receipt no earlier than
+  // `not_before_us` (the file's last write), since no bytes of it were kept.
+  std::optional<HttpAnswer> kept_too_large(const HttpFeedConfig& feed, const std::string& peer,
+                                           std::uint64_t declared_bytes,
+                                           std::int64_t not_before_us);
 
   // GET /messages/{id}: 404 unless the message came from `asker`. Reads the store (blocking:
   // a few indexed SQLite reads).

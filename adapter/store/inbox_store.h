@@ -79,6 +79,7 @@ struct MessageQuery {
   std::optional<std::int64_t> received_until_us;  // received_at_us < this
   std::optional<MappingState> mapping_state;      // messages whose mapping is in this state
   std::optional<std::string> content_sha256;      // messages with exactly these bytes
+  std::optional<std::string> peer;                // as recorded ("127.0.0.1:5012", "folder:x")
   std::int64_t after_id = 0;                      // paging: rows with id > after_id
   std::size_t limit = 100;
 };

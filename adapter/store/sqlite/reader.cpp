@@ -230,7 +230,7 @@ Result<std::optional<StoredMessage>> Reader::get(std::int64_t id) {
 Result<std::vector<StoredMessage>> Reader::find(const MessageQuery& query) {
   std::lock_guard lock(mu_);
   if (query.source || query.sender_application || query.received_from_us ||
-      query.received_until_us || query.mapping_state || query.content_sha256) {
+      query.received_until_us || query.mapping_state || query.content_sha256 || query.peer) {
     // The operator's searches: rare, so the statement is built for the filters given.
     std::string sql(kSelectColumns);
     sql += " WHERE id > ?";
@@ -242,6 +242,7 @@ Result<std::vector<StoredMessage>> Reader::find(const MessageQuery& query) {
     if (query.received_until_us) sql += " AND received_at_us < ?";
     if (query.mapping_state) sql += " AND id IN (SELECT message_id FROM mappings WHERE state = ?)";
     if (query.content_sha256) sql += " AND content_sha256 = ?";
+    if (query.peer) sql += " AND peer = ?";
     sql += " ORDER BY id LIMIT ?";
     Result<StmtPtr> stmt = prepare(db_.get(), sql);
     if (!stmt) return std::move(stmt).error();
@@ -255,6 +256,7 @@ Result<std::vector<StoredMessage>> Reader::find(const MessageQuery& query) {
     if (query.received_until_us) call.integer(*query.received_until_us);
     if (query.mapping_state) call.text(to_string(*query.mapping_state));
     if (query.content_sha256) call.text(*query.content_sha256);
+    if (query.peer) call.text(*query.peer);
     call.integer(static_cast<std::int64_t>(std::min<std::size_t>(query.limit, 100000)));
     std::vector<StoredMessage> rows;
     if (Status s = read_rows(db_.get(), call, rows, "find messages"); !s) return s.error();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/temp_dir.h"
@@ -20,22 +21,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
+std::vector<app::DropFolderConfig> one_folder(const test::TempDir& dir,
+                                              std::size_t max_file_bytes) {
+  app::DropFolderConfig f;
+  f.name = "labdrop";
+  f.path = dir.file("drop");
+  f.settle_time = std::chrono::milliseconds(0);
+  f.max_file_bytes = max_file_bytes;
+  return std::vector<app::DropFolderConfig>{f};
+}
+
 struct Fixture {
   test::TempDir dir{"adapterd-drop"};
   test::TempStore store;
-  std::vector<app::DropFolderConfig> folders = [this] {
-    app::DropFolderConfig f;
-    f.name = "labdrop";
-    f.path = dir.file("drop");
-    f.settle_time = std::chrono::milliseconds(0);
-    return std::vector<app::DropFolderConfig>{f};
-  }();
+  std::vector<app::DropFolderConfig> folders;
   app::HttpListenerConfig sources = app::drop_folder_sources(folders);
   app::HttpStats stats;
   app::FeedIntake intake{sources, "adapterd", *store, *store, nullptr, stats};
   app::DropFolders drop{folders, intake};
 
-  Fixture() { REQUIRE(drop.prepare()); }
+  explicit Fixture(std::size_t max_file_bytes = 32 * 1024 * 1024)
+      : folders(one_folder(dir, max_file_bytes)) {
+    REQUIRE(drop.prepare());
+  }
 
   void put(const std::string& sub, const std::string& name, const std::string& bytes) const {
     std::ofstream(fs::path(folders[0].path) / sub / name, std::ios::binary) << bytes;
@@ -90,6 +98,44 @@ TEST_CASE("a rejected file taken again after a stop is finished with its answer,
 
   // A leftover that never reached the store is kept as any file is.
   f.put("processing", "other.xml", "<report><also broken>");
+  CHECK(f.drop.scan_once() == 1);
+  CHECK(f.rejected() == 3);
+}
+
+TEST_CASE("a file too large to read, taken again after a stop, is not kept twice", "[app][drop]") {
+  Fixture f(16);
+  const std::string big(40, 'x');
+  f.put("", "big.hl7", big);
+  CHECK(f.drop.scan_once() == 1);
+  REQUIRE(f.listing("error") == std::vector<std::string>{"big.hl7", "big.hl7.error.json"});
+  REQUIRE(f.rejected() == 1);
+
+  // Stopped after the store kept its rejection, before the file left processing/: recognised by
+  // its name and size (no bytes of it were kept), finished with the answer it had. The file is
+  // the one the lab wrote before it was taken (its time is kept by the moves into processing/).
+  const auto before_taken = [&] {
+    fs::last_write_time(fs::path(f.folders[0].path) / "processing" / "big.hl7",
+                        fs::file_time_type::clock::now() - std::chrono::minutes(1));
+  };
+  f.put("processing", "big.hl7", big);
+  before_taken();
+  CHECK(f.drop.scan_once() == 1);
+  CHECK(f.rejected() == 1);
+  CHECK(f.listing("processing").empty());
+  const std::string sidecar = f.read("error", "big.hl7.1.error.json");
+  CHECK(sidecar.find("\"status\":413") != std::string::npos);
+  CHECK(sidecar.find("kept as rejected message 1 before a stop (not kept again)") !=
+        std::string::npos);
+
+  // Another size under the same name is another file: kept.
+  f.put("processing", "big.hl7", big + "yy");
+  before_taken();
+  CHECK(f.drop.scan_once() == 1);
+  CHECK(f.rejected() == 2);
+  // So is the same size written after that rejection (a new file the lab dropped under the old
+  // name): file times are coarse, so wait until they have surely moved on.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  f.put("processing", "big.hl7", big);
   CHECK(f.drop.scan_once() == 1);
   CHECK(f.rejected() == 3);
 }
