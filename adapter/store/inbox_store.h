@@ -111,8 +111,9 @@ struct MappingRecord {
   // Every report the Bundle is about (its DiagnosticReports' keys, `order_key` among them),
   // recorded in the report history (report_history()) when the record is queued.
   std::vector<ReportKey> report_keys;
-  // Not written: the mapping step found that a newer version of one of these reports was sent
-  // already (MappingWorker::map_stored), so the record is kept with a warning and queued nowhere.
+  // The mapping step found that a newer version of one of these reports was sent already
+  // (MappingWorker::map_stored): the record is kept with a warning and queued nowhere, and the
+  // message's deliveries still open (a replay, a dead-letter retry) are discarded.
   bool held_back = false;
 };
 

@@ -105,6 +105,11 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
       {&writer->retry_dead_all_,
        "UPDATE deliveries SET state = 'pending', attempts = 0, queued_at_us = ?1, "
        "next_attempt_at_us = ?1 WHERE state = 'dead_letter'"},
+      // A replayed or retried message now held back (an older version of its report): its
+      // deliveries still open would send the new Bundle; they are discarded with the mapping.
+      {&writer->discard_held_back_,
+       "UPDATE deliveries SET state = 'discarded', discard_reason = ?1 WHERE message_id = ?2 "
+       "AND state IN ('pending', 'dead_letter')"},
       {&writer->discard_dead_,
        "UPDATE deliveries SET state = 'discarded', discard_reason = ?1 WHERE message_id = ?2 "
        "AND state = 'dead_letter'"},
@@ -419,6 +424,15 @@ Result<AppendOutcome> Writer::apply_mapping(const MappingWrite& w) {
 }
 
 Status Writer::queue_deliveries(const MappingRecord& r) {
+  if (r.held_back) {
+    Call call(discard_held_back_.get());
+    call.text("held back: an older version of its report than one already sent")
+        .integer(r.message_id);
+    if (const int rc = call.step(); rc != SQLITE_DONE) {
+      return sqlite_error(db(), rc, "discard a held-back message's deliveries");
+    }
+    return {};
+  }
   for (const std::string& destination : r.deliver_to) {
     Call call(upsert_delivery_.get());
     call.integer(r.message_id).text(destination).text(r.order_key).integer(r.mapped_at_us);

@@ -105,7 +105,7 @@ class Writer {
   StmtPtr upsert_mapping_, requeue_one_, requeue_failed_;
   StmtPtr upsert_delivery_, update_delivery_, insert_attempt_, record_report_;
   StmtPtr requeue_dead_mapping_one_, requeue_dead_mapping_all_, retry_dead_one_, retry_dead_all_;
-  StmtPtr discard_dead_;
+  StmtPtr discard_dead_, discard_held_back_;
   // Retention (purge): the chosen ids go into a temporary table, then every table drops them.
   StmtPtr purge_clear_;
   StmtPtr purge_choose_;

@@ -1297,6 +1297,23 @@ TEST_CASE("outbox: each report's newest version by issued time, and the message 
   CHECK(newest(ids[2], 3000) == std::vector<std::int64_t>{3000, ids[2]});  // C, corrected
 }
 
+TEST_CASE("outbox: a message held back when mapped again has its open deliveries discarded",
+          "[store][outbox]") {
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  const auto a = append_one(*store, make_message("A", hl7("A")));
+  REQUIRE(record_mapping_and_wait(*store, mapped_record(a.id, "r1")).ok());
+  REQUIRE(store->deliveries_of(a.id)->front().state == DeliveryState::pending);
+  // Replayed, it is now an older version of r1 than one sent since: nothing of it may go out.
+  MappingRecord held = mapped_record(a.id, "r1", {});
+  held.held_back = true;
+  REQUIRE(record_mapping_and_wait(*store, held).ok());
+  const auto deliveries = store->deliveries_of(a.id);
+  REQUIRE(deliveries->size() == 1);
+  CHECK(deliveries->front().state == DeliveryState::discarded);
+  CHECK(deliveries->front().discard_reason.find("held back") == 0);
+}
+
 TEST_CASE("outbox: retrying a dead letter maps the message again before delivering it",
           "[store][outbox]") {
   TempDir dir;
