@@ -1227,14 +1227,24 @@ TEST_CASE("outbox: deliveries of one report go out one at a time in receipt orde
   CHECK(store->deliveries_of(ids[0])->front().state == DeliveryState::discarded);
 }
 
+namespace {
+
+// Messages A to E, appended in that order: their ids.
+std::vector<std::int64_t> append_five(SqliteStore& store) {
+  std::vector<std::int64_t> ids;
+  for (const char* id : {"A", "B", "C", "D", "E"}) {
+    ids.push_back(append_one(store, make_message(id, hl7(id))).id);
+  }
+  return ids;
+}
+
+}  // namespace
+
 TEST_CASE("outbox: each report's first and last queued message, kept through retention",
           "[store][outbox]") {
   TempDir dir;
   auto store = open_store(dir.file("inbox.db"));
-  std::vector<std::int64_t> ids;
-  for (const char* id : {"A", "B", "C", "D", "E"}) {
-    ids.push_back(append_one(*store, make_message(id, hl7(id))).id);
-  }
+  const std::vector<std::int64_t> ids = append_five(*store);
   auto history = [&](const std::string& key) {
     auto h = store->report_history(key);
     REQUIRE(h);
@@ -1275,10 +1285,7 @@ TEST_CASE("outbox: each report's newest version by issued time, and the message 
           "[store][outbox]") {
   TempDir dir;
   auto store = open_store(dir.file("inbox.db"));
-  std::vector<std::int64_t> ids;
-  for (const char* id : {"A", "B", "C", "D", "E"}) {
-    ids.push_back(append_one(*store, make_message(id, hl7(id))).id);
-  }
+  const std::vector<std::int64_t> ids = append_five(*store);
   auto newest = [&](std::int64_t id, std::int64_t issued_us) {
     MappingRecord r = mapped_record(id, "r1");
     r.report_keys = {{"r1", issued_us}};
