@@ -337,6 +337,7 @@ AdminResponse AdminApi::preview(std::string_view query) {
   JsonArray out;
   std::int64_t changed = 0;
   std::int64_t failing = 0;
+  std::int64_t held_back = 0;
   const std::int64_t now = now_us();
   for (const store::StoredMessage& m : *rows) {
     auto recorded = inbox_.mapping_of(m.id);
@@ -348,12 +349,14 @@ AdminResponse AdminApi::preview(std::string_view query) {
     ReplayPreview& one = *previewed;
     if (one.changed) ++changed;
     if (one.replayed_state == store::MappingState::mapping_failed) ++failing;
+    if (one.held_back) ++held_back;
     out.push_back(std::move(one.answer));
   }
   JsonObject body{{"template_set", Json::string(mapper->templates().version)},
                   {"compared", number(static_cast<std::int64_t>(rows->size()))},
                   {"changed", number(changed)},
                   {"failing", number(failing)},
+                  {"held_back", number(held_back)},
                   {"messages", Json::array(std::move(out))}};
   if (rows->size() == q.limit && !rows->empty())
     body.emplace_back("next_after", number(rows->back().id));

@@ -121,14 +121,18 @@ Result<ReplayPreview> preview_replay(const Mapper& mapper, store::InboxStore& st
       !recorded || state_changed || !diff.empty() || any_of_lists(issues) || any_of_lists(unmapped);
   ReplayPreview p;
   p.changed = changed;
+  p.held_back = replayed.held_back;
   p.replayed_state = replayed.state;
-  p.answer = Json::object({{"id", Json::number(static_cast<double>(message.id))},
-                           {"changed", Json::boolean(changed)},
-                           {"recorded", recorded ? outcome(*recorded) : Json()},
-                           {"replayed", outcome(replayed)},
-                           {"bundle", Json::array(std::move(bundle))},
-                           {"issues", issues},
-                           {"unmapped", unmapped}});
+  JsonObject answer{{"id", Json::number(static_cast<double>(message.id))},
+                    {"changed", Json::boolean(changed)},
+                    {"recorded", recorded ? outcome(*recorded) : Json()},
+                    {"replayed", outcome(replayed)},
+                    {"bundle", Json::array(std::move(bundle))},
+                    {"issues", issues},
+                    {"unmapped", unmapped}};
+  // Only when it is: a replay that would send nothing must not pass for one that changes nothing.
+  if (replayed.held_back) answer.emplace_back("held_back", Json::boolean(true));
+  p.answer = Json::object(std::move(answer));
   return p;
 }
 

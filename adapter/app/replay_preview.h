@@ -10,14 +10,16 @@
 //    "replayed": {"state", "template", "version", "template_set"},
 //    "bundle":   ["entry[3].resource.valueQuantity.value: expected 0.48, got 0.480", ...],
 //    "issues":   {"added": [...], "gone": [...]},
-//    "unmapped": {"added": [...], "gone": [...]}}
+//    "unmapped": {"added": [...], "gone": [...]},
+//    "held_back": true (only when it is)}
 // `bundle` lists the differences from the recorded Bundle to the replayed one (json_diff, at
 // most 50 lines). The Provenance names the template set, which every change of mappings
 // changes: that reference alone is not a difference. Issues are compared by severity, message
 // and source path (a template edit that moves a line is not a new issue); the unmapped report
 // by its lines. `changed`: the state (mapped or mapping_failed; a record pending again keeps its
 // last outcome, and waiting is not a change), the Bundle, the issues or the unmapped report
-// differ.
+// differ. `held_back`: the replay would be mapped but not sent, because a newer version of its
+// report was queued since (MappingWorker::map_stored); its warning is among the added issues.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,7 @@ namespace adapter::app {
 
 struct ReplayPreview {
   bool changed = false;
+  bool held_back = false;  // mapped, and not sent: an older version of its report
   store::MappingState replayed_state = store::MappingState::pending;
   mapping::Json answer;  // the object above
 };

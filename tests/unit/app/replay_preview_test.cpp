@@ -48,6 +48,33 @@ std::shared_ptr<const app::Mapper> mapper(const std::string& value, const std::s
   return std::make_shared<const app::Mapper>(*set, app::MappingConfig{});
 }
 
+// A report of accession ACC-1 issued (OBR-22) at `issued`, and a template that sends it as a
+// DiagnosticReport: what MappingWorker::map_stored tells versions apart by.
+std::string report_issued_at(const std::string& issued) {
+  return "MSH|^~\\&|LAB|FAC|EHR|HOSP|20240315143000-0500||ORU^R01|MSG-1|P|2.5.1\r"
+         "PID|1||MRN1\r"
+         "OBR|1||ACC-1" +
+         std::string(19, '|') + issued + "\r";
+}
+
+std::shared_ptr<const app::Mapper> report_mapper() {
+  mapping::test::MemoryFiles files;
+  files.add("routes.json", R"({"routes": [
+      {"name": "oru", "match": {"message_type": "ORU^R01"}, "template": "oru.json"}]})");
+  files.add("oru.json", R"({"$template": "report", "$version": "1",
+      "$ignore": ["MSH", "PID", "OBR-1"],
+      "resourceType": "Bundle", "type": "transaction",
+      "entry": [{"fullUrl": "{{ uuid('DiagnosticReport', OBR-3.1) }}",
+        "resource": {"resourceType": "DiagnosticReport", "status": "final",
+          "identifier": [{"system": "urn:test", "value": "{{ OBR-3.1 }}"}],
+          "code": {"text": "report"}, "issued": "{{ datetime(OBR-22) }}"},
+        "request": {"method": "POST", "url": "DiagnosticReport",
+                    "ifNoneExist": "{{ 'identifier=' + token('urn:test', OBR-3.1) }}"}}]})");
+  auto set = mapping::load_template_set(files);
+  REQUIRE(set);
+  return std::make_shared<const app::Mapper>(*set, app::MappingConfig{});
+}
+
 store::InboundMessage inbound(const std::string& control_id) {
   return test::accepted_message(control_id, kMessage, 1'800'000'000'000'000);
 }
@@ -224,4 +251,49 @@ TEST_CASE("messages are found, and replayed, by the state of their mapping", "[a
   const auto unmapped = api.handle("POST", "/replay?control_id=C");
   REQUIRE(unmapped);
   CHECK(unmapped->body.find("\"replayed\": 0") != std::string::npos);
+}
+
+TEST_CASE("a replay preview says when a newer version of its report would hold the message back",
+          "[app][replay]") {
+  test::TempStore st;
+  REQUIRE(store::append_and_wait(
+      *st, {test::accepted_message("OLD", report_issued_at("20240315100000-0500"), 1'000'000),
+            test::accepted_message("NEW", report_issued_at("20240315110000-0500"), 2'000'000)}));
+  auto m = report_mapper();
+  for (std::int64_t id : {1, 2}) {  // mapped and queued in the order they came
+    auto stored = st->get(id);
+    REQUIRE(stored);
+    REQUIRE(*stored);
+    auto r = app::MappingWorker::map_stored(*m, *st, **stored, 3'000'000);
+    REQUIRE(r);
+    INFO(r->issues_json);
+    REQUIRE(r->state == store::MappingState::mapped);
+    REQUIRE_FALSE(r->held_back);
+    r->deliver_to = {"ehr"};
+    REQUIRE(store::record_mapping_and_wait(*st, *r));
+  }
+  auto old_one = st->get(1);
+  auto old_recorded = st->mapping_of(1);
+  REQUIRE(old_one);
+  REQUIRE(old_recorded);
+  const mapping::Json p = preview(*st, *m, **old_one, *old_recorded);
+  CHECK(member(p, "changed").as_bool());
+  CHECK(member(p, "held_back").as_bool());
+  const auto added = member(member(p, "issues"), "added").as_array();
+  REQUIRE(added.size() == 1);
+  CHECK(std::string(member(added[0], "message").as_string())
+            .starts_with("not sent: message 2 sent a newer version of DiagnosticReport?"));
+
+  auto new_one = st->get(2);
+  auto new_recorded = st->mapping_of(2);
+  REQUIRE(new_one);
+  REQUIRE(new_recorded);
+  CHECK(preview(*st, *m, **new_one, *new_recorded).find("held_back") == nullptr);
+
+  app::AdminApi api(*st, *st, [&m] { return m; });
+  const auto all = api.handle("GET", "/replay-preview?mapping=mapped");
+  REQUIRE(all);
+  CHECK(all->status == 200);
+  CHECK(all->body.find("\"compared\": 2,") != std::string::npos);
+  CHECK(all->body.find("\"held_back\": 1,") != std::string::npos);
 }
