@@ -235,6 +235,9 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
   // $feed.older_versions "send" turns the issued-time rule off: arrival alone decides.
   const mapping::Json* older = mapper.feed_for(message.message.listener).find("older_versions");
   const bool by_issued = older == nullptr || !older->is_string() || older->as_string() != "send";
+  // The store applies the same rule to what is queued already: the open deliveries of older
+  // versions are discarded with this record (or kept, in "send" mode).
+  record.versions_by_issued = by_issued;
   bool earlier = false;
   bool later = false;
   for (const store::ReportKey& report : record.report_keys) {
@@ -264,7 +267,9 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
     later = later || h.last_message_id > message.id;
   }
   if (!earlier || later) return record;
-  return map_one(mapper, message, now_us, true);
+  store::MappingRecord follow_up = map_one(mapper, message, now_us, true);
+  follow_up.versions_by_issued = by_issued;
+  return follow_up;
 }
 
 void MappingWorker::run() {
@@ -322,11 +327,12 @@ void MappingWorker::run() {
         }
       }
       const std::string template_name = record.template_name;
-      Status written = store::record_mapping_and_wait(store_, std::move(record));
+      auto written = store::record_mapping_and_wait(store_, std::move(record));
       if (!written) {
         fail("mapping.record_failed", message.id, written.error().message);
         break;
       }
+      const std::int64_t superseded = written->superseded;
       watermark = std::max(watermark, message.id);
       {
         std::lock_guard lock(counts_mu_);
@@ -335,6 +341,7 @@ void MappingWorker::run() {
         if (it == by_template_.end()) it = by_template_.insert(it, {template_name, {}});
         ++(ok ? it->second.mapped : it->second.failed);
         if (held_back) ++it->second.held_back;
+        it->second.superseded += static_cast<std::uint64_t>(superseded);
       }
       // Counts and places only: issue texts quote the message, so they stay in the store.
       if (ok) {
@@ -342,6 +349,11 @@ void MappingWorker::run() {
         counters_.mapped.fetch_add(1, std::memory_order_relaxed);
         log::info(held_back ? "mapping.held_back" : "mapping.mapped",
                   {{"message_id", message.id}, {"template", template_name}});
+        // How many, not which reports: a report's key is the lab's identifier for it.
+        if (superseded > 0) {
+          log::info("mapping.superseded_deliveries_discarded",
+                    {{"message_id", message.id}, {"deliveries", superseded}});
+        }
       } else {
         counters_.failed.fetch_add(1, std::memory_order_relaxed);
         log::warn("mapping.failed", {{"message_id", message.id}, {"template", template_name}});

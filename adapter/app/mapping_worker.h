@@ -74,6 +74,9 @@ class MappingWorker {
     std::uint64_t mapped = 0;
     std::uint64_t failed = 0;
     std::uint64_t held_back = 0;  // mapped, and not sent: an older version of a report
+    // Open deliveries of older versions of a report, discarded when a message of this template
+    // queued a newer version.
+    std::uint64_t superseded = 0;
   };
   std::vector<std::pair<std::string, TemplateCounts>> template_counts() const;
 

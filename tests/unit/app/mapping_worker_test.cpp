@@ -176,13 +176,23 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
     REQUIRE(r->state == store::MappingState::mapped);
     return std::move(*r);
   };
+  // Queued for the EHR; returns how many open deliveries of older versions that discarded.
   auto queue = [&](store::MappingRecord r) {
     r.deliver_to = {"ehr"};
-    REQUIRE(store::record_mapping_and_wait(*st, r));
+    auto recorded = store::record_mapping_and_wait(*st, r);
+    REQUIRE(recorded);
+    return recorded->superseded;
+  };
+  auto delivery_state = [&](std::int64_t id) {
+    auto d = st->deliveries_of(id);
+    REQUIRE(d);
+    REQUIRE(d->size() == 1);
+    return d->front().state;
   };
 
   const store::MappingRecord final_one = map(1);
   CHECK_FALSE(final_one.held_back);
+  CHECK(final_one.versions_by_issued);
   REQUIRE(final_one.report_keys.size() == 1);
   CHECK(final_one.report_keys[0].issued_us == 1710518400000000);  // 16:00Z
   queue(final_one);
@@ -215,12 +225,28 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
     CHECK_FALSE(r->held_back);
     CHECK(requests(r->bundle_json) == kUpdates);
     CHECK(r->issues_json == "[]");
+    // Nor does the store discard the open delivery of an older version when a newer one is
+    // queued: the last received wins.
+    CHECK_FALSE(r->versions_by_issued);
+    auto amended_message = st->get(3);
+    REQUIRE(amended_message);
+    auto amended = app::MappingWorker::map_stored(*sends, *st, **amended_message, 5'000'000);
+    REQUIRE(amended);
+    CHECK_FALSE(amended->versions_by_issued);
+    CHECK(queue(*amended) == 0);
+    CHECK(delivery_state(1) == store::DeliveryState::pending);
   }
   SECTION("a newer version updates, and then the older final one is held back too") {
     const store::MappingRecord amended = map(3);
     CHECK_FALSE(amended.held_back);
+    CHECK(amended.versions_by_issued);  // mapped as a follow-up, the rule still applies
     CHECK(requests(amended.bundle_json) == kUpdates);
-    queue(amended);
+    // The final one, still waiting to go out, would overwrite it: discarded with its queuing.
+    REQUIRE(delivery_state(1) == store::DeliveryState::pending);
+    CHECK(queue(amended) == 1);
+    CHECK(delivery_state(1) == store::DeliveryState::discarded);
+    CHECK(st->deliveries_of(1)->front().discard_reason.starts_with(
+        "superseded: message 3 sent a newer version of DiagnosticReport?identifier="));
     CHECK(map(1).held_back);
     CHECK(map(2).held_back);
     CHECK_FALSE(map(3).held_back);
