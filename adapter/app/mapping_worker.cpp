@@ -45,6 +45,29 @@ void append_issue(std::string& issues, const mapping::Issue& issue) {
   }
 }
 
+// How far after its message's receipt a report's issued time may lie (a lab clock or time zone
+// set wrong) before it is taken for a mistake.
+constexpr std::int64_t kIssuedAfterReceiptUs = std::int64_t{24} * 3600 * 1000000;
+
+// A report issued after its message was received is a mistake (a typo in OBR-22: 2204 for
+// 2024). Taken at its word it would stay the report's newest version for good, and every real
+// version after it would be held back. Its issued time is taken as unknown instead, so that the
+// report's versions are ordered by arrival, and the record says so.
+void distrust_future_issued(store::MappingRecord& record, std::int64_t received_at_us) {
+  for (store::ReportKey& report : record.report_keys) {
+    if (report.issued_us <= received_at_us + kIssuedAfterReceiptUs) continue;
+    append_issue(record.issues_json,
+                 mapping::Issue{mapping::Issue::Severity::warning,
+                                "DiagnosticReport.issued " + fhir_instant_utc(report.issued_us) +
+                                    " is after the message was received (" +
+                                    fhir_instant_utc(received_at_us) + "): versions of " +
+                                    report.key + " are ordered by arrival",
+                                {},
+                                {}});
+    report.issued_us = 0;
+  }
+}
+
 }  // namespace
 
 MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
@@ -221,6 +244,7 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
                                                        std::int64_t now_us) {
   store::MappingRecord record = map_one(mapper, message, now_us);
   if (record.state != store::MappingState::mapped) return record;
+  distrust_future_issued(record, message.message.received_at_us);
   // The reports come from the Bundle, so the message is mapped before the question can be
   // asked; a second mapping is the price of a follow-up message (a final result after a
   // preliminary one, an amended report), not of every message. A message replayed after a
@@ -268,6 +292,9 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
   }
   if (!earlier || later) return record;
   store::MappingRecord follow_up = map_one(mapper, message, now_us, true);
+  if (follow_up.state == store::MappingState::mapped) {
+    distrust_future_issued(follow_up, message.message.received_at_us);
+  }
   follow_up.versions_by_issued = by_issued;
   return follow_up;
 }

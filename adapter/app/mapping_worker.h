@@ -89,6 +89,7 @@ class MappingWorker {
   // queued (InboxStore::report_history), again with `supersedes`: what the daemon records, and
   // what a replay would. Versions are ordered by DiagnosticReport.issued where known, else by
   // arrival. An older version than one already queued comes back `held_back`, with a warning.
+  // An issued time more than a day after the message's receipt counts as unknown (a warning).
   static Result<store::MappingRecord> map_stored(const Mapper& mapper, store::InboxStore& store,
                                                  const store::StoredMessage& message,
                                                  std::int64_t now_us);
