@@ -45,6 +45,29 @@ void append_issue(std::string& issues, const mapping::Issue& issue) {
   }
 }
 
+// How far after its message's receipt a report's issued time may lie (a lab clock or time zone
+// set wrong) before it is taken for a mistake.
+constexpr std::int64_t kIssuedAfterReceiptUs = std::int64_t{24} * 3600 * 1000000;
+
+// A report issued after its message was received is a mistake (a typo in OBR-22: 2204 for
+// 2024). Taken at its word it would stay the report's newest version for good, and every real
+// version after it would be held back. Its issued time is taken as unknown instead, so that the
+// report's versions are ordered by arrival, and the record says so.
+void distrust_future_issued(store::MappingRecord& record, std::int64_t received_at_us) {
+  for (store::ReportKey& report : record.report_keys) {
+    if (report.issued_us <= received_at_us + kIssuedAfterReceiptUs) continue;
+    append_issue(record.issues_json,
+                 mapping::Issue{mapping::Issue::Severity::warning,
+                                "DiagnosticReport.issued " + fhir_instant_utc(report.issued_us) +
+                                    " is after the message was received (" +
+                                    fhir_instant_utc(received_at_us) + "): versions of " +
+                                    report.key + " are ordered by arrival",
+                                {},
+                                {}});
+    report.issued_us = 0;
+  }
+}
+
 }  // namespace
 
 MappingWorker::MappingWorker(store::InboxStore& store, std::shared_ptr<const Mapper> mapper,
@@ -221,6 +244,7 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
                                                        std::int64_t now_us) {
   store::MappingRecord record = map_one(mapper, message, now_us);
   if (record.state != store::MappingState::mapped) return record;
+  distrust_future_issued(record, message.message.received_at_us);
   // The reports come from the Bundle, so the message is mapped before the question can be
   // asked; a second mapping is the price of a follow-up message (a final result after a
   // preliminary one, an amended report), not of every message. A message replayed after a
@@ -235,6 +259,9 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
   // $feed.older_versions "send" turns the issued-time rule off: arrival alone decides.
   const mapping::Json* older = mapper.feed_for(message.message.listener).find("older_versions");
   const bool by_issued = older == nullptr || !older->is_string() || older->as_string() != "send";
+  // The store applies the same rule to what is queued already: the open deliveries of older
+  // versions are discarded with this record (or kept, in "send" mode).
+  record.versions_by_issued = by_issued;
   bool earlier = false;
   bool later = false;
   for (const store::ReportKey& report : record.report_keys) {
@@ -264,7 +291,12 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
     later = later || h.last_message_id > message.id;
   }
   if (!earlier || later) return record;
-  return map_one(mapper, message, now_us, true);
+  store::MappingRecord follow_up = map_one(mapper, message, now_us, true);
+  if (follow_up.state == store::MappingState::mapped) {
+    distrust_future_issued(follow_up, message.message.received_at_us);
+  }
+  follow_up.versions_by_issued = by_issued;
+  return follow_up;
 }
 
 void MappingWorker::run() {
@@ -322,11 +354,12 @@ void MappingWorker::run() {
         }
       }
       const std::string template_name = record.template_name;
-      Status written = store::record_mapping_and_wait(store_, std::move(record));
+      auto written = store::record_mapping_and_wait(store_, std::move(record));
       if (!written) {
         fail("mapping.record_failed", message.id, written.error().message);
         break;
       }
+      const std::int64_t superseded = written->superseded;
       watermark = std::max(watermark, message.id);
       {
         std::lock_guard lock(counts_mu_);
@@ -335,6 +368,7 @@ void MappingWorker::run() {
         if (it == by_template_.end()) it = by_template_.insert(it, {template_name, {}});
         ++(ok ? it->second.mapped : it->second.failed);
         if (held_back) ++it->second.held_back;
+        it->second.superseded += static_cast<std::uint64_t>(superseded);
       }
       // Counts and places only: issue texts quote the message, so they stay in the store.
       if (ok) {
@@ -342,6 +376,11 @@ void MappingWorker::run() {
         counters_.mapped.fetch_add(1, std::memory_order_relaxed);
         log::info(held_back ? "mapping.held_back" : "mapping.mapped",
                   {{"message_id", message.id}, {"template", template_name}});
+        // How many, not which reports: a report's key is the lab's identifier for it.
+        if (superseded > 0) {
+          log::info("mapping.superseded_deliveries_discarded",
+                    {{"message_id", message.id}, {"deliveries", superseded}});
+        }
       } else {
         counters_.failed.fetch_add(1, std::memory_order_relaxed);
         log::warn("mapping.failed", {{"message_id", message.id}, {"template", template_name}});

@@ -74,6 +74,9 @@ class MappingWorker {
     std::uint64_t mapped = 0;
     std::uint64_t failed = 0;
     std::uint64_t held_back = 0;  // mapped, and not sent: an older version of a report
+    // Open deliveries of older versions of a report, discarded when a message of this template
+    // queued a newer version.
+    std::uint64_t superseded = 0;
   };
   std::vector<std::pair<std::string, TemplateCounts>> template_counts() const;
 
@@ -86,6 +89,7 @@ class MappingWorker {
   // queued (InboxStore::report_history), again with `supersedes`: what the daemon records, and
   // what a replay would. Versions are ordered by DiagnosticReport.issued where known, else by
   // arrival. An older version than one already queued comes back `held_back`, with a warning.
+  // An issued time more than a day after the message's receipt counts as unknown (a warning).
   static Result<store::MappingRecord> map_stored(const Mapper& mapper, store::InboxStore& store,
                                                  const store::StoredMessage& message,
                                                  std::int64_t now_us);

@@ -65,6 +65,10 @@ void append_mapping_prometheus(
       {"adapterd_mapping_held_back_total",
        "messages mapped and not sent: an older version of a report already sent, per template",
        &MappingWorker::TemplateCounts::held_back},
+      {"adapterd_mapping_superseded_deliveries_total",
+       "open deliveries (pending, dead letters) of older versions of a report, discarded when a "
+       "newer version was queued, per template of the newer one",
+       &MappingWorker::TemplateCounts::superseded},
   };
   for (const Family& f : kFamilies) {
     append_family_header(out, f.name, f.help, "counter");

@@ -44,8 +44,8 @@ Result<std::vector<AppendOutcome>> append_and_wait(InboxStore& store,
       [&](InboxStore::AppendCallback done) { store.append(std::move(messages), std::move(done)); });
 }
 
-Status record_mapping_and_wait(InboxStore& store, MappingRecord record) {
-  return call_and_wait<Status>([&](InboxStore::StatusCallback done) {
+Result<RecordOutcome> record_mapping_and_wait(InboxStore& store, MappingRecord record) {
+  return call_and_wait<Result<RecordOutcome>>([&](InboxStore::RecordCallback done) {
     store.record_mapping(std::move(record), std::move(done));
   });
 }

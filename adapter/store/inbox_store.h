@@ -115,6 +115,19 @@ struct MappingRecord {
   // (MappingWorker::map_stored): the record is kept with a warning and queued nowhere, and the
   // message's deliveries still open (a replay, a dead-letter retry) are discarded.
   bool held_back = false;
+  // Versions of a report are ordered by their issued time ($feed.older_versions "hold", the
+  // default): queuing this record discards the deliveries still open (pending, dead letters) of
+  // other messages that carried an older version of one of its reports, to the same
+  // destinations. Untimed versions (issued_us 0) supersede nothing and are superseded by
+  // nothing. False ("send"): arrival order alone, nothing is discarded.
+  bool versions_by_issued = true;
+};
+
+// What recording a mapping did besides keeping the record.
+struct RecordOutcome {
+  // Deliveries of other messages discarded because the record queued a newer version of one of
+  // their reports (MappingRecord::versions_by_issued).
+  std::int64_t superseded = 0;
 };
 
 struct ReportHistory {
@@ -163,9 +176,10 @@ class InboxStore {
   // above mapping_watermark(), plus pending mappings of received messages). A replayed message
   // waits from its replay, not from its receipt.
   virtual Result<MappingBacklog> mapping_backlog() = 0;
-  // Records (replaces) the mapping of a message; `done` runs once it is durable (store thread).
-  using StatusCallback = std::function<void(Status)>;
-  virtual void record_mapping(MappingRecord record, StatusCallback done) = 0;
+  // Records (replaces) the mapping of a message and, when it is mapped, queues its deliveries in
+  // the same transaction; `done` runs once it is durable (store thread).
+  using RecordCallback = std::function<void(Result<RecordOutcome>)>;
+  virtual void record_mapping(MappingRecord record, RecordCallback done) = 0;
   virtual Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) = 0;
   // The messages that were queued for delivery about a report (`order_key`, see outbox.h): the
   // first and the last by id, and the newest version by issued time, or nothing. Kept apart
@@ -216,6 +230,6 @@ R call_and_wait(Start&& start) {
 // on an I/O thread).
 Result<std::vector<AppendOutcome>> append_and_wait(InboxStore& store,
                                                    std::vector<InboundMessage> messages);
-Status record_mapping_and_wait(InboxStore& store, MappingRecord record);
+Result<RecordOutcome> record_mapping_and_wait(InboxStore& store, MappingRecord record);
 
 }  // namespace adapter::store

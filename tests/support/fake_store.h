@@ -49,7 +49,7 @@ class FakeStore : public store::InboxStore {
   }
   Result<std::int64_t> mapping_watermark() override { return std::int64_t{0}; }
   Result<store::MappingBacklog> mapping_backlog() override { return store::MappingBacklog{}; }
-  void record_mapping(store::MappingRecord, StatusCallback done) override {
+  void record_mapping(store::MappingRecord, RecordCallback done) override {
     if (done) done(make_error(Errc::store_unavailable, "fake store records no mappings"));
   }
   Result<std::optional<store::MappingRecord>> mapping_of(std::int64_t) override {

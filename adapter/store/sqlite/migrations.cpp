@@ -126,6 +126,23 @@ INSERT INTO reports (order_key, first_message_id, last_message_id)
 ALTER TABLE reports ADD COLUMN latest_issued_us INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE reports ADD COLUMN latest_issued_message_id INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    // Which version of which report each queued message carried, so that queuing a newer version
+    // discards the open deliveries of the older ones: deliveries go out in message order, not
+    // issued order, and a dead letter retried later would put an older version back. Purged with
+    // the message. A version 6 store knows only each report's newest version (from `reports`);
+    // the older ones it queued are not known and so not discarded.
+    {7, R"sql(
+CREATE TABLE report_versions (
+  message_id INTEGER NOT NULL REFERENCES messages (id),
+  order_key TEXT NOT NULL,
+  issued_us INTEGER NOT NULL,
+  PRIMARY KEY (message_id, order_key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX report_versions_by_report ON report_versions (order_key, issued_us);
+INSERT INTO report_versions (message_id, order_key, issued_us)
+  SELECT latest_issued_message_id, order_key, latest_issued_us FROM reports
+  WHERE latest_issued_us > 0 AND latest_issued_message_id IN (SELECT id FROM messages);
+)sql"},
 };
 
 constexpr bool versions_are_contiguous() {

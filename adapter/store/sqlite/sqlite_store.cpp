@@ -215,12 +215,15 @@ Result<std::optional<ReportHistory>> SqliteStore::report_history(std::string_vie
 
 // Mapping writes share the writer thread (and its group commit) with intake: one write
 // connection means no lock contention that could delay an ACK.
-void SqliteStore::record_mapping(MappingRecord record, InboxStore::StatusCallback done) {
+void SqliteStore::record_mapping(MappingRecord record, InboxStore::RecordCallback done) {
   MappingWrite write;
   write.record = std::move(record);
   append_mapping_write(std::move(write),
                        [done = std::move(done)](const Result<std::vector<AppendOutcome>>& r) {
-                         if (done) done(r ? Status{} : Status(r.error()));
+                         if (!done) return;
+                         if (!r) return done(r.error());
+                         // The writer's count for a mapping record: the deliveries it superseded.
+                         done(RecordOutcome{r->empty() ? 0 : r->front().id});
                        });
 }
 

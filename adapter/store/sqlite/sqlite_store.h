@@ -74,7 +74,7 @@ class SqliteStore final : public InboxStore, public Outbox {
   Result<std::vector<StoredMessage>> to_map(std::int64_t after_id, std::size_t limit) override;
   Result<std::int64_t> mapping_watermark() override;
   Result<MappingBacklog> mapping_backlog() override;
-  void record_mapping(MappingRecord record, InboxStore::StatusCallback done) override;
+  void record_mapping(MappingRecord record, InboxStore::RecordCallback done) override;
   Result<std::optional<MappingRecord>> mapping_of(std::int64_t message_id) override;
   Result<std::optional<ReportHistory>> report_history(std::string_view order_key) override;
   Result<std::int64_t> requeue_mappings(std::optional<std::int64_t> message_id) override;

@@ -1,5 +1,8 @@
 #include "store/sqlite/writer.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,6 +11,22 @@
 #include "common/sha256.h"
 
 namespace adapter::store::sqlite {
+namespace {
+
+// "2024-03-15T14:30:00.123456+00:00": an issued time as the mapping step's warnings write it
+// (app::fhir_instant_utc, which the store does not depend on).
+std::string utc_instant(std::int64_t us) {
+  const auto seconds = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us % 1000000));
+  return buf;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
   auto writer = std::unique_ptr<Writer>(new Writer(std::move(db)));
@@ -82,6 +101,18 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
        "excluded.latest_issued_message_id > latest_issued_message_id) "
        "THEN excluded.latest_issued_message_id ELSE latest_issued_message_id END, "
        "latest_issued_us = max(latest_issued_us, excluded.latest_issued_us)"},
+      // The version of a report this message carried; a replay replaces it.
+      {&writer->record_version_,
+       "INSERT INTO report_versions (message_id, order_key, issued_us) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT (message_id, order_key) DO UPDATE SET issued_us = excluded.issued_us"},
+      // A newer version queued for a destination: the open deliveries there of other messages
+      // carrying an older (timed) version of the report would put it back, since deliveries go
+      // out in message order (or when an operator retries a dead letter), not in issued order.
+      {&writer->discard_superseded_,
+       "UPDATE deliveries SET state = 'discarded', discard_reason = ?1 WHERE destination = ?2 "
+       "AND state IN ('pending', 'dead_letter') AND message_id IN (SELECT message_id FROM "
+       "report_versions WHERE order_key = ?3 AND issued_us > 0 AND issued_us < ?4 AND "
+       "message_id <> ?5)"},
       // Guarded by state = 'pending': an operator's discard or retry in between wins.
       {&writer->update_delivery_,
        "UPDATE deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at_us = ?2, "
@@ -134,6 +165,8 @@ Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
        "AND d.state NOT IN ('delivered', 'discarded')) ORDER BY m.id LIMIT ?2"},
       {&writer->purge_attempts_,
        "DELETE FROM delivery_attempts WHERE message_id IN (SELECT id FROM temp.purge_ids)"},
+      {&writer->purge_versions_,
+       "DELETE FROM report_versions WHERE message_id IN (SELECT id FROM temp.purge_ids)"},
       {&writer->purge_deliveries_,
        "DELETE FROM deliveries WHERE message_id IN (SELECT id FROM temp.purge_ids)"},
       {&writer->purge_mappings_,
@@ -410,11 +443,10 @@ Result<AppendOutcome> Writer::apply_mapping(const MappingWrite& w) {
     if (const int rc = call.step(); rc != SQLITE_DONE) {
       return sqlite_error(db(), rc, "record mapping");
     }
-    const std::int64_t changed = sqlite3_changes(db());
-    if (r.state == MappingState::mapped) {
-      if (Status s = queue_deliveries(r); !s) return s.error();
-    }
-    return AppendOutcome{Disposition::stored, changed, 0};
+    if (r.state != MappingState::mapped) return AppendOutcome{Disposition::stored, 0, 0};
+    Result<std::int64_t> superseded = queue_deliveries(r);
+    if (!superseded) return std::move(superseded).error();
+    return AppendOutcome{Disposition::stored, *superseded, 0};
   }
   Call call(w.requeue_id ? requeue_one_.get() : requeue_failed_.get());
   call.integer(w.now_us);
@@ -423,7 +455,7 @@ Result<AppendOutcome> Writer::apply_mapping(const MappingWrite& w) {
   return AppendOutcome{Disposition::stored, sqlite3_changes(db()), 0};
 }
 
-Status Writer::queue_deliveries(const MappingRecord& r) {
+Result<std::int64_t> Writer::queue_deliveries(const MappingRecord& r) {
   if (r.held_back) {
     Call call(discard_held_back_.get());
     call.text("held back: an older version of its report than one already sent")
@@ -431,7 +463,7 @@ Status Writer::queue_deliveries(const MappingRecord& r) {
     if (const int rc = call.step(); rc != SQLITE_DONE) {
       return sqlite_error(db(), rc, "discard a held-back message's deliveries");
     }
-    return {};
+    return std::int64_t{0};
   }
   for (const std::string& destination : r.deliver_to) {
     Call call(upsert_delivery_.get());
@@ -440,22 +472,46 @@ Status Writer::queue_deliveries(const MappingRecord& r) {
       return sqlite_error(db(), rc, "queue delivery");
     }
   }
-  if (r.deliver_to.empty()) return {};
+  if (r.deliver_to.empty()) return std::int64_t{0};
+  std::int64_t superseded = 0;
   auto record_report = [&](const ReportKey& report) -> Status {
-    Call call(record_report_.get());
-    call.text(report.key)
-        .integer(r.message_id)
-        .integer(std::max<std::int64_t>(report.issued_us, 0));
-    if (const int rc = call.step(); rc != SQLITE_DONE) {
-      return sqlite_error(db(), rc, "record report history");
+    const std::int64_t issued_us = std::max<std::int64_t>(report.issued_us, 0);
+    {
+      Call call(record_report_.get());
+      call.text(report.key).integer(r.message_id).integer(issued_us);
+      if (const int rc = call.step(); rc != SQLITE_DONE) {
+        return sqlite_error(db(), rc, "record report history");
+      }
+    }
+    {
+      Call call(record_version_.get());
+      call.integer(r.message_id).text(report.key).integer(issued_us);
+      if (const int rc = call.step(); rc != SQLITE_DONE) {
+        return sqlite_error(db(), rc, "record report version");
+      }
+    }
+    // An untimed version is ordered by arrival (the mapping step's rule): it supersedes nothing.
+    if (!r.versions_by_issued || issued_us == 0) return {};
+    const std::string reason = "superseded: message " + std::to_string(r.message_id) +
+                               " sent a newer version of " + report.key + " (issued " +
+                               utc_instant(issued_us) + ")";
+    for (const std::string& destination : r.deliver_to) {
+      Call call(discard_superseded_.get());
+      call.text(reason).text(destination).text(report.key).integer(issued_us).integer(r.message_id);
+      if (const int rc = call.step(); rc != SQLITE_DONE) {
+        return sqlite_error(db(), rc, "discard superseded deliveries");
+      }
+      superseded += sqlite3_changes(db());
     }
     return {};
   };
-  if (r.report_keys.empty()) return record_report(ReportKey{r.order_key});
-  for (const ReportKey& report : r.report_keys) {
-    if (Status s = record_report(report); !s) return s;
+  if (r.report_keys.empty()) {
+    if (Status s = record_report(ReportKey{r.order_key}); !s) return s.error();
   }
-  return {};
+  for (const ReportKey& report : r.report_keys) {
+    if (Status s = record_report(report); !s) return s.error();
+  }
+  return superseded;
 }
 
 Result<AppendOutcome> Writer::apply_delivery(const DeliveryWrite& w) {
@@ -533,12 +589,12 @@ Result<AppendOutcome> Writer::apply_delivery(const DeliveryWrite& w) {
       }
       if (*chosen == 0) return AppendOutcome{Disposition::stored, 0, 0};
       const std::vector<sqlite3_stmt*> steps =
-          w.payload_only
-              ? std::vector<sqlite3_stmt*>{purge_payload_deliveries_.get(),
-                                           purge_payload_mappings_.get(),
-                                           purge_payload_messages_.get()}
-              : std::vector<sqlite3_stmt*>{purge_attempts_.get(), purge_deliveries_.get(),
-                                           purge_mappings_.get(), purge_messages_.get()};
+          w.payload_only ? std::vector<sqlite3_stmt*>{purge_payload_deliveries_.get(),
+                                                      purge_payload_mappings_.get(),
+                                                      purge_payload_messages_.get()}
+                         : std::vector<sqlite3_stmt*>{
+                               purge_attempts_.get(), purge_deliveries_.get(),
+                               purge_versions_.get(), purge_mappings_.get(), purge_messages_.get()};
       for (sqlite3_stmt* stmt : steps) {
         Call call(stmt);
         if (Result<std::int64_t> r = step(call, "purge"); !r) return std::move(r).error();

@@ -39,7 +39,8 @@ struct DeliveryWrite {
 };
 
 // One append() of messages, or one mapping or delivery write (then `messages` is empty and the
-// result holds one AppendOutcome whose `id` is the number of rows the write changed).
+// result holds one AppendOutcome whose `id` is the number of rows the write changed; for a
+// mapping record, the number of other messages' deliveries it discarded as superseded).
 struct Request {
   std::vector<InboundMessage> messages;
   InboxStore::AppendCallback done;
@@ -93,7 +94,9 @@ class Writer {
 
   Result<AppendOutcome> apply_message(const InboundMessage& m);
   Result<AppendOutcome> apply_mapping(const MappingWrite& w);
-  Status queue_deliveries(const MappingRecord& r);
+  // Queues a mapped record's deliveries and records its reports; returns how many open
+  // deliveries of older versions of those reports it discarded (see MappingRecord).
+  Result<std::int64_t> queue_deliveries(const MappingRecord& r);
   Result<AppendOutcome> apply_delivery(const DeliveryWrite& w);
 
   Result<std::int64_t> insert(const InboundMessage& m, std::string_view sha, MessageState state,
@@ -103,15 +106,16 @@ class Writer {
   StmtPtr begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   StmtPtr lookup_, insert_, bump_duplicate_;
   StmtPtr upsert_mapping_, requeue_one_, requeue_failed_;
-  StmtPtr upsert_delivery_, update_delivery_, insert_attempt_, record_report_;
+  StmtPtr upsert_delivery_, update_delivery_, insert_attempt_, record_report_, record_version_;
   StmtPtr requeue_dead_mapping_one_, requeue_dead_mapping_all_, retry_dead_one_, retry_dead_all_;
-  StmtPtr discard_dead_, discard_held_back_;
+  StmtPtr discard_dead_, discard_held_back_, discard_superseded_;
   // Retention (purge): the chosen ids go into a temporary table, then every table drops them.
   StmtPtr purge_clear_;
   StmtPtr purge_choose_;
   StmtPtr purge_choose_payload_;
   StmtPtr purge_attempts_;
   StmtPtr purge_deliveries_;
+  StmtPtr purge_versions_;
   StmtPtr purge_mappings_;
   StmtPtr purge_messages_;
   StmtPtr purge_payload_messages_;

@@ -56,6 +56,10 @@ std::string brca_report(const std::string& control_id, char status,
   return raw;
 }
 
+// When the test messages were received: 2024-03-15T22:00:00Z, after the reports were issued
+// (an issued time more than a day after the receipt is taken for a mistake).
+constexpr std::int64_t kReceived = 1'710'540'000'000'000;
+
 // "METHOD url" of each entry, by resource type: {"Patient POST Patient", ...}.
 std::vector<std::string> requests(const std::string& bundle_json) {
   auto bundle = mapping::parse_json(bundle_json, "bundle");
@@ -94,9 +98,9 @@ TEST_CASE("a final result after a preliminary one is mapped to update what the f
           "[app][mapping]") {
   test::TempStore st;
   REQUIRE(store::append_and_wait(
-      *st, {test::accepted_message("PRELIM", brca_report("PRELIM", 'P'), 1'000'000),
-            test::accepted_message("FINAL", brca_report("FINAL", 'F'), 2'000'000),
-            test::accepted_message("OTHER", brca_report("OTHER", 'F'), 3'000'000)}));
+      *st, {test::accepted_message("PRELIM", brca_report("PRELIM", 'P'), kReceived + 1'000'000),
+            test::accepted_message("FINAL", brca_report("FINAL", 'F'), kReceived + 2'000'000),
+            test::accepted_message("OTHER", brca_report("OTHER", 'F'), kReceived + 3'000'000)}));
   const auto mapper = shipped_mapper("corrections");
   auto message = [&](std::int64_t id) {
     auto m = st->get(id);
@@ -159,12 +163,13 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
   test::TempStore st;
   REQUIRE(store::append_and_wait(
       *st,
-      {test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315110000-0500"), 1'000'000),
+      {test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315110000-0500"),
+                              kReceived + 1'000'000),
        test::accepted_message("PRELIM", brca_report("PRELIM", 'P', "20240315100000-0500"),
-                              2'000'000),
+                              kReceived + 2'000'000),
        test::accepted_message("AMENDED", brca_report("AMENDED", 'F', "20240315120000-0500"),
-                              3'000'000),
-       test::accepted_message("UNTIMED", brca_report("UNTIMED", 'F', ""), 4'000'000)}));
+                              kReceived + 3'000'000),
+       test::accepted_message("UNTIMED", brca_report("UNTIMED", 'F', ""), kReceived + 4'000'000)}));
   const auto mapper = shipped_mapper("corrections");
   auto map = [&](std::int64_t id) {
     auto m = st->get(id);
@@ -176,13 +181,23 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
     REQUIRE(r->state == store::MappingState::mapped);
     return std::move(*r);
   };
+  // Queued for the EHR; returns how many open deliveries of older versions that discarded.
   auto queue = [&](store::MappingRecord r) {
     r.deliver_to = {"ehr"};
-    REQUIRE(store::record_mapping_and_wait(*st, r));
+    auto recorded = store::record_mapping_and_wait(*st, r);
+    REQUIRE(recorded);
+    return recorded->superseded;
+  };
+  auto delivery_state = [&](std::int64_t id) {
+    auto d = st->deliveries_of(id);
+    REQUIRE(d);
+    REQUIRE(d->size() == 1);
+    return d->front().state;
   };
 
   const store::MappingRecord final_one = map(1);
   CHECK_FALSE(final_one.held_back);
+  CHECK(final_one.versions_by_issued);
   REQUIRE(final_one.report_keys.size() == 1);
   CHECK(final_one.report_keys[0].issued_us == 1710518400000000);  // 16:00Z
   queue(final_one);
@@ -215,12 +230,28 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
     CHECK_FALSE(r->held_back);
     CHECK(requests(r->bundle_json) == kUpdates);
     CHECK(r->issues_json == "[]");
+    // Nor does the store discard the open delivery of an older version when a newer one is
+    // queued: the last received wins.
+    CHECK_FALSE(r->versions_by_issued);
+    auto amended_message = st->get(3);
+    REQUIRE(amended_message);
+    auto amended = app::MappingWorker::map_stored(*sends, *st, **amended_message, 5'000'000);
+    REQUIRE(amended);
+    CHECK_FALSE(amended->versions_by_issued);
+    CHECK(queue(*amended) == 0);
+    CHECK(delivery_state(1) == store::DeliveryState::pending);
   }
   SECTION("a newer version updates, and then the older final one is held back too") {
     const store::MappingRecord amended = map(3);
     CHECK_FALSE(amended.held_back);
+    CHECK(amended.versions_by_issued);  // mapped as a follow-up, the rule still applies
     CHECK(requests(amended.bundle_json) == kUpdates);
-    queue(amended);
+    // The final one, still waiting to go out, would overwrite it: discarded with its queuing.
+    REQUIRE(delivery_state(1) == store::DeliveryState::pending);
+    CHECK(queue(amended) == 1);
+    CHECK(delivery_state(1) == store::DeliveryState::discarded);
+    CHECK(st->deliveries_of(1)->front().discard_reason.starts_with(
+        "superseded: message 3 sent a newer version of DiagnosticReport?identifier="));
     CHECK(map(1).held_back);
     CHECK(map(2).held_back);
     CHECK_FALSE(map(3).held_back);
@@ -234,6 +265,81 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
     CHECK_FALSE(untimed.held_back);
     CHECK(requests(untimed.bundle_json) == kUpdates);
   }
+}
+
+TEST_CASE("a report issued after its message was received is ordered by arrival, with a warning",
+          "[app][mapping]") {
+  // OBR-22 with a typo (2204 for 2024) would be the report's newest version for good: every real
+  // version after it would be held back.
+  test::TempStore st;
+  REQUIRE(store::append_and_wait(
+      *st, {test::accepted_message("TYPO", brca_report("TYPO", 'P', "22040315110000-0500"),
+                                   kReceived + 1'000'000),
+            test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315120000-0500"),
+                                   kReceived + 2'000'000),
+            test::accepted_message("TYPO2", brca_report("TYPO2", 'F', "22050315110000-0500"),
+                                   kReceived + 3'000'000),
+            // 2024-03-16T20:00Z: 22 hours after its receipt, a clock set wrong but not a typo.
+            test::accepted_message("AHEAD", brca_report("AHEAD", 'F', "20240316150000-0500"),
+                                   kReceived + 4'000'000)}));
+  const auto mapper = shipped_mapper("corrections");
+  auto map = [&](std::int64_t id) {
+    auto m = st->get(id);
+    REQUIRE(m);
+    REQUIRE(*m);
+    auto r = app::MappingWorker::map_stored(*mapper, *st, **m, 5'000'000);
+    REQUIRE(r);
+    INFO(r->issues_json);
+    REQUIRE(r->state == store::MappingState::mapped);
+    return std::move(*r);
+  };
+  auto queue = [&](store::MappingRecord r) {
+    r.deliver_to = {"ehr"};
+    REQUIRE(store::record_mapping_and_wait(*st, r));
+  };
+  auto warnings = [](const std::string& issues) {
+    const std::string warning = "is after the message was received";
+    std::size_t n = 0;
+    for (std::size_t at = issues.find(warning); at != std::string::npos;
+         at = issues.find(warning, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+
+  const store::MappingRecord typo = map(1);
+  CHECK_FALSE(typo.held_back);
+  REQUIRE(typo.report_keys.size() == 1);
+  CHECK(typo.report_keys[0].issued_us == 0);
+  CHECK(typo.issues_json.find(
+            R"("severity":"warning","message":"DiagnosticReport.issued 2204-03-15T16:00:00.000000)"
+            R"(+00:00 is after the message was received (2024-03-15T22:00:01.000000+00:00): )"
+            R"(versions of DiagnosticReport?identifier=)") != std::string::npos);
+  CHECK(typo.issues_json.find("are ordered by arrival") != std::string::npos);
+  queue(typo);
+  auto history = st->report_history(typo.report_keys[0].key);
+  REQUIRE(history);
+  REQUIRE(*history);
+  CHECK((*history)->latest_issued_us == 0);
+
+  // The real final one is sent, a later version by arrival: it updates.
+  const store::MappingRecord final_one = map(2);
+  CHECK_FALSE(final_one.held_back);
+  CHECK(final_one.report_keys[0].issued_us == 1710522000000000);
+  CHECK(warnings(final_one.issues_json) == 0);
+  CHECK(requests(final_one.bundle_json) == kUpdates);
+  queue(final_one);
+
+  // Mapped a second time as a follow-up, it still has the warning once, and no issued time.
+  const store::MappingRecord typo2 = map(3);
+  CHECK_FALSE(typo2.held_back);
+  CHECK(requests(typo2.bundle_json) == kUpdates);
+  CHECK(typo2.report_keys[0].issued_us == 0);
+  CHECK(warnings(typo2.issues_json) == 1);
+
+  const store::MappingRecord ahead = map(4);
+  CHECK(ahead.report_keys[0].issued_us == 1710619200000000);
+  CHECK(warnings(ahead.issues_json) == 0);
 }
 
 TEST_CASE("a Bundle's reports: each DiagnosticReport's key, else the order key", "[app][mapping]") {

@@ -340,12 +340,13 @@ TEST_CASE("metrics: what is not there is left out, and the store's size counts i
   }
 }
 
-TEST_CASE("metrics: mapped, failed and held back per template", "[app][metrics]") {
+TEST_CASE("metrics: mapped, failed, held back and superseded per template", "[app][metrics]") {
   std::string out;
   app::MappingWorker::TemplateCounts oru;
   oru.mapped = 7;
   oru.failed = 2;
   oru.held_back = 1;
+  oru.superseded = 4;
   app::append_mapping_prometheus(out, {{"oru-r01", oru}, {"", {0, 3, 0}}});
   const Parsed p = parse_valid(out);
   CHECK(p.value("adapterd_mapping_mapped_total{template=\"oru-r01\"}") == "7");
@@ -354,6 +355,8 @@ TEST_CASE("metrics: mapped, failed and held back per template", "[app][metrics]"
   CHECK(p.value("adapterd_mapping_failed_total{template=\"\"}") == "3");
   CHECK(p.value("adapterd_mapping_held_back_total{template=\"\"}") == "0");
   CHECK(p.families.at("adapterd_mapping_held_back_total").type == "counter");
+  CHECK(p.value("adapterd_mapping_superseded_deliveries_total{template=\"oru-r01\"}") == "4");
+  CHECK(p.families.at("adapterd_mapping_superseded_deliveries_total").type == "counter");
 }
 
 TEST_CASE("metrics: the mapping backlog reads NaN when the store cannot be read, 0 s when empty",

@@ -575,8 +575,8 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     }
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "6");
-      CHECK(latest_schema_version() == 6);
+      CHECK(db.text("PRAGMA user_version") == "7");
+      CHECK(latest_schema_version() == 7);
       CHECK(db.text("PRAGMA application_id") == std::to_string(kApplicationId));
     }
     auto store = open_store(path);
@@ -597,7 +597,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().code == Errc::bad_config);
     CHECK(store.error().message ==
-          "database schema version 99 is newer than this adapterd supports (6)");
+          "database schema version 99 is newer than this adapterd supports (7)");
   }
 
   SECTION("somebody else's database is refused and left untouched") {
@@ -642,6 +642,49 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     CHECK_FALSE(*store->report_history("r3"));
   }
 
+  SECTION("a version 6 database knows each report's newest version and its message") {
+    {
+      RawDb db(path);
+      REQUIRE(migrate(db.get(), schema_migrations().first(6)).ok());
+      std::string sql = "PRAGMA application_id = " + std::to_string(kApplicationId) + ";";
+      for (int id : {1, 2, 3}) {
+        sql +=
+            "INSERT INTO messages (id, received_at_us, listener, peer, sender_application, "
+            "sender_facility, control_id, message_type, content_sha256, state, raw) VALUES (" +
+            std::to_string(id) + ", 5000, 'l', 'p', 'LAB', 'F', 'M" + std::to_string(id) +
+            "', 'ORU^R01', 'x', 'received', X'00');";
+      }
+      // r1's newest version is message 2's, still to be sent; r2's has no issued time; r3's
+      // message was purged.
+      sql +=
+          "INSERT INTO deliveries (message_id, destination, order_key, state, queued_at_us, "
+          "next_attempt_at_us) VALUES (2, 'ehr', 'r1', 'pending', 1, 1);"
+          "INSERT INTO reports VALUES ('r1', 1, 2, 2000, 2), ('r2', 1, 1, 0, 0), "
+          "('r3', 9, 9, 2000, 9);";
+      db.exec(sql);
+    }
+    auto store = open_store(path);
+    {
+      RawDb db(path);
+      CHECK(db.text("PRAGMA user_version") == "7");
+      CHECK(db.text("SELECT group_concat(message_id || ' ' || order_key || ' ' || issued_us, "
+                    "', ') FROM report_versions") == "2 r1 2000");
+    }
+    // A newer version of r1 discards the delivery the version 6 store had queued.
+    MappingRecord newer;
+    newer.message_id = 3;
+    newer.state = MappingState::mapped;
+    newer.issues_json = "[]";
+    newer.bundle_json = "{}";
+    newer.deliver_to = {"ehr"};
+    newer.order_key = "r1";
+    newer.report_keys = {{"r1", 3000}};
+    auto recorded = record_mapping_and_wait(*store, newer);
+    REQUIRE(recorded.ok());
+    CHECK(recorded->superseded == 1);
+    CHECK(store->deliveries_of(2)->front().state == DeliveryState::discarded);
+  }
+
   SECTION("a version 3 database is upgraded in place, its replayed mappings kept") {
     {
       RawDb db(path);
@@ -657,7 +700,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
     auto store = open_store(path);
     {
       RawDb db(path);
-      CHECK(db.text("PRAGMA user_version") == "6");
+      CHECK(db.text("PRAGMA user_version") == "7");
     }
     // Replayed before the column existed: it waits since its receipt, as it did.
     auto backlog = store->mapping_backlog();
@@ -1279,6 +1322,10 @@ TEST_CASE("outbox: each report's first and last queued message, kept through ret
   CHECK(*store->purge_finished(std::numeric_limits<std::int64_t>::max(), false, 100) >= 3);
   CHECK(store->deliveries_of(ids[0])->empty());
   CHECK(history("r1") == std::vector<std::int64_t>{ids[0], ids[4]});
+  // Which version a purged message carried goes with it (only open deliveries need it).
+  RawDb db(dir.file("inbox.db"));
+  CHECK(db.text("SELECT count(*) FROM report_versions WHERE message_id = " +
+                std::to_string(ids[0])) == "0");
 }
 
 TEST_CASE("outbox: each report's newest version by issued time, and the message that sent it",
@@ -1319,6 +1366,87 @@ TEST_CASE("outbox: a message held back when mapped again has its open deliveries
   REQUIRE(deliveries->size() == 1);
   CHECK(deliveries->front().state == DeliveryState::discarded);
   CHECK(deliveries->front().discard_reason.find("held back") == 0);
+}
+
+TEST_CASE("outbox: queuing a newer version of a report discards the open deliveries of older ones",
+          "[store][outbox]") {
+  // Deliveries go out in message order, and a dead letter whenever an operator retries it: an
+  // older version still open would overwrite the newer one in the EHR.
+  TempDir dir;
+  auto store = open_store(dir.file("inbox.db"));
+  std::vector<std::int64_t> ids;
+  for (const char* id : {"A", "B", "C", "D", "E", "F", "G"}) {
+    ids.push_back(append_one(*store, make_message(id, hl7(id))).id);
+  }
+  constexpr std::int64_t k0800 = 1710489600000000;  // 2024-03-15T08:00:00Z
+  constexpr std::int64_t k0900 = 1710493200000000;
+  constexpr std::int64_t k1000 = 1710496800000000;
+  constexpr std::int64_t k1100 = 1710500400000000;
+  auto queue = [&](std::int64_t id, const std::string& key, std::int64_t issued_us,
+                   std::vector<std::string> destinations = {"ehr"}) {
+    MappingRecord r = mapped_record(id, key, std::move(destinations));
+    r.report_keys = {{key, issued_us}};
+    auto recorded = record_mapping_and_wait(*store, r);
+    REQUIRE(recorded.ok());
+    return recorded->superseded;
+  };
+  auto state_of = [&](std::int64_t id, const std::string& destination = "ehr") {
+    auto deliveries = store->deliveries_of(id);
+    REQUIRE(deliveries);
+    for (const DeliveryRecord& d : *deliveries) {
+      if (d.destination == destination) return d;
+    }
+    FAIL("no delivery of message " << id << " to " << destination);
+    return DeliveryRecord{};
+  };
+  // A: r1 at 09:00, pending (the EHR is down), for the registry too. B: the same version sent
+  // again, a dead letter. C: r1 at 08:00, delivered. D: r2 at 08:00. E: r1, no issued time.
+  CHECK(queue(ids[0], "r1", k0900, {"ehr", "registry"}) == 0);
+  CHECK(queue(ids[1], "r1", k0900) == 0);  // not older than A: both stay
+  REQUIRE(record_delivery_and_wait(*store, attempt(ids[1], DeliveryState::dead_letter, 400, 2000))
+              .ok());
+  CHECK(queue(ids[2], "r1", k0800) == 0);
+  REQUIRE(
+      record_delivery_and_wait(*store, attempt(ids[2], DeliveryState::delivered, 200, 2000)).ok());
+  CHECK(queue(ids[3], "r2", k0800) == 0);
+  CHECK(queue(ids[4], "r1", 0) == 0);
+
+  // F, the final one (r1 at 10:00), only for the EHR.
+  CHECK(queue(ids[5], "r1", k1000) == 2);
+  const std::string reason =
+      "superseded: message " + std::to_string(ids[5]) +
+      " sent a newer version of r1 (issued 2024-03-15T10:00:00.000000+00:00)";
+  CHECK(state_of(ids[0]).state == DeliveryState::discarded);
+  CHECK(state_of(ids[0]).discard_reason == reason);
+  CHECK(state_of(ids[1]).state == DeliveryState::discarded);
+  CHECK(state_of(ids[1]).discard_reason == reason);
+  CHECK(state_of(ids[0], "registry").state == DeliveryState::pending);  // F does not go there
+  CHECK(state_of(ids[2]).state == DeliveryState::delivered);
+  CHECK(state_of(ids[2]).discard_reason.empty());
+  CHECK(state_of(ids[3]).state == DeliveryState::pending);  // another report
+  CHECK(state_of(ids[4]).state == DeliveryState::pending);  // untimed: ordered by arrival
+  CHECK(state_of(ids[5]).state == DeliveryState::pending);
+  // Nothing brings them back: an operator's retry finds no dead letter, and r1's queue no
+  // longer waits for A or B (E, untimed and received before F, goes first).
+  CHECK(*store->retry_dead_letters(std::nullopt) == 0);
+  CHECK(due_ids(*store, 1'000'000) == std::vector<std::int64_t>{ids[3], ids[4]});
+  // F replayed supersedes nothing more, and not itself.
+  CHECK(queue(ids[5], "r1", k1000) == 0);
+  CHECK(state_of(ids[5]).state == DeliveryState::pending);
+
+  SECTION("unless versions are ordered by arrival ($feed.older_versions \"send\")") {
+    MappingRecord g = mapped_record(ids[6], "r1");
+    g.report_keys = {{"r1", k1100}};
+    g.versions_by_issued = false;
+    auto recorded = record_mapping_and_wait(*store, g);
+    REQUIRE(recorded.ok());
+    CHECK(recorded->superseded == 0);
+    CHECK(state_of(ids[5]).state == DeliveryState::pending);
+  }
+  SECTION("an untimed version supersedes nothing") {
+    CHECK(queue(ids[6], "r1", 0) == 0);
+    CHECK(state_of(ids[5]).state == DeliveryState::pending);
+  }
 }
 
 TEST_CASE("outbox: retrying a dead letter maps the message again before delivering it",
