@@ -5,11 +5,11 @@
 #include <variant>
 #include <vector>
 
-#include "app/instants.h"
 #include "app/intake.h"
 #include "app/json_values.h"
 #include "app/mapping_worker.h"
 #include "app/replay_preview.h"
+#include "common/instants.h"
 #include "common/utf8.h"
 #include "mapping/json.h"
 

@@ -6,9 +6,9 @@
 #include <cctype>
 #include <charconv>
 
-#include "app/instants.h"
 #include "app/json_values.h"
 #include "app/mapping_worker.h"
+#include "common/instants.h"
 #include "common/log.h"
 #include "common/secret_compare.h"
 #include "common/sha256.h"

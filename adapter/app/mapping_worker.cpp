@@ -5,8 +5,8 @@
 #include <optional>
 #include <span>
 
-#include "app/instants.h"
 #include "app/intake.h"
+#include "common/instants.h"
 #include "common/log.h"
 
 namespace adapter::app {

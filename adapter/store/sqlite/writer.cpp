@@ -1,32 +1,15 @@
 #include "store/sqlite/writer.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/instants.h"
 #include "common/log.h"
 #include "common/sha256.h"
 
 namespace adapter::store::sqlite {
-namespace {
-
-// "2024-03-15T14:30:00.123456+00:00": an issued time as the mapping step's warnings write it
-// (app::fhir_instant_utc, which the store does not depend on).
-std::string utc_instant(std::int64_t us) {
-  const auto seconds = static_cast<std::time_t>(us / 1000000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(us % 1000000));
-  return buf;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Writer>> Writer::create(DbPtr db) {
   auto writer = std::unique_ptr<Writer>(new Writer(std::move(db)));
@@ -494,7 +477,7 @@ Result<std::int64_t> Writer::queue_deliveries(const MappingRecord& r) {
     if (!r.versions_by_issued || issued_us == 0) return {};
     const std::string reason = "superseded: message " + std::to_string(r.message_id) +
                                " sent a newer version of " + report.key + " (issued " +
-                               utc_instant(issued_us) + ")";
+                               fhir_instant_utc(issued_us) + ")";
     for (const std::string& destination : r.deliver_to) {
       Call call(discard_superseded_.get());
       call.text(reason).text(destination).text(report.key).integer(issued_us).integer(r.message_id);

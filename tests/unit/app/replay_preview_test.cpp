@@ -255,16 +255,19 @@ TEST_CASE("messages are found, and replayed, by the state of their mapping", "[a
 
 TEST_CASE("a replay preview says when a newer version of its report would hold the message back",
           "[app][replay]") {
+  // Received after both were issued (an issued time after receipt would count as unknown).
+  constexpr std::int64_t kReceived = 1710522000000000;  // 2024-03-15T17:00:00Z
   test::TempStore st;
   REQUIRE(store::append_and_wait(
-      *st, {test::accepted_message("OLD", report_issued_at("20240315100000-0500"), 1'000'000),
-            test::accepted_message("NEW", report_issued_at("20240315110000-0500"), 2'000'000)}));
+      *st, {test::accepted_message("OLD", report_issued_at("20240315100000-0500"), kReceived),
+            test::accepted_message("NEW", report_issued_at("20240315110000-0500"),
+                                   kReceived + 1'000'000)}));
   auto m = report_mapper();
   for (std::int64_t id : {1, 2}) {  // mapped and queued in the order they came
     auto stored = st->get(id);
     REQUIRE(stored);
     REQUIRE(*stored);
-    auto r = app::MappingWorker::map_stored(*m, *st, **stored, 3'000'000);
+    auto r = app::MappingWorker::map_stored(*m, *st, **stored, kReceived + 2'000'000);
     REQUIRE(r);
     INFO(r->issues_json);
     REQUIRE(r->state == store::MappingState::mapped);

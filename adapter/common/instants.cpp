@@ -1,10 +1,10 @@
-#include "app/instants.h"
+#include "common/instants.h"
 
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 
-namespace adapter::app {
+namespace adapter {
 
 std::string fhir_instant_utc(std::int64_t us) {
   const std::time_t seconds = static_cast<std::time_t>(us / 1000000);
@@ -62,4 +62,4 @@ std::optional<std::int64_t> parse_instant_us(std::string_view text) {
   return std::nullopt;
 }
 
-}  // namespace adapter::app
+}  // namespace adapter
