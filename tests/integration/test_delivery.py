@@ -383,6 +383,44 @@ class Corrections(DeliveryCase):
                 metrics = r.read().decode()
             self.assertIn('adapterd_mapping_held_back_total{template="oru-r01"} 1', metrics)
 
+    def test_a_dead_lettered_preliminary_is_not_sent_over_its_final(self):
+        """The preliminary report (issued 10:00) cannot be delivered (the EHR answers 503 twice,
+        so it becomes a dead letter). The final one (issued 11:00) comes next and is delivered:
+        queuing it discarded the preliminary's dead letter, which would otherwise hold the
+        report's queue until an operator acted on it. An operator who then
+        retries every dead letter (the outage is over) sends nothing over the final results.
+        Results go as conditional updates here (result_updates "always"), so a preliminary sent
+        after the final would overwrite it."""
+        self.FEED = {"result_updates": "always"}
+        original = dict(golden_bundle_cases())[self.ORIGINAL]
+        variant = next(e for e in original["entry"] if (condition_of(e) or "").endswith("/variant/1a"))
+        issued = "|20240315140000-0500|"
+        self.fhir.control("POST", "faults", [{"status": 503}] * 2)
+        destination = self.destination(retry={"max_attempts": 2, "initial_delay_ms": 100, "max_delay_ms": 100},
+                                       circuit_breaker={"failure_threshold": 100})
+        with self.daemon([destination]) as d:
+            self.send(d, write_variant(self.dir, "preliminary", self.ORIGINAL, "P",
+                                       replace=(("|F\r", "|P\r"), (issued, "|20240315100000-0500|"))))
+            self.wait_deliveries(d, "dead_letter", 1)
+            self.send(d, write_variant(self.dir, "final", self.ORIGINAL, "F",
+                                       replace=((issued, "|20240315110000-0500|"),)))
+            self.wait_deliveries(d, "delivered", 1)
+            (state, reason), = d.rows("SELECT state, discard_reason FROM deliveries WHERE message_id = 1")
+            self.assertEqual(state, "discarded")
+            self.assertRegex(reason, r"^superseded: message 2 sent a newer version of DiagnosticReport\?"
+                                     r".* \(issued 2024-03-15T16:00:00\.000000\+00:00\)$")
+            retried = subprocess.run([ADAPTERD, "dead-letters", "--config", d.config_path, "retry", "--all"],
+                                     capture_output=True, text=True, timeout=30)
+            self.assertEqual(retried.returncode, 0, retried.stderr)
+            time.sleep(1.0)  # a retried delivery (100 ms backoff) would have gone out by now
+            self.assertEqual(d.rows("SELECT state FROM deliveries ORDER BY message_id"),
+                             [("discarded",), ("delivered",)])
+            self.assertEqual(self.stored_variant(condition_of(variant)), ("final", [0.48]))
+            self.assertEqual(self.fhir.count("DiagnosticReport"), 1)
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.admin_port, timeout=5) as r:
+                metrics = r.read().decode()
+            self.assertIn('adapterd_mapping_superseded_deliveries_total{template="oru-r01"} 1', metrics)
+
 
 class CorrectionsResourceByResource(Corrections):
     """The same through a server without transactions: each conditional update is a PUT of its
