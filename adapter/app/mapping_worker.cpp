@@ -270,6 +270,8 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
     if (!*history) continue;
     const store::ReportHistory& h = **history;
     const bool versions_known = by_issued && report.issued_us > 0 && h.latest_issued_us > 0;
+    // Each older report gets its warning, and the message goes nowhere, with any newer report it
+    // also carries: its Bundle is one transaction, which would put the older ones back.
     if (versions_known && report.issued_us < h.latest_issued_us) {
       record.held_back = true;
       append_issue(
@@ -281,7 +283,7 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
                              fhir_instant_utc(report.issued_us),
                          {},
                          {}});
-      return record;
+      continue;
     }
     if (versions_known && report.issued_us > h.latest_issued_us) {
       earlier = true;  // a newer version, whatever the order the messages came in
@@ -290,7 +292,7 @@ Result<store::MappingRecord> MappingWorker::map_stored(const Mapper& mapper,
     earlier = earlier || h.first_message_id < message.id;
     later = later || h.last_message_id > message.id;
   }
-  if (!earlier || later) return record;
+  if (record.held_back || !earlier || later) return record;
   store::MappingRecord follow_up = map_one(mapper, message, now_us, true);
   if (follow_up.state == store::MappingState::mapped) {
     distrust_future_issued(follow_up, message.message.received_at_us);

@@ -267,6 +267,73 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
   }
 }
 
+TEST_CASE("a message about several reports is held back when one of them is an older version",
+          "[app][mapping]") {
+  // Two orders (a hemogram and a differential), each its own DiagnosticReport; the sample has its
+  // time in OBR-23, moved here to OBR-22 (issued) and set per order.
+  const std::string lab = read_fixture("mappings/lab-msfc-lab-oru-1/input.hl7");
+  auto issued_at = [&](const std::string& first, const std::string& second) {
+    std::string raw = lab;
+    const std::string was = "DR|||||||20141006092900+0700|";
+    for (const std::string& issued : {first, second}) {
+      const std::size_t at = raw.find(was);
+      REQUIRE(at != std::string::npos);
+      raw.replace(at, was.size(), "DR||||||" + issued + "||");
+    }
+    return raw;
+  };
+  constexpr std::int64_t kReceived = 1412600000000000;  // 2014-10-06T12:53:20Z, after both
+  test::TempStore st;
+  REQUIRE(store::append_and_wait(
+      *st, {test::accepted_message("BOTH", issued_at("20141006092900+0700", "20141006092900+0700"),
+                                   kReceived),
+            test::accepted_message("OLDER", issued_at("20141006082900+0700", "20141006082900+0700"),
+                                   kReceived + 1),
+            test::accepted_message("ONE", issued_at("20141006082900+0700", "20141006102900+0700"),
+                                   kReceived + 2)}));
+  const auto mapper = shipped_mapper("corrections");
+  auto map = [&](std::int64_t id) {
+    auto m = st->get(id);
+    REQUIRE(m);
+    REQUIRE(*m);
+    auto r = app::MappingWorker::map_stored(*mapper, *st, **m, kReceived + 3);
+    REQUIRE(r);
+    INFO(r->issues_json);
+    REQUIRE(r->state == store::MappingState::mapped);
+    return std::move(*r);
+  };
+  store::MappingRecord both = map(1);
+  REQUIRE(both.report_keys.size() == 2);
+  CHECK(both.report_keys[1].issued_us == 1412562540000000);  // 2014-10-06T02:29:00Z
+  CHECK_FALSE(both.held_back);
+  both.deliver_to = {"ehr"};
+  REQUIRE(store::record_mapping_and_wait(*st, both));
+
+  auto warnings = [](const std::string& issues) {
+    std::vector<std::string> found;
+    for (std::size_t at = issues.find("not sent: message 1 sent a newer version of ");
+         at != std::string::npos;
+         at = issues.find("not sent: message 1 sent a newer version of ", at + 1)) {
+      found.push_back(issues.substr(at, issues.find('"', at) - at));
+    }
+    return found;
+  };
+  const store::MappingRecord older = map(2);
+  CHECK(older.held_back);
+  const std::vector<std::string> named = warnings(older.issues_json);
+  REQUIRE(named.size() == 2);  // each report named, not only the first
+  CHECK(named[0].find(both.report_keys[0].key) != std::string::npos);
+  CHECK(named[1].find(both.report_keys[1].key) != std::string::npos);
+
+  // One report older, the other newer: still held back (one transaction would put the older one
+  // back), and only the older one is named.
+  const store::MappingRecord one = map(3);
+  CHECK(one.held_back);
+  const std::vector<std::string> only = warnings(one.issues_json);
+  REQUIRE(only.size() == 1);
+  CHECK(only[0].find(both.report_keys[0].key) != std::string::npos);
+}
+
 TEST_CASE("a report issued after its message was received is ordered by arrival, with a warning",
           "[app][mapping]") {
   // OBR-22 with a typo (2204 for 2024) would be the report's newest version for good: every real
