@@ -252,7 +252,9 @@ namespace {
 // append_json_string, which escapes and checks UTF-8.
 // True when no byte of `text` is below 0x20, 0x7F or above, '"' or '\\'. Eight bytes at a time:
 // a byte test below can flag a byte that is fine only when a lower byte of the same word really
-// matched (a borrow), so the answer is exact.
+// matched (a borrow), so the answer is exact. Most strings are short (member names, codes): one
+// word padded with spaces, and a longer one's tail is its last eight bytes read again, so no
+// string is tested byte by byte.
 bool plain_ascii(std::string_view text) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
   constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
@@ -260,20 +262,24 @@ bool plain_ascii(std::string_view text) {
     return ((w - n * kOnes) & ~w & kHigh) != 0;
   };
   auto any_equal = [&](std::uint64_t w, std::uint64_t c) { return any_below(w ^ (c * kOnes), 1); };
-  std::size_t i = 0;
-  for (; i + 8 <= text.size(); i += 8) {
-    std::uint64_t w = 0;
+  auto plain = [&](std::uint64_t w) {
+    return (w & kHigh) == 0 && !any_below(w, 0x20) && !any_equal(w, '"') && !any_equal(w, '\\') &&
+           !any_equal(w, 0x7F);
+  };
+  const std::size_t n = text.size();
+  if (n == 0) return true;
+  std::uint64_t w = 0x2020202020202020ULL;  // spaces: plain
+  if (n < 8) {
+    std::memcpy(&w, text.data(), n);
+    return plain(w);
+  }
+  for (std::size_t i = 0; i + 8 <= n; i += 8) {
     std::memcpy(&w, text.data() + i, 8);
-    if ((w & kHigh) != 0 || any_below(w, 0x20) || any_equal(w, '"') || any_equal(w, '\\') ||
-        any_equal(w, 0x7F)) {
-      return false;
-    }
+    if (!plain(w)) return false;
   }
-  for (; i < text.size(); ++i) {
-    const auto u = static_cast<unsigned char>(text[i]);
-    if (u < 0x20 || u >= 0x7F || u == '"' || u == '\\') return false;
-  }
-  return true;
+  if (n % 8 == 0) return true;
+  std::memcpy(&w, text.data() + n - 8, 8);
+  return plain(w);
 }
 
 // Writes into `out` past its current size. Every token takes the room it needs in one step

@@ -62,20 +62,24 @@ TEST_CASE("reading a JSON value as another kind throws", "[mapping][json]") {
 }
 
 TEST_CASE("strings are escaped wherever the character that needs it sits", "[mapping][json]") {
-  // The plain-ASCII fast path reads eight bytes at a time: try every position of a word and of
-  // the tail, with each kind of character that must go through the escaping path.
+  // The plain-ASCII fast path reads eight bytes at a time (a short string as one word padded, a
+  // long one's tail as its last eight bytes again): every length up to three words, every
+  // position, each kind of character that must go through the escaping path.
   const std::string specials[] = {"\"",   "\\", "\n", std::string(1, '\0'), "\x1f", "\x7f", "é",
                                   "\xff", " ",  "~"};
   for (const std::string& special : specials) {
-    for (std::size_t at = 0; at < 19; ++at) {
-      std::string text(19, 'x');
-      text.replace(at, 1, special);
-      std::string expected;
-      adapter::append_json_string(expected, text);
-      INFO("at " << at << ": " << expected);
-      CHECK(Json::string(text).dump() == expected);
+    for (std::size_t length = 1; length <= 24; ++length) {
+      for (std::size_t at = 0; at < length; ++at) {
+        std::string text(length, 'x');
+        text.replace(at, 1, special);
+        std::string expected;
+        adapter::append_json_string(expected, text);
+        INFO("length " << length << ", at " << at << ": " << expected);
+        CHECK(Json::string(text).dump() == expected);
+      }
     }
   }
+  CHECK(Json::string("").dump() == "\"\"");
 }
 
 TEST_CASE("a document larger than the room reserved for it dumps whole, escapes anywhere in it",
