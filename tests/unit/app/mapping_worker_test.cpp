@@ -282,7 +282,6 @@ TEST_CASE("a message about several reports is held back when one of them is an o
     }
     return raw;
   };
-  constexpr std::int64_t kReceived = 1412600000000000;  // 2014-10-06T12:53:20Z, after both
   test::TempStore st;
   REQUIRE(store::append_and_wait(
       *st, {test::accepted_message("BOTH", issued_at("20141006092900+0700", "20141006092900+0700"),
