@@ -2,8 +2,8 @@
 # Quick start, part 2: install what is missing, build, and pass the whole test suite.
 #   1. format check (clang-format) and the layering rule
 #   2. GCC build with warnings as errors: unit, integration (real clients) and fuzz-replay tests
-#   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer (built while
-#      step 2's tests run): the same tests again, plus a short fuzzing run of each target
+#   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer: the same
+#      tests again, plus a short fuzzing run of each target
 #   4. clang-tidy on the adapter sources (while step 3's tests run)
 # Options: --quick skips steps 3 and 4.
 set -eu
@@ -30,41 +30,26 @@ step "gcc build (warnings are errors)"
 cmake -S . -B build/ci-gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
   -DADAPTER_WERROR=ON >/dev/null
 cmake --build build/ci-gcc -j "$jobs"
-# Two cores: the integration tests spend much of their time waiting on servers and clients, so
-# the next CPU-bound step runs beside them at the lowest priority (nice 19: the tests get the
-# cores whenever they want them), its output in a log, and the script waits for both. A failure
-# in either fails the run, after both have ended (no build is left running).
-asan_build=""
+step "gcc tests"
+(cd build/ci-gcc && ctest --output-on-failure -j "$jobs" --timeout 600)
+
 if [ "$quick" = no ]; then
+  step "clang build with AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer"
   # -O1 with line tables, as sanitizer builds usually are: reports keep file:line, and the build
   # is a sixth faster than -O2 with full debug information.
   CC=clang CXX=clang++ cmake -S . -B build/ci-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" -DADAPTER_WERROR=ON \
     -DADAPTER_SANITIZE=address,undefined -DADAPTER_BUILD_FUZZERS=ON -DADAPTER_BUILD_BENCH=OFF >/dev/null
-  nice -n 19 cmake --build build/ci-asan -j "$jobs" >build/ci-asan-build.log 2>&1 &
-  asan_build=$!
-  step "gcc tests, with the clang build (AddressSanitizer, UndefinedBehaviorSanitizer, libFuzzer) beside them"
-else
-  step "gcc tests"
-fi
-gcc_tests=0
-(cd build/ci-gcc && ctest --output-on-failure -j "$jobs" --timeout 600) || gcc_tests=$?
+  cmake --build build/ci-asan -j "$jobs"
 
-if [ "$quick" = no ]; then
-  step "clang build (finishing; its log: build/ci-asan-build.log)"
-  asan_built=0
-  wait "$asan_build" || asan_built=$?
-  [ "$gcc_tests" -eq 0 ] || { echo "gcc tests failed"; exit 1; }
-  if [ "$asan_built" -ne 0 ]; then
-    tail -n 200 build/ci-asan-build.log
-    echo "clang build failed"
-    exit 1
-  fi
-
-  # clang-tidy reads the gcc build's compile commands.
+  # The sanitizer tests leave a core idle for much of their run (servers and clients waiting on
+  # each other): clang-tidy takes it, at the lowest priority so that the tests have the cores
+  # whenever they want them, its output in a log. Measured: tidy ends 78 s after the tests
+  # instead of taking 149 s after them. (The clang build beside the gcc tests gained nothing:
+  # those tests keep both cores busy.) A failure in either fails the run, after both have ended.
   nice -n 19 scripts/check_tidy.sh build/ci-gcc >build/ci-tidy.log 2>&1 &
   tidy=$!
-  step "sanitizer tests, with clang-tidy beside them"
+  step "sanitizer tests, with clang-tidy beside them (on the gcc build's compile commands)"
   sanitizer_tests=0
   (cd build/ci-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions="$PWD/../../tests/ubsan.supp" \
@@ -76,8 +61,5 @@ if [ "$quick" = no ]; then
   cat build/ci-tidy.log
   [ "$sanitizer_tests" -eq 0 ] || { echo "sanitizer tests failed"; exit 1; }
   [ "$tidy_ok" -eq 0 ] || exit 1
-elif [ "$gcc_tests" -ne 0 ]; then
-  echo "gcc tests failed"
-  exit 1
 fi
 step "all tests passed"
