@@ -142,7 +142,8 @@ void DeliveryWorker::run() {
         if (static_cast<int>(send.size()) >= allowance) break;
         if (in_flight_.count(d.message_id) > 0) continue;
         if (released_during_read_.count(d.message_id) > 0) continue;  // maybe stale: next round
-        in_flight_.insert(d.message_id);
+        if (report_in_flight(d.order_key)) continue;  // its attempt's end wakes this loop
+        in_flight_.emplace(d.message_id, d.order_key);
         ++awaiting_answer_;
         send.push_back(std::move(d));
       }
@@ -257,6 +258,12 @@ void DeliveryWorker::release(std::int64_t message_id) {
     notified_ = true;  // a slot is free
   }
   cv_.notify_all();
+}
+
+bool DeliveryWorker::report_in_flight(const std::string& order_key) const {
+  // A handful at most (max_in_flight): a scan is cheaper than a second index to keep in step.
+  return std::any_of(in_flight_.begin(), in_flight_.end(),
+                     [&](const auto& sent) { return sent.second == order_key; });
 }
 
 void DeliveryWorker::notify() {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -84,6 +85,7 @@ class DeliveryWorker {
   void on_answer(const store::DueDelivery& delivery, std::int64_t started_at_us,
                  const Result<delivery::Response>& answer);
   void release(std::int64_t message_id);
+  bool report_in_flight(const std::string& order_key) const;  // with mu_ held
 
   store::Outbox& outbox_;
   std::shared_ptr<delivery::FhirClient> client_;
@@ -94,8 +96,12 @@ class DeliveryWorker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  bool notified_ = false;             // notify() since the last look at the store
-  std::set<std::int64_t> in_flight_;  // message ids sent and not yet recorded
+  bool notified_ = false;  // notify() since the last look at the store
+  // Sent and not yet recorded: message id -> the report (order key) it is about. One delivery per
+  // report at a time, whatever the store says meanwhile: a newer version queued while an older
+  // one is on the wire discards the older row (superseded), which no longer holds the newer one
+  // back in the due list, yet the two must not reach the EHR out of order.
+  std::map<std::int64_t, std::string> in_flight_;
   // Of those, the ones the server has not answered yet: what max_in_flight bounds. An answered
   // one waiting for its record to commit no longer holds a connection, so the next request goes
   // out meanwhile; it stays in in_flight_, so it is not sent again.

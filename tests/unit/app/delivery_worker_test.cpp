@@ -28,8 +28,10 @@ class OutboxFixture {
  public:
   store::SqliteStore& store() { return *store_; }
 
-  // A received message, mapped, queued for "ehr" under `order_key`.
-  std::int64_t queue(const std::string& control_id, const std::string& order_key) {
+  // A received message, mapped, queued for "ehr" under `order_key`; with `issued_us`, a version
+  // of that report issued then (a newer one discards the older ones' open deliveries).
+  std::int64_t queue(const std::string& control_id, const std::string& order_key,
+                     std::int64_t issued_us = 0) {
     store::InboundMessage m;
     m.raw = "MSH|^~\\&|LAB|HOSP|||20260101||ORU^R01|" + control_id + "|P|2.5.1\r";
     m.received_at_us = app::now_us();
@@ -49,6 +51,7 @@ class OutboxFixture {
     r.mapped_at_us = app::now_us();
     r.deliver_to = {"ehr"};
     r.order_key = order_key;
+    if (issued_us > 0) r.report_keys = {{order_key, issued_us}};
     REQUIRE(store::record_mapping_and_wait(*store_, r).ok());
     return id;
   }
@@ -283,6 +286,29 @@ TEST_CASE("delivery: deliveries about one report go one at a time in receipt ord
   CHECK(client->sent().back() == "{\"control\":\"C\"}");
   CHECK(f.delivery(original).delivered_at_us <= f.delivery(correction).last_attempt_at_us);
   CHECK(f.delivery(other).state == store::DeliveryState::delivered);
+}
+
+TEST_CASE("delivery: a newer version waits for the attempt of an older one it superseded",
+          "[delivery_worker]") {
+  OutboxFixture f;
+  auto client = std::make_shared<ScriptedClient>(
+      std::vector<ScriptedClient::Answer>{status(200, kTransactionResponse)});
+  client->hold(true);
+  app::DeliveryWorker worker(f.store(), client, fast_destination(), 10ms);
+  worker.start();
+  const auto older = f.queue("OLD", "report-1", 1'000'000);
+  REQUIRE(eventually([&] { return client->sent().size() == 1; }));  // on the wire, unanswered
+  // The newer version discards the older one's row; the older request is out all the same.
+  const auto newer = f.queue("NEW", "report-1", 2'000'000);
+  CHECK(f.delivery(older).state == store::DeliveryState::discarded);
+  std::this_thread::sleep_for(150ms);  // fifteen polls: the newer one would have gone by now
+  CHECK(client->sent().size() == 1);
+  client->hold(false);
+  REQUIRE(eventually([&] { return f.delivery(newer).state == store::DeliveryState::delivered; }));
+  worker.stop();
+  CHECK(client->sent() ==
+        std::vector<std::string>{"{\"control\":\"OLD\"}", "{\"control\":\"NEW\"}"});
+  CHECK(f.delivery(older).state == store::DeliveryState::discarded);  // its answer changes nothing
 }
 
 TEST_CASE("delivery: the circuit opens after repeated failures and a probe closes it",
