@@ -92,6 +92,19 @@ const std::vector<std::string> kUpdates = {
     "DiagnosticReport PUT DiagnosticReport?identifier=urn:adapterd:identifier/genelab",
     "Provenance POST Provenance"};  // one per message
 
+// Stored message `id` mapped by MappingWorker::map_stored at `now_us`, which must succeed.
+store::MappingRecord map_stored_ok(const app::Mapper& mapper, store::InboxStore& st,
+                                   std::int64_t id, std::int64_t now_us = 5'000'000) {
+  auto m = st.get(id);
+  REQUIRE(m);
+  REQUIRE(*m);
+  auto r = app::MappingWorker::map_stored(mapper, st, **m, now_us);
+  REQUIRE(r);
+  INFO(r->issues_json);
+  REQUIRE(r->state == store::MappingState::mapped);
+  return std::move(*r);
+}
+
 }  // namespace
 
 TEST_CASE("a final result after a preliminary one is mapped to update what the first created",
@@ -108,13 +121,7 @@ TEST_CASE("a final result after a preliminary one is mapped to update what the f
     REQUIRE(*m);
     return **m;
   };
-  auto map = [&](std::int64_t id) {
-    auto r = app::MappingWorker::map_stored(*mapper, *st, message(id), 5'000'000);
-    REQUIRE(r);
-    INFO(r->issues_json);
-    REQUIRE(r->state == store::MappingState::mapped);
-    return std::move(*r);
-  };
+  auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id); };
 
   store::MappingRecord preliminary = map(1);
   CHECK(requests(preliminary.bundle_json) == kCreates);
@@ -171,16 +178,7 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
                               kReceived + 3'000'000),
        test::accepted_message("UNTIMED", brca_report("UNTIMED", 'F', ""), kReceived + 4'000'000)}));
   const auto mapper = shipped_mapper("corrections");
-  auto map = [&](std::int64_t id) {
-    auto m = st->get(id);
-    REQUIRE(m);
-    REQUIRE(*m);
-    auto r = app::MappingWorker::map_stored(*mapper, *st, **m, 5'000'000);
-    REQUIRE(r);
-    INFO(r->issues_json);
-    REQUIRE(r->state == store::MappingState::mapped);
-    return std::move(*r);
-  };
+  auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id); };
   // Queued for the EHR; returns how many open deliveries of older versions that discarded.
   auto queue = [&](store::MappingRecord r) {
     r.deliver_to = {"ehr"};
@@ -291,16 +289,7 @@ TEST_CASE("a message about several reports is held back when one of them is an o
             test::accepted_message("ONE", issued_at("20141006082900+0700", "20141006102900+0700"),
                                    kReceived + 2)}));
   const auto mapper = shipped_mapper("corrections");
-  auto map = [&](std::int64_t id) {
-    auto m = st->get(id);
-    REQUIRE(m);
-    REQUIRE(*m);
-    auto r = app::MappingWorker::map_stored(*mapper, *st, **m, kReceived + 3);
-    REQUIRE(r);
-    INFO(r->issues_json);
-    REQUIRE(r->state == store::MappingState::mapped);
-    return std::move(*r);
-  };
+  auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id, kReceived + 3); };
   store::MappingRecord both = map(1);
   REQUIRE(both.report_keys.size() == 2);
   CHECK(both.report_keys[1].issued_us == 1412562540000000);  // 2014-10-06T02:29:00Z
@@ -349,16 +338,7 @@ TEST_CASE("a report issued after its message was received is ordered by arrival,
             test::accepted_message("AHEAD", brca_report("AHEAD", 'F', "20240316150000-0500"),
                                    kReceived + 4'000'000)}));
   const auto mapper = shipped_mapper("corrections");
-  auto map = [&](std::int64_t id) {
-    auto m = st->get(id);
-    REQUIRE(m);
-    REQUIRE(*m);
-    auto r = app::MappingWorker::map_stored(*mapper, *st, **m, 5'000'000);
-    REQUIRE(r);
-    INFO(r->issues_json);
-    REQUIRE(r->state == store::MappingState::mapped);
-    return std::move(*r);
-  };
+  auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id); };
   auto queue = [&](store::MappingRecord r) {
     r.deliver_to = {"ehr"};
     REQUIRE(store::record_mapping_and_wait(*st, r));

@@ -172,6 +172,14 @@ class BatchGate {
   std::uint64_t batches_before_release_ = 0;
 };
 
+// SQL for message `id` as an older schema holds it (received, control ID "M<id>").
+std::string insert_message_sql(int id) {
+  return "INSERT INTO messages (id, received_at_us, listener, peer, sender_application, "
+         "sender_facility, control_id, message_type, content_sha256, state, raw) VALUES (" +
+         std::to_string(id) + ", 5000, 'l', 'p', 'LAB', 'F', 'M" + std::to_string(id) +
+         "', 'ORU^R01', 'x', 'received', X'00');";
+}
+
 }  // namespace
 
 TEST_CASE("round trip keeps every field and the exact raw bytes", "[store]") {
@@ -620,14 +628,11 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
       REQUIRE(migrate(db.get(), schema_migrations().first(4)).ok());
       std::string sql = "PRAGMA application_id = " + std::to_string(kApplicationId) + ";";
       for (int id : {1, 2, 3}) {
-        sql +=
-            "INSERT INTO messages (id, received_at_us, listener, peer, sender_application, "
-            "sender_facility, control_id, message_type, content_sha256, state, raw) VALUES (" +
-            std::to_string(id) + ", 5000, 'l', 'p', 'LAB', 'F', 'M" + std::to_string(id) +
-            "', 'ORU^R01', 'x', 'received', X'00');"
-            "INSERT INTO deliveries (message_id, destination, order_key, state, queued_at_us, "
-            "next_attempt_at_us) VALUES (" +
-            std::to_string(id) + ", 'ehr', '" + (id == 2 ? "r2" : "r1") + "', 'delivered', 1, 1);";
+        sql += insert_message_sql(id) +
+               "INSERT INTO deliveries (message_id, destination, order_key, state, queued_at_us, "
+               "next_attempt_at_us) VALUES (" +
+               std::to_string(id) + ", 'ehr', '" + (id == 2 ? "r2" : "r1") +
+               "', 'delivered', 1, 1);";
       }
       db.exec(sql);
     }
@@ -647,13 +652,7 @@ TEST_CASE("migrations create then keep and refuse schemas", "[store][migrations]
       RawDb db(path);
       REQUIRE(migrate(db.get(), schema_migrations().first(6)).ok());
       std::string sql = "PRAGMA application_id = " + std::to_string(kApplicationId) + ";";
-      for (int id : {1, 2, 3}) {
-        sql +=
-            "INSERT INTO messages (id, received_at_us, listener, peer, sender_application, "
-            "sender_facility, control_id, message_type, content_sha256, state, raw) VALUES (" +
-            std::to_string(id) + ", 5000, 'l', 'p', 'LAB', 'F', 'M" + std::to_string(id) +
-            "', 'ORU^R01', 'x', 'received', X'00');";
-      }
+      for (int id : {1, 2, 3}) sql += insert_message_sql(id);
       // r1's newest version is message 2's, still to be sent; r2's has no issued time; r3's
       // message was purged.
       sql +=
