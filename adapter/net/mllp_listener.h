@@ -26,7 +26,9 @@ class Listener;  // net/listener.h
 class MllpListener {
  public:
   // Binds and starts accepting; a port in use or a bad TLS setup is an error value.
-  // `intake` and `stats` must outlive the listener.
+  // `intake` and `stats` must outlive every session, not only the listener: a session lives on
+  // in the store's pending commit callbacks and in the io_context's queued handlers, so close the
+  // store and destroy the io_context first (main.cpp does).
   static Result<std::unique_ptr<MllpListener>> start(boost::asio::io_context& ioc,
                                                      const app::MllpListenerConfig& config,
                                                      app::Intake& intake, app::MllpStats& stats);

@@ -24,12 +24,15 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// Torn down as the daemon does (main.cpp): stop, join, then close the store, whose commit threads
+// hold sessions through their callbacks; the stats are declared first so that they outlive every
+// session, including those the io_context's queued handlers still hold when it is destroyed.
 struct Server {
-  explicit Server(store::InboxStore& store) {
+  explicit Server(store::InboxStore& inbox) : store(inbox) {
     app::MllpListenerConfig cfg;
     cfg.port = 0;
     intake = std::make_unique<app::Intake>(
-        app::ListenerPolicy{"test", {}, hl7v2::Charset::utf8, "t"}, store, stats);
+        app::ListenerPolicy{"test", {}, hl7v2::Charset::utf8, "t"}, inbox, stats);
     auto l = net::MllpListener::start(ioc, cfg, *intake, stats);
     REQUIRE(l);
     listener = std::move(*l);
@@ -39,9 +42,11 @@ struct Server {
     listener->stop();
     ioc.stop();
     thread.join();
+    store.close();
   }
-  asio::io_context ioc;
+  store::InboxStore& store;
   app::MllpStats stats;
+  asio::io_context ioc;
   std::unique_ptr<app::Intake> intake;
   std::unique_ptr<net::MllpListener> listener;
   std::thread thread;
