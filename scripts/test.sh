@@ -11,6 +11,11 @@ cd "$(dirname "$0")/.."
 quick=no
 [ "${1:-}" = "--quick" ] && quick=yes
 jobs=$(nproc)
+# Tests run two per core: about half of their time is spent waiting (servers starting, retries
+# backing off, clients awaiting answers), so with one per core the cores sat half idle. Measured
+# on 2 cores, gcc tests from a fresh build: 106 s with 4 at once and the long tests first (their
+# CTest COST), where 2 at once in test-number order took 158 s.
+test_jobs=$((jobs * 2))
 start=$(date +%s)
 step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
 
@@ -31,7 +36,7 @@ cmake -S . -B build/ci-gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_R
   -DADAPTER_WERROR=ON >/dev/null
 cmake --build build/ci-gcc -j "$jobs"
 step "gcc tests"
-(cd build/ci-gcc && ctest --output-on-failure -j "$jobs" --timeout 600)
+(cd build/ci-gcc && ctest --output-on-failure -j "$test_jobs" --timeout 600)
 
 if [ "$quick" = no ]; then
   step "clang build with AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer"
@@ -53,7 +58,7 @@ if [ "$quick" = no ]; then
   sanitizer_tests=0
   (cd build/ci-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions="$PWD/../../tests/ubsan.supp" \
-    ctest --output-on-failure -j "$jobs" --timeout 900) || sanitizer_tests=$?
+    ctest --output-on-failure -j "$test_jobs" --timeout 900) || sanitizer_tests=$?
 
   step "clang-tidy (finishing)"
   tidy_ok=0
