@@ -7,6 +7,7 @@
 
 #include "app/intake.h"
 #include "common/instants.h"
+#include "common/json_text.h"
 #include "common/log.h"
 
 namespace adapter::app {
@@ -31,10 +32,11 @@ std::string issues_json(const std::optional<Error>& input_error,
   return mapping::Json::array(std::move(out)).dump();
 }
 
-// Adds one issue to a record's issues (the JSON array issues_json() made).
+// Adds one issue to a record's issues (the JSON array issues_json() made). Its message names a
+// report by its key, which is the lab's data: kept on one line as the engine's issues are.
 void append_issue(std::string& issues, const mapping::Issue& issue) {
   mapping::JsonObject o{{"severity", mapping::Json::string(std::string(to_string(issue.severity)))},
-                        {"message", mapping::Json::string(issue.message)}};
+                        {"message", mapping::Json::string(escape_controls(issue.message))}};
   const std::string item = mapping::Json::object(std::move(o)).dump();
   if (issues.size() < 2 || issues.back() != ']') {
     issues = "[" + item + "]";

@@ -1,5 +1,7 @@
 #include "common/json_text.h"
 
+#include <algorithm>
+
 #include "common/utf8.h"
 
 namespace adapter {
@@ -63,6 +65,36 @@ void append_json_string(std::string& out, std::string_view text) {
     ++i;
   }
   out.push_back('"');
+}
+
+std::string escape_controls(std::string text) {
+  const auto is_control = [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7F;
+  };
+  if (std::none_of(text.begin(), text.end(), is_control)) return text;  // nearly always
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (const char ch : text) {
+    if (!is_control(ch)) {
+      out.push_back(ch);
+      continue;
+    }
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
 }
 
 }  // namespace adapter

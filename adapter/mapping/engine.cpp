@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/json_text.h"
 #include "common/sha256.h"
 #include "hl7v2/types.h"
 #include "mapping/evaluator.h"
@@ -264,7 +265,7 @@ void Evaluator::issue(Issue::Severity severity, std::string message, const Sourc
                       const Value* at) {
   Issue i;
   i.severity = severity;
-  i.message = std::move(message);
+  i.message = escape_controls(std::move(message));  // it may quote data: "'182\n' is not ..."
   i.template_pos = pos.to_string();
   if (at != nullptr) i.source = source_path(*at);
   result_.issues.push_back(std::move(i));
@@ -1420,7 +1421,7 @@ void check_output(const Template& tmpl, MappingResult& result) {
   for (BundleProblem& p : check_bundle(result.output)) {
     Issue i;
     i.severity = Issue::Severity::error;
-    i.message = "output check: " + p.message;
+    i.message = escape_controls("output check: " + p.message);
     i.template_pos = tmpl.file;
     i.source = std::move(p.where);
     result.issues.push_back(std::move(i));

@@ -29,3 +29,9 @@ TEST_CASE("JSON strings escape control characters and invalid bytes", "[common][
   append_json_string(out, "a\"b\\c\nd\re\x01 \xC3\xA9 \xFF");
   CHECK(out == "\"a\\\"b\\\\c\\nd\\re\\u0001 \xC3\xA9 \\u00ff\"");
 }
+
+TEST_CASE("escape_controls writes control characters as JSON does and keeps the rest",
+          "[common][json]") {
+  CHECK(escape_controls("plain text, caf\xC3\xA9") == "plain text, caf\xC3\xA9");
+  CHECK(escape_controls("a\nb\rc\td\x01\x7F\"\\") == "a\\nb\\rc\\td\\u0001\\u007f\"\\");
+}
