@@ -981,7 +981,8 @@ std::vector<std::string> Evaluator::unmapped_report() {
       loc.component = at.component;
       if (rep.component(at.component).subcomponent_count() > 1) loc.subcomponent = at.subcomponent;
     }
-    out.push_back(loc.to_string() + " = " + std::string(leaf.text(scratch)));
+    // Decoded text may hold line breaks (\.br\): one line per entry, as the XML report keeps.
+    out.push_back(loc.to_string() + " = " + escape_controls(std::string(leaf.text(scratch))));
   });
   return out;
 }

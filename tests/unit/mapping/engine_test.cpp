@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "unit/mapping/memory_files.h"
 #include "xml/document.h"
 
@@ -202,17 +204,21 @@ TEST_CASE("data issues name the template position and the HL7 path", "[mapping][
 
 // Found by fuzz_hl7v2_translate: an SN value "^182\.br\" decodes to "182" and a line break, and
 // the issue quoting it printed as two lines (`adapterd translate`), the second one the data's.
-TEST_CASE("an issue that quotes data keeps its control characters escaped on one line",
+TEST_CASE("issues and the unmapped report keep the data they quote on one line",
           "[mapping][engine]") {
   Fixture f(R"J({"$template": "t", "$version": "1",
     "n": "{{ number(OBX[1]-5.2) }}"})J");
   f.message = *hl7v2::Message::parse(
       std::string_view("MSH|^~\\&|LAB|FAC|EHR|HOSP|20240315143000-0500||ORU^R01|C1|P|2.5.1\r"
-                       "OBX|1|SN|1554-5^GLUCOSE^LN||^182\\.br\\\x01|mg/dl|||||F\r"));
+                       "OBX|1|SN|1554-5^GLUCOSE^LN||^182\\.br\\\x01|mg/dl|||||F\r"
+                       "NTE|1||line one\\.br\\line two\r"));
   const MappingResult r = f.map();
   REQUIRE(r.issues.size() == 1);
   CHECK(r.issues[0].message == "'182\\n\\u0001' is not a number");
   CHECK(r.issues[0].source == "OBX-5.2");
+  // So does the unmapped report, one line per place (`adapterd translate --explain`).
+  CHECK(std::find(r.unmapped.begin(), r.unmapped.end(), "NTE-3 = line one\\nline two") !=
+        r.unmapped.end());
 }
 
 TEST_CASE("the unmapped report lists content no template read", "[mapping][engine]") {
