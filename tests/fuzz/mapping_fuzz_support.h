@@ -113,7 +113,8 @@ inline void check_no_empty(const mapping::Json& j) {
 }
 
 // Two mappings of the same input (the second with explain on, which must change no output) agree
-// byte for byte, issue for issue; every issue is one line; nothing empty reaches the output.
+// byte for byte, issue for issue; every issue and unmapped place is one line; nothing empty
+// reaches the output.
 inline void check_mapping(const mapping::MappingResult& first,
                           const mapping::MappingResult& second) {
   FUZZ_CHECK(first.output.dump() == second.output.dump());
@@ -123,6 +124,7 @@ inline void check_mapping(const mapping::MappingResult& first,
     FUZZ_CHECK(first.issues[i].message == second.issues[i].message);
   }
   FUZZ_CHECK(first.unmapped == second.unmapped);
+  for (const std::string& place : first.unmapped) FUZZ_CHECK(one_line(place));
   check_no_empty(first.output);
 }
 
