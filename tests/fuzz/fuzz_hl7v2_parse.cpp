@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/utf8.h"
+#include "fuzz_check.h"
 #include "hl7v2/ack.h"
 #include "hl7v2/batch.h"
 #include "hl7v2/builder.h"
@@ -30,21 +31,6 @@ namespace {
 namespace hl7 = adapter::hl7v2;
 using hl7::Message;
 using hl7::Value;
-
-// abort() rather than assert(): the checks must hold in release builds, where the replay tests
-// run, and the message says which invariant broke. Building with -D'FUZZ_FAIL()=(void)0' gives a
-// keep-going replay that lists every invariant an input violates (checks that later ones depend
-// on return early instead).
-#ifndef FUZZ_FAIL
-#define FUZZ_FAIL() std::abort()
-#endif
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      FUZZ_FAIL();                                                                        \
-    }                                                                                     \
-  } while (0)
 
 // Inputs above this are still parsed, but not walked value by value: the walk is quadratic in
 // the worst case (Segment::occurrence) and libFuzzer's inputs stay far below it anyway.

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "mllp/frame_decoder.h"
 
 namespace {
@@ -27,16 +28,6 @@ using adapter::mllp::FrameEvent;
 using adapter::mllp::kCarriageReturn;
 using adapter::mllp::kEndBlock;
 using adapter::mllp::kStartBlock;
-
-// abort() rather than assert(): the checks must hold in release builds, where the replay tests
-// run, and the message says which invariant broke.
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
 
 // 0 is legal (every non-empty frame is oversize); the large value never triggers for inputs of
 // libFuzzer's usual size, so plain framing is explored too.

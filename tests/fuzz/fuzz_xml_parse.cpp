@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/utf8.h"
+#include "fuzz_check.h"
 #include "xml/document.h"
 #include "xml/xpath.h"
 
@@ -38,20 +39,6 @@ namespace {
 
 namespace xml = adapter::xml;
 using adapter::Errc;
-
-// abort() rather than assert(): the checks must hold in release builds, where the replay tests
-// run, and the message says which invariant broke. Building with -D'FUZZ_FAIL()=(void)0' gives a
-// keep-going replay that lists every invariant an input violates.
-#ifndef FUZZ_FAIL
-#define FUZZ_FAIL() std::abort()
-#endif
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      FUZZ_FAIL();                                                                        \
-    }                                                                                     \
-  } while (0)
 
 // node_path() is linear in depth times siblings: checked on this many nodes of each result, so
 // a wide document cannot make one input quadratic.

@@ -14,20 +14,13 @@
 #include <system_error>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "mapping/engine.h"
 #include "mapping/template.h"
 
 #ifndef ADAPTER_MAPPINGS_DIR
 #error "ADAPTER_MAPPINGS_DIR must name the shipped mappings/ folder"
 #endif
-
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
-  } while (0)
 
 namespace adapter::fuzz {
 
