@@ -47,7 +47,7 @@ app::HttpListenerConfig listener() {
   return c;
 }
 
-struct Fixture {
+struct FeedFixture {
   TempStore store;
   app::HttpListenerConfig config = listener();
   app::HttpStats stats;
@@ -90,7 +90,7 @@ TEST_CASE("Content-Type decides how a body is read", "[app][feed_intake]") {
 
 TEST_CASE("a feed is authenticated by its own key or its client certificate only",
           "[app][feed_intake]") {
-  Fixture fx;
+  FeedFixture fx;
   CHECK(fx.intake.authenticate("lab", "Bearer lab-key-123", "") == &fx.config.feeds[0]);
   CHECK(fx.intake.authenticate("lab", "bearer  lab-key-123 ", "") == &fx.config.feeds[0]);
   CHECK(fx.intake.authenticate("lab", "Bearer lab-key-12", "") == nullptr);
@@ -107,7 +107,7 @@ TEST_CASE("a feed is authenticated by its own key or its client certificate only
 
 TEST_CASE("a document is stored once per identifier, and other content under it is a conflict",
           "[app][feed_intake]") {
-  Fixture fx;
+  FeedFixture fx;
   const std::string v1 = "<report><accession>A-1</accession><v>1</v></report>";
   const app::HttpAnswer first = fx.post(v1);
   REQUIRE(first.status == 202);
@@ -146,7 +146,7 @@ TEST_CASE("a document is stored once per identifier, and other content under it 
 
 TEST_CASE("refused bodies are kept as rejected and answered with what and where",
           "[app][feed_intake]") {
-  Fixture fx;
+  FeedFixture fx;
   const app::HttpAnswer broken = fx.post("<report>\n  <accession>A</report>");
   CHECK(broken.status == 400);
   CHECK(broken.content_type == "application/fhir+json");
@@ -183,7 +183,7 @@ TEST_CASE("refused bodies are kept as rejected and answered with what and where"
 }
 
 TEST_CASE("HL7 v2 bodies go through the MLLP intake under the feed's name", "[app][feed_intake]") {
-  Fixture fx;
+  FeedFixture fx;
   const std::string msg =
       "MSH|^~\\&|LAB|LABFAC|EHR|HOSP|20260101120000||ORU^R01^ORU_R01|C-9|P|2.5.1\rPID|1||M1\r";
   const app::HttpAnswer ok = fx.post(msg, "x-application/hl7-v2+er7");
@@ -201,7 +201,7 @@ TEST_CASE("HL7 v2 bodies go through the MLLP intake under the feed's name", "[ap
 
 TEST_CASE("the status document follows the message and hides other feeds' messages",
           "[app][feed_intake]") {
-  Fixture fx;
+  FeedFixture fx;
   REQUIRE(fx.post("<report><accession>A-7</accession></report>").status == 202);
   CHECK(fx.intake.status(1, fx.config.feeds[1]).status == 404);
   CHECK(fx.intake.status(99, fx.config.feeds[0]).status == 404);

@@ -58,7 +58,7 @@ std::string brca_report(const std::string& control_id, char status,
 
 // When the test messages were received: 2024-03-15T22:00:00Z, after the reports were issued
 // (an issued time more than a day after the receipt is taken for a mistake).
-constexpr std::int64_t kReceived = 1'710'540'000'000'000;
+constexpr std::int64_t kWorkerReceived = 1'710'540'000'000'000;
 
 // "METHOD url" of each entry, by resource type: {"Patient POST Patient", ...}.
 std::vector<std::string> requests(const std::string& bundle_json) {
@@ -111,9 +111,10 @@ TEST_CASE("a final result after a preliminary one is mapped to update what the f
           "[app][mapping]") {
   test::TempStore st;
   REQUIRE(store::append_and_wait(
-      *st, {test::accepted_message("PRELIM", brca_report("PRELIM", 'P'), kReceived + 1'000'000),
-            test::accepted_message("FINAL", brca_report("FINAL", 'F'), kReceived + 2'000'000),
-            test::accepted_message("OTHER", brca_report("OTHER", 'F'), kReceived + 3'000'000)}));
+      *st,
+      {test::accepted_message("PRELIM", brca_report("PRELIM", 'P'), kWorkerReceived + 1'000'000),
+       test::accepted_message("FINAL", brca_report("FINAL", 'F'), kWorkerReceived + 2'000'000),
+       test::accepted_message("OTHER", brca_report("OTHER", 'F'), kWorkerReceived + 3'000'000)}));
   const auto mapper = shipped_mapper("corrections");
   auto message = [&](std::int64_t id) {
     auto m = st->get(id);
@@ -169,14 +170,14 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
   // or delayed by an interface engine in between, or mapped only after a fix and a replay.
   test::TempStore st;
   REQUIRE(store::append_and_wait(
-      *st,
-      {test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315110000-0500"),
-                              kReceived + 1'000'000),
-       test::accepted_message("PRELIM", brca_report("PRELIM", 'P', "20240315100000-0500"),
-                              kReceived + 2'000'000),
-       test::accepted_message("AMENDED", brca_report("AMENDED", 'F', "20240315120000-0500"),
-                              kReceived + 3'000'000),
-       test::accepted_message("UNTIMED", brca_report("UNTIMED", 'F', ""), kReceived + 4'000'000)}));
+      *st, {test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315110000-0500"),
+                                   kWorkerReceived + 1'000'000),
+            test::accepted_message("PRELIM", brca_report("PRELIM", 'P', "20240315100000-0500"),
+                                   kWorkerReceived + 2'000'000),
+            test::accepted_message("AMENDED", brca_report("AMENDED", 'F', "20240315120000-0500"),
+                                   kWorkerReceived + 3'000'000),
+            test::accepted_message("UNTIMED", brca_report("UNTIMED", 'F', ""),
+                                   kWorkerReceived + 4'000'000)}));
   const auto mapper = shipped_mapper("corrections");
   auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id); };
   // Queued for the EHR; returns how many open deliveries of older versions that discarded.
@@ -283,13 +284,13 @@ TEST_CASE("a message about several reports is held back when one of them is an o
   test::TempStore st;
   REQUIRE(store::append_and_wait(
       *st, {test::accepted_message("BOTH", issued_at("20141006092900+0700", "20141006092900+0700"),
-                                   kReceived),
+                                   kWorkerReceived),
             test::accepted_message("OLDER", issued_at("20141006082900+0700", "20141006082900+0700"),
-                                   kReceived + 1),
+                                   kWorkerReceived + 1),
             test::accepted_message("ONE", issued_at("20141006082900+0700", "20141006102900+0700"),
-                                   kReceived + 2)}));
+                                   kWorkerReceived + 2)}));
   const auto mapper = shipped_mapper("corrections");
-  auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id, kReceived + 3); };
+  auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id, kWorkerReceived + 3); };
   store::MappingRecord both = map(1);
   REQUIRE(both.report_keys.size() == 2);
   CHECK(both.report_keys[1].issued_us == 1412562540000000);  // 2014-10-06T02:29:00Z
@@ -329,14 +330,14 @@ TEST_CASE("a report issued after its message was received is ordered by arrival,
   test::TempStore st;
   REQUIRE(store::append_and_wait(
       *st, {test::accepted_message("TYPO", brca_report("TYPO", 'P', "22040315110000-0500"),
-                                   kReceived + 1'000'000),
+                                   kWorkerReceived + 1'000'000),
             test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315120000-0500"),
-                                   kReceived + 2'000'000),
+                                   kWorkerReceived + 2'000'000),
             test::accepted_message("TYPO2", brca_report("TYPO2", 'F', "22050315110000-0500"),
-                                   kReceived + 3'000'000),
+                                   kWorkerReceived + 3'000'000),
             // 2024-03-16T20:00Z: 22 hours after its receipt, a clock set wrong but not a typo.
             test::accepted_message("AHEAD", brca_report("AHEAD", 'F', "20240316150000-0500"),
-                                   kReceived + 4'000'000)}));
+                                   kWorkerReceived + 4'000'000)}));
   const auto mapper = shipped_mapper("corrections");
   auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id); };
   auto queue = [&](store::MappingRecord r) {

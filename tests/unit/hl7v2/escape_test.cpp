@@ -36,7 +36,7 @@ Delimiters with_truncation(char t) {
 }
 
 // "MSH|!~$&|": component '!', repetition '~', escape '$', subcomponent '&'.
-Delimiters custom_delimiters() {
+Delimiters escape_delimiters() {
   Delimiters d;
   d.field = '|';
   d.component = '!';
@@ -171,7 +171,7 @@ TEST_CASE("escape: an unterminated sequence is kept as written", "[hl7v2][escape
 }
 
 TEST_CASE("escape: custom delimiters with escape character dollar", "[hl7v2][escape]") {
-  const Delimiters d = custom_delimiters();
+  const Delimiters d = escape_delimiters();
   CHECK(decode("a$F$b", d) == "a|b");
   CHECK(decode("a$S$b", d) == "a!b");
   CHECK(decode("a$T$b", d) == "a&b");
@@ -234,7 +234,7 @@ TEST_CASE("escape: the encoder escapes every delimiter CR and LF", "[hl7v2][esca
 
 TEST_CASE("escape: decode of encode is the identity on random UTF-8 text", "[hl7v2][escape]") {
   std::mt19937 rng(20240315u);
-  const Delimiters sets[] = {Delimiters{}, with_truncation('#'), custom_delimiters()};
+  const Delimiters sets[] = {Delimiters{}, with_truncation('#'), escape_delimiters()};
   for (const Delimiters& d : sets) {
     for (int i = 0; i < 3000; ++i) {
       const std::string s = random_text(rng, d);

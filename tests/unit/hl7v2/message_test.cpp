@@ -18,7 +18,7 @@ using namespace adapter::hl7v2;
 
 namespace {
 
-Message parse_ok(std::string_view bytes, const ParseOptions& options = {}) {
+Message parse_msg_ok(std::string_view bytes, const ParseOptions& options = {}) {
   auto r = Message::parse(bytes, options);
   if (!r) FAIL("parse failed: " << r.error().to_string());
   return std::move(r).value();
@@ -30,14 +30,14 @@ ParseError parse_error(std::string_view bytes, const ParseOptions& options = {})
   return r.error();
 }
 
-std::string txt(const Message& m, std::string_view path) {
+std::string msg_txt(const Message& m, std::string_view path) {
   auto v = m.get(path);
   INFO(path);
   REQUIRE(v.ok());
   return v->text();
 }
 
-Value val(const Message& m, std::string_view path) {
+Value msg_val(const Message& m, std::string_view path) {
   auto v = m.get(path);
   INFO(path);
   REQUIRE(v.ok());
@@ -78,7 +78,7 @@ const std::string kSimple =
 }  // namespace
 
 TEST_CASE("message: standard delimiters and literal MSH-1 and MSH-2", "[hl7v2][message]") {
-  const Message m = parse_ok(kSimple);
+  const Message m = parse_msg_ok(kSimple);
   const Delimiters& d = m.delimiters();
   CHECK(d.field == '|');
   CHECK(d.component == '^');
@@ -94,11 +94,11 @@ TEST_CASE("message: standard delimiters and literal MSH-1 and MSH-2", "[hl7v2][m
   CHECK_FALSE(m.msh(2).needs_decoding());
   CHECK(m.msh(2).component_count() == 1);
   CHECK(m.msh(2).repetition_count() == 1);
-  CHECK(txt(m, "MSH-1") == "|");
-  CHECK(txt(m, "MSH-2") == "^~\\&");
-  CHECK(txt(m, "MSH-3") == "APP");
-  CHECK(txt(m, "MSH-9.2") == "R01");
-  CHECK(txt(m, "MSH-10") == "CTRL-1");
+  CHECK(msg_txt(m, "MSH-1") == "|");
+  CHECK(msg_txt(m, "MSH-2") == "^~\\&");
+  CHECK(msg_txt(m, "MSH-3") == "APP");
+  CHECK(msg_txt(m, "MSH-9.2") == "R01");
+  CHECK(msg_txt(m, "MSH-10") == "CTRL-1");
   CHECK(m.segment(0).field_count() == 12);
   CHECK(m.segment(0).field(0).empty());
   CHECK(m.segment(0).field(13).empty());
@@ -106,18 +106,19 @@ TEST_CASE("message: standard delimiters and literal MSH-1 and MSH-2", "[hl7v2][m
 
 TEST_CASE("message: a fifth encoding character declares truncation", "[hl7v2][message]") {
   const Message m =
-      parse_ok("MSH|^~\\&#|APP||||||ADT^A01|1|P|2.7\rNTE|1||cut#here \\P\\ and \\T\\\r");
+      parse_msg_ok("MSH|^~\\&#|APP||||||ADT^A01|1|P|2.7\rNTE|1||cut#here \\P\\ and \\T\\\r");
   CHECK(m.delimiters().truncation == '#');
   CHECK(m.delimiters().subcomponent == '&');
   CHECK(m.delimiters().encoding_characters() == "^~\\&#");
   CHECK(m.msh(2).raw() == "^~\\&#");
-  CHECK(txt(m, "MSH-3") == "APP");
-  CHECK(txt(m, "NTE-3") == "cut#here # and &");
+  CHECK(msg_txt(m, "MSH-3") == "APP");
+  CHECK(msg_txt(m, "NTE-3") == "cut#here # and &");
 }
 
 TEST_CASE("message: custom delimiters are used for every level", "[hl7v2][message]") {
   // field '#', component '!', repetition '@', escape '$', subcomponent '%'
-  const Message m = parse_ok("MSH#!@$%#APP#FAC#####ORU!R01#9#P#2.5.1\rPID#1##a!b%c@d#x$F$y$S$z\r");
+  const Message m =
+      parse_msg_ok("MSH#!@$%#APP#FAC#####ORU!R01#9#P#2.5.1\rPID#1##a!b%c@d#x$F$y$S$z\r");
   const Delimiters& d = m.delimiters();
   CHECK(d.field == '#');
   CHECK(d.component == '!');
@@ -126,17 +127,17 @@ TEST_CASE("message: custom delimiters are used for every level", "[hl7v2][messag
   CHECK(d.subcomponent == '%');
   CHECK(m.msh(1).raw() == "#");
   CHECK(m.msh(2).raw() == "!@$%");
-  CHECK(txt(m, "MSH-9.2") == "R01");
-  CHECK(txt(m, "MSH-10") == "9");
-  const Value pid3 = val(m, "PID-3");
+  CHECK(msg_txt(m, "MSH-9.2") == "R01");
+  CHECK(msg_txt(m, "MSH-10") == "9");
+  const Value pid3 = msg_val(m, "PID-3");
   CHECK(pid3.repetition_count() == 2);
   CHECK(pid3.component(2).subcomponent(2).text() == "c");
   CHECK(pid3.repetition(2).text() == "d");
-  CHECK(txt(m, "PID-4") == "x#y!z");
+  CHECK(msg_txt(m, "PID-4") == "x#y!z");
   // Standard delimiters are ordinary text here.
-  const Message std_chars = parse_ok("MSH#!@$%#A|B^C~D\\E&F\r");
-  CHECK(txt(std_chars, "MSH-3") == "A|B^C~D\\E&F");
-  CHECK(val(std_chars, "MSH-3").component_count() == 1);
+  const Message std_chars = parse_msg_ok("MSH#!@$%#A|B^C~D\\E&F\r");
+  CHECK(msg_txt(std_chars, "MSH-3") == "A|B^C~D\\E&F");
+  CHECK(msg_val(std_chars, "MSH-3").component_count() == 1);
 }
 
 TEST_CASE("message: CR LF CRLF and mixed separators index the same segments", "[hl7v2][message]") {
@@ -160,22 +161,22 @@ TEST_CASE("message: CR LF CRLF and mixed separators index the same segments", "[
   };
   for (const std::string& bytes : variants) {
     INFO(bytes);
-    const Message m = parse_ok(bytes);
+    const Message m = parse_msg_ok(bytes);
     REQUIRE(m.segment_count() == 4);
     for (std::size_t i = 0; i < 4; ++i) CHECK(m.segment(i).raw() == segs[i]);
-    CHECK(txt(m, "MSH-12") == "2.5");
-    CHECK(txt(m, "PID-3.4") == "Y");
-    CHECK(txt(m, "PV1-2") == "I");  // last field, before the separator
+    CHECK(msg_txt(m, "MSH-12") == "2.5");
+    CHECK(msg_txt(m, "PID-3.4") == "Y");
+    CHECK(msg_txt(m, "PV1-2") == "I");  // last field, before the separator
   }
   // Blank lines and a byte-order mark before MSH are skipped.
-  const Message lead = parse_ok("\xEF\xBB\xBF\r\n\r\n" + variants[0]);
+  const Message lead = parse_msg_ok("\xEF\xBB\xBF\r\n\r\n" + variants[0]);
   CHECK(lead.segment_count() == 4);
   CHECK(lead.text().substr(0, 3) == "MSH");
   CHECK(lead.text().size() == variants[0].size());
 }
 
 TEST_CASE("message: fields repetitions components and subcomponents", "[hl7v2][message]") {
-  const Message m = parse_ok(kSimple);
+  const Message m = parse_msg_ok(kSimple);
   REQUIRE(m.segment_count() == 6);
   const Segment pid = *m.find("PID");
   CHECK(pid.id() == "PID");
@@ -214,21 +215,21 @@ TEST_CASE("message: fields repetitions components and subcomponents", "[hl7v2][m
   CHECK(sub.subcomponent(1).text() == "ISO");
   CHECK(sub.subcomponent(2).empty());
   // Paths reach the same values.
-  CHECK(txt(m, "PID-3[2].5") == "PI");
-  CHECK(txt(m, "PID-3.4.2") == "1.2.3");
-  CHECK(txt(m, "PID-3[1].4.3") == "ISO");
-  CHECK(txt(m, "PID-5[2].2") == "RICHARD");
-  CHECK(val(m, "PID-99").empty());
-  CHECK(val(m, "ZZZ-1").empty());
-  CHECK(val(m, "PID-3[9].1").empty());
+  CHECK(msg_txt(m, "PID-3[2].5") == "PI");
+  CHECK(msg_txt(m, "PID-3.4.2") == "1.2.3");
+  CHECK(msg_txt(m, "PID-3[1].4.3") == "ISO");
+  CHECK(msg_txt(m, "PID-5[2].2") == "RICHARD");
+  CHECK(msg_val(m, "PID-99").empty());
+  CHECK(msg_val(m, "ZZZ-1").empty());
+  CHECK(msg_val(m, "PID-3[9].1").empty());
   // A path without field is the whole segment, literally.
-  CHECK(val(m, "OBR").raw() == "OBR|1|||81247-9^Panel^LN");
-  CHECK(val(m, "OBX[2]").raw().substr(0, 6) == "OBX|2|");
+  CHECK(msg_val(m, "OBR").raw() == "OBR|1|||81247-9^Panel^LN");
+  CHECK(msg_val(m, "OBX[2]").raw().substr(0, 6) == "OBX|2|");
 }
 
 TEST_CASE("message: ranges iterate like the counts say", "[hl7v2][message]") {
-  const Message m = parse_ok(kSimple);
-  const Value f3 = val(m, "PID-3");
+  const Message m = parse_msg_ok(kSimple);
+  const Value f3 = msg_val(m, "PID-3");
   CHECK(texts(f3.repetitions()) == std::vector<std::string>{"A1^^^H&1.2.3&ISO^MR", "B2^^^L^PI"});
   CHECK(texts(f3.components()) == std::vector<std::string>{"A1", "", "", "H&1.2.3&ISO", "MR"});
   CHECK(texts(f3.component(4).subcomponents()) == std::vector<std::string>{"H", "1.2.3", "ISO"});
@@ -241,13 +242,13 @@ TEST_CASE("message: ranges iterate like the counts say", "[hl7v2][message]") {
     }
   }
   // An empty value has nothing to iterate; a trailing separator yields an empty last piece.
-  CHECK(texts(val(m, "OBX[3]-5").repetitions()).empty());
-  CHECK(texts(val(m, "OBX[3]-5").components()).empty());
-  const Message t = parse_ok("MSH|^~\\&|A\rZZZ|a~|b^|c&|~~\r");
-  CHECK(texts(val(t, "ZZZ-1").repetitions()) == std::vector<std::string>{"a", ""});
-  CHECK(texts(val(t, "ZZZ-2").components()) == std::vector<std::string>{"b", ""});
-  CHECK(texts(val(t, "ZZZ-3").subcomponents()) == std::vector<std::string>{"c", ""});
-  CHECK(texts(val(t, "ZZZ-4").repetitions()) == std::vector<std::string>{"", "", ""});
+  CHECK(texts(msg_val(m, "OBX[3]-5").repetitions()).empty());
+  CHECK(texts(msg_val(m, "OBX[3]-5").components()).empty());
+  const Message t = parse_msg_ok("MSH|^~\\&|A\rZZZ|a~|b^|c&|~~\r");
+  CHECK(texts(msg_val(t, "ZZZ-1").repetitions()) == std::vector<std::string>{"a", ""});
+  CHECK(texts(msg_val(t, "ZZZ-2").components()) == std::vector<std::string>{"b", ""});
+  CHECK(texts(msg_val(t, "ZZZ-3").subcomponents()) == std::vector<std::string>{"c", ""});
+  CHECK(texts(msg_val(t, "ZZZ-4").repetitions()) == std::vector<std::string>{"", "", ""});
   // Count and range agree for every field of every segment.
   for (std::size_t s = 0; s < m.segment_count(); ++s) {
     const Segment seg = m.segment(s);
@@ -283,31 +284,31 @@ TEST_CASE("message: ranges iterate like the counts say", "[hl7v2][message]") {
 }
 
 TEST_CASE("message: explicit null differs from empty", "[hl7v2][message]") {
-  const Message m = parse_ok(kSimple);
-  const Value null_field = val(m, "OBX[2]-8");
+  const Message m = parse_msg_ok(kSimple);
+  const Value null_field = msg_val(m, "OBX[2]-8");
   CHECK(null_field.is_null());
   CHECK_FALSE(null_field.empty());
   CHECK_FALSE(null_field.has_value());
   CHECK(null_field.raw() == "\"\"");
-  const Value empty_field = val(m, "OBX[2]-7");
+  const Value empty_field = msg_val(m, "OBX[2]-7");
   CHECK(empty_field.empty());
   CHECK_FALSE(empty_field.is_null());
   CHECK_FALSE(empty_field.has_value());
-  const Value absent = val(m, "OBX[2]-30");
+  const Value absent = msg_val(m, "OBX[2]-30");
   CHECK(absent.empty());
   CHECK_FALSE(absent.is_null());
-  CHECK(val(m, "OBX[2]-5").has_value());
+  CHECK(msg_val(m, "OBX[2]-5").has_value());
   // A null component inside a field.
-  const Message c = parse_ok("MSH|^~\\&|A\rZZZ|x^\"\"^|\"\"x|\r");
-  CHECK(val(c, "ZZZ-1.2").is_null());
-  CHECK(val(c, "ZZZ-1.3").empty());
-  CHECK_FALSE(val(c, "ZZZ-2").is_null());  // "" followed by text is just text
+  const Message c = parse_msg_ok("MSH|^~\\&|A\rZZZ|x^\"\"^|\"\"x|\r");
+  CHECK(msg_val(c, "ZZZ-1.2").is_null());
+  CHECK(msg_val(c, "ZZZ-1.3").empty());
+  CHECK_FALSE(msg_val(c, "ZZZ-2").is_null());  // "" followed by text is just text
   CHECK(Value().empty());
   CHECK_FALSE(Value().is_null());
 }
 
 TEST_CASE("message: find count and occurrence", "[hl7v2][message]") {
-  const Message m = parse_ok(kSimple);
+  const Message m = parse_msg_ok(kSimple);
   CHECK(m.count("OBX") == 3);
   CHECK(m.count("MSH") == 1);
   CHECK(m.count("NTE") == 0);
@@ -338,13 +339,13 @@ TEST_CASE("message: find count and occurrence", "[hl7v2][message]") {
 
 TEST_CASE("message: segment IDs may hold digits and segments may have no fields",
           "[hl7v2][message]") {
-  const Message m = parse_ok("MSH|^~\\&|A\rZ01|x\rPID\rOBX|1\r");
+  const Message m = parse_msg_ok("MSH|^~\\&|A\rZ01|x\rPID\rOBX|1\r");
   REQUIRE(m.segment_count() == 4);
   CHECK(m.segment(1).id() == "Z01");
   CHECK(m.segment(2).id() == "PID");
   CHECK(m.segment(2).field_count() == 0);
   CHECK(m.segment(2).field(1).empty());
-  CHECK(txt(m, "OBX-1") == "1");
+  CHECK(msg_txt(m, "OBX-1") == "1");
 }
 
 TEST_CASE("message: errors for empty and foreign input", "[hl7v2][message]") {
@@ -482,24 +483,25 @@ TEST_CASE("message: MSH-18 selects the character set", "[hl7v2][message]") {
     }
   }
   SECTION("8859/1 is converted to UTF-8") {
-    const Message m = parse_ok(msh_charset("8859/1") + "\rPID|1||M\xFCller^J\xF6rg|\xE9t\xE9\r");
+    const Message m =
+        parse_msg_ok(msh_charset("8859/1") + "\rPID|1||M\xFCller^J\xF6rg|\xE9t\xE9\r");
     CHECK(m.charset() == Charset::latin1);
-    CHECK(txt(m, "PID-3") == "M\xC3\xBCller^J\xC3\xB6rg");
-    CHECK(txt(m, "PID-3.1") == "M\xC3\xBCller");
-    CHECK(txt(m, "PID-3.2") == "J\xC3\xB6rg");
-    CHECK(txt(m, "PID-4") == "\xC3\xA9t\xC3\xA9");  // offsets after conversion are right
-    CHECK(txt(m, "MSH-18") == "8859/1");
+    CHECK(msg_txt(m, "PID-3") == "M\xC3\xBCller^J\xC3\xB6rg");
+    CHECK(msg_txt(m, "PID-3.1") == "M\xC3\xBCller");
+    CHECK(msg_txt(m, "PID-3.2") == "J\xC3\xB6rg");
+    CHECK(msg_txt(m, "PID-4") == "\xC3\xA9t\xC3\xA9");  // offsets after conversion are right
+    CHECK(msg_txt(m, "MSH-18") == "8859/1");
     CHECK(m.text().find("M\xC3\xBCller") != std::string_view::npos);
   }
   SECTION("8859/1 spelled another way, and as the first of several repetitions") {
-    CHECK(parse_ok(msh_charset("iso-8859-1") + "\rPID|\xFC\r").charset() == Charset::latin1);
-    CHECK(parse_ok(msh_charset("8859/1~UNICODE UTF-8") + "\rPID|\xFC\r").charset() ==
+    CHECK(parse_msg_ok(msh_charset("iso-8859-1") + "\rPID|\xFC\r").charset() == Charset::latin1);
+    CHECK(parse_msg_ok(msh_charset("8859/1~UNICODE UTF-8") + "\rPID|\xFC\r").charset() ==
           Charset::latin1);
   }
   SECTION("ASCII declared with UTF-8 content is accepted") {
-    const Message m = parse_ok(msh_charset("ASCII") + "\rPID|1||caf\xC3\xA9\r");
+    const Message m = parse_msg_ok(msh_charset("ASCII") + "\rPID|1||caf\xC3\xA9\r");
     CHECK(m.charset() == Charset::ascii);
-    CHECK(txt(m, "PID-3") == "caf\xC3\xA9");
+    CHECK(msg_txt(m, "PID-3") == "caf\xC3\xA9");
   }
   SECTION("ASCII declared with bytes that are not UTF-8 is bad_encoding") {
     const ParseError e = parse_error(msh_charset("ASCII") + "\rPID|1||caf\xE9\r");
@@ -510,18 +512,18 @@ TEST_CASE("message: MSH-18 selects the character set", "[hl7v2][message]") {
   SECTION("the listener default applies when MSH-18 is empty") {
     ParseOptions latin;
     latin.default_charset = Charset::latin1;
-    const Message m = parse_ok(msh({"A"}) + "\rPID|M\xFCller\r", latin);
+    const Message m = parse_msg_ok(msh({"A"}) + "\rPID|M\xFCller\r", latin);
     CHECK(m.charset() == Charset::latin1);
-    CHECK(txt(m, "PID-1") == "M\xC3\xBCller");
+    CHECK(msg_txt(m, "PID-1") == "M\xC3\xBCller");
     const ParseError e = parse_error(msh({"A"}) + "\rPID|M\xFCller\r");
     CHECK(e.code == Errc::bad_encoding);
     CHECK(e.message.find("listener default") != std::string::npos);
   }
   SECTION("hex escapes follow the character set") {
-    const Message latin = parse_ok(msh_charset("8859/1") + "\rNTE|1||caf\\XE9\\\r");
-    CHECK(txt(latin, "NTE-3") == "caf\xC3\xA9");
-    const Message utf8 = parse_ok(msh_charset("UNICODE UTF-8") + "\rNTE|1||caf\\XE9\\\r");
-    CHECK(txt(utf8, "NTE-3") == "caf\\XE9\\");
+    const Message latin = parse_msg_ok(msh_charset("8859/1") + "\rNTE|1||caf\\XE9\\\r");
+    CHECK(msg_txt(latin, "NTE-3") == "caf\xC3\xA9");
+    const Message utf8 = parse_msg_ok(msh_charset("UNICODE UTF-8") + "\rNTE|1||caf\\XE9\\\r");
+    CHECK(msg_txt(utf8, "NTE-3") == "caf\\XE9\\");
   }
 }
 
@@ -536,13 +538,13 @@ TEST_CASE("message: a Latin-1 byte cannot be a delimiter even when 8859/1 is dec
 
 TEST_CASE("message: two encoding characters declare no escape and no subcomponent",
           "[hl7v2][message]") {
-  const Message m = parse_ok("MSH|^~|A\rNTE|1||a\\F\\b&c^d\r");
+  const Message m = parse_msg_ok("MSH|^~|A\rNTE|1||a\\F\\b&c^d\r");
   CHECK(m.delimiters().escape == '\0');
   CHECK(m.delimiters().subcomponent == '\0');
   CHECK(m.delimiters().encoding_characters() == "^~");
-  CHECK(txt(m, "NTE-3.1") == "a\\F\\b&c");
-  CHECK(val(m, "NTE-3.1").subcomponent_count() == 1);
-  CHECK(txt(m, "NTE-3.2") == "d");
+  CHECK(msg_txt(m, "NTE-3.1") == "a\\F\\b&c");
+  CHECK(msg_val(m, "NTE-3.1").subcomponent_count() == 1);
+  CHECK(msg_txt(m, "NTE-3.2") == "d");
 }
 
 TEST_CASE("message: the parsed message owns its text", "[hl7v2][message]") {
@@ -550,11 +552,11 @@ TEST_CASE("message: the parsed message owns its text", "[hl7v2][message]") {
   auto r = Message::parse(std::move(bytes));
   REQUIRE(r.ok());
   Message moved = std::move(r).value();
-  CHECK(txt(moved, "OBX[2]-5[2]") == "third");
+  CHECK(msg_txt(moved, "OBX[2]-5[2]") == "third");
   const Message copy = moved;
-  moved = parse_ok("MSH|^~\\&|OTHER\r");
-  CHECK(txt(copy, "OBX[2]-5[2]") == "third");
-  CHECK(txt(moved, "MSH-3") == "OTHER");
+  moved = parse_msg_ok("MSH|^~\\&|OTHER\r");
+  CHECK(msg_txt(copy, "OBX[2]-5[2]") == "third");
+  CHECK(msg_txt(moved, "MSH-3") == "OTHER");
 }
 
 TEST_CASE("message: locations and errors print as paths", "[hl7v2][message]") {

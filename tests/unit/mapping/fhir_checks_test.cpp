@@ -111,7 +111,7 @@ const std::string kBiomarker = R"({"fullUrl": ")" UUID(4) R"(",
       "valueCodeableConcept": {"text": "molecular sequence adjacent category"}}]},
   "request": {"method": "POST", "url": "Observation"}})";
 
-const std::string kReport = R"({"fullUrl": ")" UUID(5) R"(",
+const std::string kChecksReport = R"({"fullUrl": ")" UUID(5) R"(",
   "resource": {"resourceType": "DiagnosticReport",
     "meta": {"profile": [")" GR R"(genomic-report"]},
     "status": "final",
@@ -138,7 +138,7 @@ const char* kBiomarkerPath = "Bundle.entry[3].resource(Observation)";
 const char* kReportPath = "Bundle.entry[4].resource(DiagnosticReport)";
 
 std::vector<std::string> with_variant(const std::string& variant) {
-  return problems_of({kPatient, variant, kImplication, kBiomarker, kReport});
+  return problems_of({kPatient, variant, kImplication, kBiomarker, kChecksReport});
 }
 
 std::string at(const char* path, const std::string& rest) {
@@ -166,7 +166,8 @@ TEST_CASE("every shipped golden Bundle passes the checks", "[mapping][fhir_check
 }
 
 TEST_CASE("a well-formed genomic Bundle has no problems", "[mapping][fhir_checks]") {
-  CHECK(problems_of({kPatient, kVariant, kImplication, kBiomarker, kReport, kLabResult}).empty());
+  CHECK(problems_of({kPatient, kVariant, kImplication, kBiomarker, kChecksReport, kLabResult})
+            .empty());
 }
 
 TEST_CASE("the Bundle must be a transaction with entries", "[mapping][fhir_checks]") {
@@ -296,7 +297,7 @@ TEST_CASE("Genomics Reporting Observations also have the genetics category",
   const std::string no_category =
       replaced(kBiomarker,
                R"(, {"coding": [{"system": ")" TBD R"(", "code": "biomarker-category"}]}])", "]");
-  CHECK(problems_of({kPatient, kVariant, kImplication, no_category, kReport}) ==
+  CHECK(problems_of({kPatient, kVariant, kImplication, no_category, kChecksReport}) ==
         std::vector<std::string>{at(kBiomarkerPath,
                                     ".category: has no coding " TBD
                                     "#biomarker-category (Biomarker Category); the Genomics "
@@ -345,16 +346,16 @@ TEST_CASE("a Variant has code 69548-6, a value from LL1971-2 and components",
 
 TEST_CASE("implications have derivedFrom and no value", "[mapping][fhir_checks]") {
   const std::string derived = R"("derivedFrom": [{"reference": ")" UUID(2) R"("}],)";
-  CHECK(
-      problems_of({kPatient, kVariant, replaced(kImplication, derived, ""), kBiomarker, kReport}) ==
-      std::vector<std::string>{at(kImplicationPath,
-                                  ".derivedFrom: is missing; DiagnosticImplication requires "
-                                  "derivedFrom (1..*) referencing the Variant, Genotype, "
-                                  "Haplotype or MolecularBiomarker it interprets")});
+  CHECK(problems_of(
+            {kPatient, kVariant, replaced(kImplication, derived, ""), kBiomarker, kChecksReport}) ==
+        std::vector<std::string>{at(kImplicationPath,
+                                    ".derivedFrom: is missing; DiagnosticImplication requires "
+                                    "derivedFrom (1..*) referencing the Variant, Genotype, "
+                                    "Haplotype or MolecularBiomarker it interprets")});
   CHECK(problems_of({kPatient, kVariant,
                      replaced(kImplication, derived,
                               derived + R"("valueCodeableConcept": {"text": "Pathogenic"},)"),
-                     kBiomarker, kReport}) ==
+                     kBiomarker, kChecksReport}) ==
         std::vector<std::string>{at(kImplicationPath,
                                     ".valueCodeableConcept: must not be present: "
                                     "DiagnosticImplication has no value[x] (0..0 in the IG); put "
@@ -365,14 +366,14 @@ TEST_CASE("implications have derivedFrom and no value", "[mapping][fhir_checks]"
              replaced(
                  replaced(kImplication, "diagnostic-implication\"]", "therapeutic-implication\"]"),
                  R"("code": "diagnostic-implication")", R"("code": "therapeutic-implication")"),
-             kBiomarker, kReport})
+             kBiomarker, kChecksReport})
             .empty());
 }
 
 TEST_CASE("a MolecularBiomarker carries a result", "[mapping][fhir_checks]") {
   const std::string no_value = replaced(
       kBiomarker, R"("valueQuantity": {"value": 29.8, "unit": "mutations per megabase"},)", "");
-  CHECK(problems_of({kPatient, kVariant, kImplication, no_value, kReport}) ==
+  CHECK(problems_of({kPatient, kVariant, kImplication, no_value, kChecksReport}) ==
         std::vector<std::string>{at(kBiomarkerPath,
                                     ": has no result: a MolecularBiomarker needs a value[x] (e.g. "
                                     "valueQuantity for TMB, valueCodeableConcept for MSI), a "
@@ -381,7 +382,7 @@ TEST_CASE("a MolecularBiomarker carries a result", "[mapping][fhir_checks]") {
       problems_of({kPatient, kVariant, kImplication,
                    replaced(no_value, R"("status": "final",)",
                             R"("status": "final", "dataAbsentReason": {"text": "not performed"},)"),
-                   kReport})
+                   kChecksReport})
           .empty());
 }
 
@@ -470,25 +471,25 @@ TEST_CASE("a GenomicReport has code 51969-4, the genetics category and Observati
   const auto with_report = [](const std::string& report) {
     return problems_of({kPatient, kVariant, kImplication, kBiomarker, report});
   };
-  CHECK(
-      with_report(replaced(kReport, R"({"system": "http://loinc.org", "code": "51969-4"},)", "")) ==
-      std::vector<std::string>{at(kReportPath,
-                                  ".code: has no coding http://loinc.org#51969-4 (Genetic "
-                                  "analysis report); the GenomicReport profile fixes the code to "
-                                  "it (keep the lab's own code as a second coding)")});
-  CHECK(with_report(replaced(kReport, R"("category": [)" GE R"(],)", "")) ==
+  CHECK(with_report(
+            replaced(kChecksReport, R"({"system": "http://loinc.org", "code": "51969-4"},)", "")) ==
+        std::vector<std::string>{at(kReportPath,
+                                    ".code: has no coding http://loinc.org#51969-4 (Genetic "
+                                    "analysis report); the GenomicReport profile fixes the code to "
+                                    "it (keep the lab's own code as a second coding)")});
+  CHECK(with_report(replaced(kChecksReport, R"("category": [)" GE R"(],)", "")) ==
         std::vector<std::string>{
             at(kReportPath,
                ".category: has no coding "
                "http://terminology.hl7.org/CodeSystem/v2-0074#GE (Genetics); the "
                "GenomicReport profile requires it")});
-  CHECK(with_report(replaced(kReport, R"("effectiveDateTime": "2025-05-28T09:30:00-04:00")",
+  CHECK(with_report(replaced(kChecksReport, R"("effectiveDateTime": "2025-05-28T09:30:00-04:00")",
                              R"("effectivePeriod": {"start": "2025-05-28"})")) ==
         std::vector<std::string>{at(kReportPath,
                                     ".effectivePeriod: is not allowed: the GenomicReport profile "
                                     "restricts effective[x] to effectiveDateTime")});
   CHECK(with_report(
-            replaced(kReport, R"({"reference": ")" UUID(4) R"("}])",
+            replaced(kChecksReport, R"({"reference": ")" UUID(4) R"("}])",
                      R"({"reference": ")" UUID(4) R"("}, {"reference": ")" UUID(1) R"("}])")) ==
         std::vector<std::string>{at(kReportPath,
                                     ".result[3].reference: points at Bundle.entry[0], a Patient; "
@@ -498,7 +499,7 @@ TEST_CASE("a GenomicReport has code 51969-4, the genetics category and Observati
 TEST_CASE("meta.profile names a Genomics Reporting STU3 profile of the right resource",
           "[mapping][fhir_checks]") {
   CHECK(problems_of({kPatient, kVariant, kImplication, kBiomarker,
-                     replaced(kReport, GR "genomic-report", GR "genomics-report")}) ==
+                     replaced(kChecksReport, GR "genomic-report", GR "genomics-report")}) ==
         std::vector<std::string>{at(kReportPath,
                                     ".meta.profile[0]: \"" GR
                                     "genomics-report\" is not a Genomics Reporting STU3 (3.0.0) "
@@ -506,7 +507,7 @@ TEST_CASE("meta.profile names a Genomics Reporting STU3 profile of the right res
                                     "region-studied were replaced (e.g. by genomic-report and "
                                     "molecular-biomarker)")});
   CHECK(problems_of({kPatient, kVariant, kImplication, kBiomarker,
-                     replaced(kReport, GR "genomic-report", GR "variant")}) ==
+                     replaced(kChecksReport, GR "genomic-report", GR "variant")}) ==
         std::vector<std::string>{at(kReportPath,
                                     ".meta.profile[0]: claims the Variant profile, which "
                                     "constrains Observation, not DiagnosticReport")});

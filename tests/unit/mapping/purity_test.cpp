@@ -12,10 +12,10 @@ using adapter::mapping::test::MemoryFiles;
 
 namespace {
 
-const char* kRoutes =
+const char* kPurityRoutes =
     R"({"routes": [{"match": {"message_type": "ORU^R01"}, "template": "t.json"}]})";
 
-const std::string kMessage =
+const std::string kPurityMessage =
     "MSH|^~\\&|LAB|FAC|EHR|HOSP|20240315143000-0500||ORU^R01^ORU_R01|C1|P|2.5.1\r"
     "PID|1||MRN1^^^HOSP^MR\r"
     "OBR|1|ORD1|LAB1|81247-9^Panel^LN\r"
@@ -25,10 +25,10 @@ const std::string kMessage =
 
 struct Loaded {
   std::shared_ptr<const TemplateSet> set;
-  hl7v2::Message message = *hl7v2::Message::parse(kMessage);
+  hl7v2::Message message = *hl7v2::Message::parse(kPurityMessage);
 
   explicit Loaded(const std::string& tmpl, MemoryFiles files = {}) {
-    files.add("routes.json", kRoutes).add("t.json", tmpl);
+    files.add("routes.json", kPurityRoutes).add("t.json", tmpl);
     auto loaded = load_template_set(files);
     if (!loaded) {
       std::string all;
@@ -167,7 +167,7 @@ TEST_CASE("groups asked for again in another context are that context's groups",
       "in_group": [{"$each": "subid_groups()", "$as": "g", "$do": "{{ count(subid_groups()) }}"}],
       "again": "{{ count(groups('OBSERVATION')) }}"
     })J");
-  f.message = *hl7v2::Message::parse(kMessage +
+  f.message = *hl7v2::Message::parse(kPurityMessage +
                                      "OBR|2|ORD2|LAB2|81247-9^Panel^LN\r"
                                      "OBX|1|ST|48018-6^Gene^LN|3a|TP53||||||F\r");
   const MappingResult r = f.map();

@@ -46,7 +46,7 @@ struct Seen {
 };
 
 // How the server answers one request.
-struct Reply {
+struct ServerReply {
   enum class Kind { answer, hang, drop, raw };
   Kind kind = Kind::answer;
   unsigned status = 200;
@@ -60,7 +60,7 @@ struct Reply {
 // A blocking server, one thread per connection, bound to 127.0.0.1 on a free port.
 class TestServer {
  public:
-  using Handler = std::function<Reply(const Seen&)>;
+  using Handler = std::function<ServerReply(const Seen&)>;
   enum class Mode { http, silent };  // silent: accept, read and never write (not even TLS)
 
   explicit TestServer(Handler handler, std::shared_ptr<ssl::context> tls = nullptr,
@@ -160,7 +160,7 @@ class TestServer {
         std::lock_guard lock(mu_);
         seen_.push_back(seen);
       }
-      const Reply reply = handler_(seen);
+      const ServerReply reply = handler_(seen);
       const int now_active = ++active_;
       for (int m = max_active_;
            now_active > m && !max_active_.compare_exchange_weak(m, now_active);) {
@@ -168,17 +168,17 @@ class TestServer {
       std::this_thread::sleep_for(reply.delay);
       --active_;
       switch (reply.kind) {
-        case Reply::Kind::hang: {
+        case ServerReply::Kind::hang: {
           char byte = 0;  // until the client gives up and closes, or the server stops
           while (!ec) stream.read_some(asio::buffer(&byte, 1), ec);
           return;
         }
-        case Reply::Kind::drop:
+        case ServerReply::Kind::drop:
           return;
-        case Reply::Kind::raw:
+        case ServerReply::Kind::raw:
           asio::write(stream, asio::buffer(reply.raw), ec);
           return;
-        case Reply::Kind::answer:
+        case ServerReply::Kind::answer:
           break;
       }
       http::response<http::string_body> res{static_cast<http::status>(reply.status), 11};
@@ -223,8 +223,8 @@ class TestServer {
   std::string client_cn_;
 };
 
-Reply answer(std::string body = "ok", unsigned status = 200) {
-  Reply r;
+ServerReply answer(std::string body = "ok", unsigned status = 200) {
+  ServerReply r;
   r.body = std::move(body);
   r.status = status;
   return r;
@@ -363,7 +363,7 @@ class Pki {
 TEST_CASE("a GET reaches the target below the base path and returns the answer",
           "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r = answer("hello", 201);
+    ServerReply r = answer("hello", 201);
     r.headers = {{"X-Test", "yes"}, {"Location", "Patient/1"}};
     return r;
   });
@@ -441,7 +441,7 @@ TEST_CASE("ten sequential requests share one kept-alive connection", "[net][http
 
 TEST_CASE("concurrent requests never use more than max_connections", "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r = answer();
+    ServerReply r = answer();
     r.delay = 100ms;
     return r;
   });
@@ -464,7 +464,7 @@ TEST_CASE("concurrent requests never use more than max_connections", "[net][http
 
 TEST_CASE("requests beyond max_queued fail at once without being sent", "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r = answer();
+    ServerReply r = answer();
     r.delay = 200ms;
     return r;
   });
@@ -501,7 +501,7 @@ TEST_CASE("requests beyond max_queued fail at once without being sent", "[net][h
 TEST_CASE("an idle connection the server closed is replaced and the request succeeds",
           "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r = answer();
+    ServerReply r = answer();
     r.close_after = 20ms;  // a server with a short keep-alive timeout and no Keep-Alive header
     return r;
   });
@@ -522,7 +522,7 @@ TEST_CASE("an idle connection the server closed is replaced and the request succ
 TEST_CASE("a connection is retired before the server's Keep-Alive timeout runs out",
           "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r = answer();
+    ServerReply r = answer();
     r.headers = {{"Keep-Alive", "timeout=1"}};  // reused for at most 500 ms
     return r;
   });
@@ -569,8 +569,8 @@ TEST_CASE("a name that does not resolve fails before anything is sent", "[net][h
 
 TEST_CASE("a hanging server gives request_timeout in time", "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r;
-    r.kind = Reply::Kind::hang;
+    ServerReply r;
+    r.kind = ServerReply::Kind::hang;
     return r;
   });
   ClientLoop loop;
@@ -625,8 +625,8 @@ TEST_CASE("an answer over the body limit is response_too_large", "[net][http_cli
   }
   SECTION("the default 16 MiB, refused from the Content-Length alone") {
     TestServer server([](const Seen&) {
-      Reply r;
-      r.kind = Reply::Kind::raw;
+      ServerReply r;
+      r.kind = ServerReply::Kind::raw;
       r.raw = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(17 << 20) + "\r\n\r\n";
       return r;
     });
@@ -642,8 +642,8 @@ TEST_CASE("an answer over the body limit is response_too_large", "[net][http_cli
 
 TEST_CASE("garbage instead of HTTP is bad_response", "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r;
-    r.kind = Reply::Kind::raw;
+    ServerReply r;
+    r.kind = ServerReply::Kind::raw;
     r.raw = "garbage\r\n\r\n";
     return r;
   });
@@ -662,8 +662,8 @@ TEST_CASE("a connection dropped after the request is connection_dropped and coun
           "[net][http_client]") {
   SECTION("no answer at all") {
     TestServer server([](const Seen&) {
-      Reply r;
-      r.kind = Reply::Kind::drop;
+      ServerReply r;
+      r.kind = ServerReply::Kind::drop;
       return r;
     });
     ClientLoop loop;
@@ -678,8 +678,8 @@ TEST_CASE("a connection dropped after the request is connection_dropped and coun
   }
   SECTION("half an answer") {
     TestServer server([](const Seen&) {
-      Reply r;
-      r.kind = Reply::Kind::raw;
+      ServerReply r;
+      r.kind = ServerReply::Kind::raw;
       r.raw = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort";
       return r;
     });
@@ -694,8 +694,8 @@ TEST_CASE("a connection dropped after the request is connection_dropped and coun
 
 TEST_CASE("an interim 103 answer is skipped for the final one", "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r;
-    r.kind = Reply::Kind::raw;
+    ServerReply r;
+    r.kind = ServerReply::Kind::raw;
     r.raw =
         "HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal";
@@ -885,8 +885,8 @@ TEST_CASE("a client certificate is presented to a server that requires one",
 
 TEST_CASE("destroying the client fails what is queued and in flight", "[net][http_client]") {
   TestServer server([](const Seen&) {
-    Reply r;
-    r.kind = Reply::Kind::hang;
+    ServerReply r;
+    r.kind = ServerReply::Kind::hang;
     return r;
   });
   ClientLoop loop;
