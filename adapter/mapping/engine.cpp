@@ -1405,11 +1405,13 @@ Result<const Template*> route_hl7(const TemplateSet& set, const hl7v2::Header& h
     const auto it = set.templates.find(r.template_file);
     if (it != set.templates.end()) return &it->second;
   }
-  return make_error(Errc::bad_config,
-                    "no route for message type " + type + " from " +
-                        first_component(h.sending_application) + "|" +
-                        first_component(h.sending_facility) + " (version " + h.version + ")",
-                    "routes.json");
+  // The header's values are the sender's data: a line break in them stays escaped.
+  return make_error(
+      Errc::bad_config,
+      escape_controls("no route for message type " + type + " from " +
+                      first_component(h.sending_application) + "|" +
+                      first_component(h.sending_facility) + " (version " + h.version + ")"),
+      "routes.json");
 }
 
 namespace {
@@ -1463,10 +1465,11 @@ Result<const Template*> route_xml(const TemplateSet& set, const xml::Document& d
     const auto it = set.templates.find(r.template_file);
     if (it != set.templates.end()) return &it->second;
   }
-  return make_error(Errc::bad_config,
-                    "no route for XML root element <" + root + ">" +
-                        (ns.empty() ? std::string(" (no namespace)") : " in namespace " + ns),
-                    "routes.json");
+  return make_error(
+      Errc::bad_config,
+      escape_controls("no route for XML root element <" + root + ">" +
+                      (ns.empty() ? std::string(" (no namespace)") : " in namespace " + ns)),
+      "routes.json");
 }
 
 MappingResult map_xml(const TemplateSet& set, const Template& tmpl, const xml::Document& document,

@@ -219,6 +219,14 @@ TEST_CASE("issues and the unmapped report keep the data they quote on one line",
   // So does the unmapped report, one line per place (`adapterd translate --explain`).
   CHECK(std::find(r.unmapped.begin(), r.unmapped.end(), "NTE-3 = line one\\nline two") !=
         r.unmapped.end());
+  // And a routing error, which quotes the header (also found by fuzz_hl7v2_translate).
+  const auto odd = hl7v2::Message::parse(
+      std::string_view("MSH|^~\\&|LAB|FAC|EHR|HOSP|20240315||ORU^R0\\.br\\1|C1|P|2.5.1\r"));
+  REQUIRE(odd);
+  const auto route = route_hl7(*f.set, hl7v2::header_of(*odd));
+  REQUIRE_FALSE(route);
+  CHECK(route.error().message ==
+        "no route for message type ORU^R0\\n1 from LAB|FAC (version 2.5.1)");
 }
 
 TEST_CASE("the unmapped report lists content no template read", "[mapping][engine]") {
