@@ -60,6 +60,24 @@ std::string brca_report(const std::string& control_id, char status,
 // (an issued time more than a day after the receipt is taken for a mistake).
 constexpr std::int64_t kWorkerReceived = 1'710'540'000'000'000;
 
+// Versions of the BRCA report, stored in list order and received a second apart (the first one
+// second after kWorkerReceived).
+struct BrcaVersion {
+  std::string control_id;
+  char status;
+  std::string issued = "20240315140000-0500";
+};
+void store_brca_versions(test::TempStore& st, const std::vector<BrcaVersion>& versions) {
+  std::vector<store::InboundMessage> messages;
+  std::int64_t received = kWorkerReceived;
+  for (const BrcaVersion& v : versions) {
+    received += 1'000'000;
+    messages.push_back(test::accepted_message(
+        v.control_id, brca_report(v.control_id, v.status, v.issued), received));
+  }
+  REQUIRE(store::append_and_wait(*st, std::move(messages)));
+}
+
 // "METHOD url" of each entry, by resource type: {"Patient POST Patient", ...}.
 std::vector<std::string> requests(const std::string& bundle_json) {
   auto bundle = mapping::parse_json(bundle_json, "bundle");
@@ -110,11 +128,7 @@ store::MappingRecord map_stored_ok(const app::Mapper& mapper, store::InboxStore&
 TEST_CASE("a final result after a preliminary one is mapped to update what the first created",
           "[app][mapping]") {
   test::TempStore st;
-  REQUIRE(store::append_and_wait(
-      *st,
-      {test::accepted_message("PRELIM", brca_report("PRELIM", 'P'), kWorkerReceived + 1'000'000),
-       test::accepted_message("FINAL", brca_report("FINAL", 'F'), kWorkerReceived + 2'000'000),
-       test::accepted_message("OTHER", brca_report("OTHER", 'F'), kWorkerReceived + 3'000'000)}));
+  store_brca_versions(st, {{"PRELIM", 'P'}, {"FINAL", 'F'}, {"OTHER", 'F'}});
   const auto mapper = shipped_mapper("corrections");
   auto message = [&](std::int64_t id) {
     auto m = st->get(id);
@@ -169,15 +183,10 @@ TEST_CASE("an older version of a report than one already sent is held back, not 
   // The lab's final result (issued 11:00) reaches us before its preliminary one (10:00): resent,
   // or delayed by an interface engine in between, or mapped only after a fix and a replay.
   test::TempStore st;
-  REQUIRE(store::append_and_wait(
-      *st, {test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315110000-0500"),
-                                   kWorkerReceived + 1'000'000),
-            test::accepted_message("PRELIM", brca_report("PRELIM", 'P', "20240315100000-0500"),
-                                   kWorkerReceived + 2'000'000),
-            test::accepted_message("AMENDED", brca_report("AMENDED", 'F', "20240315120000-0500"),
-                                   kWorkerReceived + 3'000'000),
-            test::accepted_message("UNTIMED", brca_report("UNTIMED", 'F', ""),
-                                   kWorkerReceived + 4'000'000)}));
+  store_brca_versions(st, {{"FINAL", 'F', "20240315110000-0500"},
+                           {"PRELIM", 'P', "20240315100000-0500"},
+                           {"AMENDED", 'F', "20240315120000-0500"},
+                           {"UNTIMED", 'F', ""}});
   const auto mapper = shipped_mapper("corrections");
   auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id); };
   // Queued for the EHR; returns how many open deliveries of older versions that discarded.
@@ -328,16 +337,12 @@ TEST_CASE("a report issued after its message was received is ordered by arrival,
   // OBR-22 with a typo (2204 for 2024) would be the report's newest version for good: every real
   // version after it would be held back.
   test::TempStore st;
-  REQUIRE(store::append_and_wait(
-      *st, {test::accepted_message("TYPO", brca_report("TYPO", 'P', "22040315110000-0500"),
-                                   kWorkerReceived + 1'000'000),
-            test::accepted_message("FINAL", brca_report("FINAL", 'F', "20240315120000-0500"),
-                                   kWorkerReceived + 2'000'000),
-            test::accepted_message("TYPO2", brca_report("TYPO2", 'F', "22050315110000-0500"),
-                                   kWorkerReceived + 3'000'000),
-            // 2024-03-16T20:00Z: 22 hours after its receipt, a clock set wrong but not a typo.
-            test::accepted_message("AHEAD", brca_report("AHEAD", 'F', "20240316150000-0500"),
-                                   kWorkerReceived + 4'000'000)}));
+  store_brca_versions(st, {{"TYPO", 'P', "22040315110000-0500"},
+                           {"FINAL", 'F', "20240315120000-0500"},
+                           {"TYPO2", 'F', "22050315110000-0500"},
+                           // 2024-03-16T20:00Z: 22 hours after its receipt, a clock set wrong
+                           // but not a typo.
+                           {"AHEAD", 'F', "20240316150000-0500"}});
   const auto mapper = shipped_mapper("corrections");
   auto map = [&](std::int64_t id) { return map_stored_ok(*mapper, *st, id); };
   auto queue = [&](store::MappingRecord r) {
